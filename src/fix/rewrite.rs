@@ -1,0 +1,247 @@
+//! Rewrite a racy write as one conditional, atomic request: arithmetic moves into the update
+//! expression, decisions taken in Rust move into the condition.
+
+use syn::{BinOp, Expr};
+
+use super::{ident, param_name, translate_guard, Arg, Conflict, Target, Ty, UpdateSpec};
+use crate::source::expr::{is_version_attr, Action, SetValue};
+use crate::source::facts::{OpKind, Part};
+use crate::source::writes::WriteFacts;
+
+/// How the read value is changed: `balance - amount` becomes (`-`, `amount`).
+pub struct Delta {
+    pub sign: char,
+    pub arg: Arg,
+}
+
+/// Find the change made to `attr` in the Rust expression that computed the new value.
+pub fn delta_of(computed: &str, attr: &str) -> Option<Delta> {
+    let e: Expr = syn::parse_str(computed).ok()?;
+    let Expr::Binary(b) = e else { return None };
+    let sign = match b.op {
+        BinOp::Add(_) | BinOp::AddAssign(_) => '+',
+        BinOp::Sub(_) | BinOp::SubAssign(_) => '-',
+        _ => return None,
+    };
+    let text = |e: &Expr| quote::ToTokens::to_token_stream(e).to_string().replace(' ', "");
+    let (l, r) = (text(&b.left), text(&b.right));
+    let mentions = |t: &str| t.contains(attr) || t.contains(&ident(attr));
+    let is_lit = |e: &Expr| matches!(e, Expr::Lit(_));
+    // The read value is the side that names the attribute, else the side that is not a literal.
+    let other = if mentions(&l) || is_lit(&b.right) {
+        &b.right
+    } else if sign == '+' && (mentions(&r) || is_lit(&b.left)) {
+        &b.left
+    } else {
+        &b.right
+    };
+    let arg = match other.as_ref() {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => Arg::Const(format!(
+            "AttributeValue::N(\"{}\".to_string())",
+            i.base10_digits()
+        )),
+        e => Arg::Param(param_name(&text(e), "delta"), Ty::N),
+    };
+    Some(Delta { sign, arg })
+}
+
+fn placeholder_for(arg: &Arg, fallback: &str) -> String {
+    match arg {
+        Arg::Param(p, _) => format!(":{p}"),
+        Arg::Const(_) => format!(":{fallback}"),
+    }
+}
+
+/// The write as one atomic, conditional `update_item`; `None` when the code writes a whole
+/// item whose attributes cannot be told apart (see the version-check fix instead).
+pub fn atomic_update(
+    w: &WriteFacts,
+    text_of: &dyn Fn(&crate::source::facts::Span) -> String,
+) -> Option<UpdateSpec> {
+    let b = &w.req;
+    let mut spec = UpdateSpec {
+        target: Target::of_write(w),
+        update: String::new(),
+        condition: None,
+        names: vec![],
+        values: vec![],
+        conflict: Conflict::Conflict,
+    };
+    let mut set: Vec<String> = vec![];
+    let mut other: Vec<(String, String)> = vec![];
+    let mut cas: Vec<String> = vec![];
+
+    // What the write stores, attribute by attribute, with the value's provenance.
+    // What the write stores, attribute by attribute, with the value's provenance.
+    struct Stored<'b> {
+        attr: String,
+        part: Option<&'b Part>,
+        /// An atomic clause kept as written (`path = rhs`).
+        atomic: Option<(String, String)>,
+    }
+    let mut stored: Vec<Stored> = vec![];
+    match w.kind {
+        OpKind::UpdateItem if !w.update.is_empty() => {
+            for a in &w.update {
+                match a {
+                    Action::Set { path, value, rhs } => {
+                        for ph in value.placeholders() {
+                            if value.is_atomic() {
+                                keep_value(&mut spec, b, ph);
+                            }
+                        }
+                        stored.push(Stored {
+                            attr: b.attr_name(path).to_string(),
+                            part: match value {
+                                SetValue::Placeholder(ph) => b.value(ph),
+                                _ => None,
+                            },
+                            atomic: value.is_atomic().then(|| (path.clone(), rhs.clone())),
+                        });
+                    }
+                    Action::Add { path, placeholder } => {
+                        other.push(("ADD".into(), format!("{path} {placeholder}")));
+                        keep_value(&mut spec, b, placeholder);
+                    }
+                    Action::Remove { path } => other.push(("REMOVE".into(), path.clone())),
+                    Action::Delete { path, placeholder } => {
+                        other.push(("DELETE".into(), format!("{path} {placeholder}")));
+                        keep_value(&mut spec, b, placeholder);
+                    }
+                }
+            }
+            // `#n` placeholders of the clauses kept as written.
+            for (n, attr) in &b.names {
+                if !spec.names.iter().any(|(x, _)| x == n) {
+                    spec.names.push((n.clone(), attr.clone()));
+                }
+            }
+        }
+        OpKind::PutItem if b.item_whole.is_none() && !b.item.is_empty() => {
+            let keys: Vec<&String> = spec.target.key.iter().map(|(a, _, _)| a).collect();
+            for p in b.item.iter().filter(|p| !keys.contains(&&p.name)) {
+                stored.push(Stored {
+                    attr: p.name.clone(),
+                    part: Some(p),
+                    atomic: None,
+                });
+            }
+        }
+        // A whole struct written back after arithmetic on some fields: update just those.
+        OpKind::PutItem if b.item_whole.is_some() => {
+            let part = b.item_whole.as_ref();
+            for f in w.feeds.iter().filter(|f| f.same_item && f.arith) {
+                for attr in &f.source_attrs {
+                    stored.push(Stored {
+                        attr: attr.clone(),
+                        part,
+                        atomic: None,
+                    });
+                }
+            }
+            if stored.is_empty() {
+                return None;
+            }
+        }
+        _ => return None,
+    }
+
+    for Stored { attr, part, atomic } in stored {
+        if let Some((path, rhs)) = atomic {
+            set.push(format!("{path} = {rhs}"));
+            continue;
+        }
+        let Some(part) = part else { continue };
+        let n = spec.name(&attr);
+        let from_read = part.val.has_read();
+        let delta = part
+            .val
+            .computed_at
+            .as_ref()
+            .filter(|_| part.val.arith)
+            .and_then(|span| delta_of(&text_of(span), &attr));
+        match delta {
+            Some(d) if from_read => {
+                let ph = placeholder_for(&d.arg, &format!("{}_delta", ident(&attr)));
+                set.push(format!("{n} = {n} {} {ph}", d.sign));
+                spec.add_value(&ph, d.arg);
+            }
+            _ => {
+                let param = param_name(&part.text, &attr);
+                let ph = format!(":{param}");
+                set.push(format!("{n} = {ph}"));
+                spec.add_value(&ph, Arg::Param(param, Ty::of_text(&part.text)));
+                if from_read {
+                    cas.push(attr.clone());
+                }
+            }
+        }
+    }
+
+    // Decisions on read data become the condition.
+    for ch in &w.checks {
+        let mut attrs: Vec<String> = ch.attrs.iter().cloned().collect();
+        for f in &w.feeds {
+            attrs.extend(f.source_attrs.iter().cloned());
+        }
+        if !translate_guard(&mut spec, &ch.guard.text, &attrs, ch.guard.proceeds_when_true) {
+            cas.extend(ch.attrs.iter().cloned());
+        }
+    }
+    // Values carried over from the read: write them only if the item still holds what was read.
+    for attr in cas {
+        let n = spec.name(&attr);
+        let param = format!("expected_{}", ident(&attr));
+        let cond = format!("{n} = :{param}");
+        if spec.condition.as_deref().is_some_and(|c| c.contains(&cond)) {
+            continue;
+        }
+        spec.add_value(&format!(":{param}"), Arg::Param(param.clone(), Ty::S));
+        spec.condition = Some(match spec.condition.take() {
+            Some(c) => format!("({c}) AND {cond}"),
+            None => cond,
+        });
+    }
+    if spec
+        .names
+        .iter()
+        .any(|(_, a)| is_version_attr(a) && spec.condition.as_deref().is_some_and(|c| c.contains(&format!("#{}", ident(a)))))
+    {
+        spec.conflict = Conflict::PreconditionFailed;
+    }
+
+    let mut update = String::new();
+    if !set.is_empty() {
+        update = format!("SET {}", set.join(", "));
+    }
+    for kw in ["ADD", "REMOVE", "DELETE"] {
+        let parts: Vec<&str> = other
+            .iter()
+            .filter(|(k, _)| k == kw)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        if !parts.is_empty() {
+            if !update.is_empty() {
+                update.push(' ');
+            }
+            update.push_str(&format!("{kw} {}", parts.join(", ")));
+        }
+    }
+    if update.is_empty() {
+        return None;
+    }
+    spec.update = update;
+    Some(spec)
+}
+
+/// Keep a placeholder of the original request as a parameter named after the code's value.
+fn keep_value(spec: &mut UpdateSpec, b: &crate::source::facts::Builder, ph: &str) {
+    let (name, ty) = match b.value(ph) {
+        Some(p) => (param_name(&p.text, ph), Ty::of_text(&p.text)),
+        None => (ident(ph), Ty::S),
+    };
+    spec.add_value(ph, Arg::Param(name, ty));
+}

@@ -1,0 +1,236 @@
+//! The stdio MCP server: a thin adapter that converts arguments, calls the engine on a
+//! blocking thread, and returns the same JSON as the CLI plus the text rendering.
+
+use std::path::PathBuf;
+
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler, ServiceExt};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::Report;
+use crate::report::{self, Sources};
+use crate::source::{self, Input, Options};
+
+const RULE_URI: &str = "racecheck://rules/";
+
+/// Arguments of `analyze_source`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct AnalyzeSourceArgs {
+    /// A `.rs` file or a crate/workspace directory to analyse. Give this or `code`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub path: Option<String>,
+    /// Rust source to analyse instead of a path (one file's contents). Give this or `path`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub code: Option<String>,
+    /// Only report these rules (ids like `RC101` or slugs like `lost-update`).
+    #[serde(default)]
+    pub rules: Vec<String>,
+}
+
+/// Arguments of `explain_rule`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ExplainRuleArgs {
+    /// A rule id (`RC101`) or slug (`lost-update`).
+    pub rule: String,
+}
+
+#[derive(Clone)]
+pub struct Server {
+    tool_router: ToolRouter<Server>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn tool_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// The report as the tool result: structured JSON (as `racecheck scan --format json` prints)
+/// and the human text.
+fn report_result(report: &Report, sources: &Sources) -> CallToolResult {
+    let value = serde_json::to_value(report).unwrap_or_default();
+    let mut result = CallToolResult::structured(value);
+    result.content = vec![ContentBlock::text(report::text(report, sources))];
+    result
+}
+
+#[tool_router]
+impl Server {
+    pub fn new() -> Self {
+        Server {
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    #[tool(
+        description = "Find race conditions in Rust code of an Axum service that uses DynamoDB \
+        (aws-sdk-dynamodb): lost updates, check-then-act, non-atomic counters, multi-item writes \
+        outside transactions, creates without attribute_not_exists, unhandled \
+        ConditionalCheckFailed, unbounded retries, in-memory read-modify-write. Call it after \
+        writing or changing a handler or repository that reads and writes DynamoDB, or when \
+        asked whether concurrent requests are safe. Give `path` (a file or crate directory) or \
+        `code`. Each finding has the evidence (read, check, write lines) and a fix: a Rust \
+        function that compiles against aws-sdk-dynamodb. `errors` lists anything not analysed.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<Report>(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn analyze_source(
+        &self,
+        Parameters(args): Parameters<AnalyzeSourceArgs>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, ErrorData> {
+        let (input, sources) = match (args.path, args.code) {
+            (Some(_), Some(_)) => return Ok(tool_error("give either `path` or `code`, not both")),
+            (None, None) => {
+                return Ok(tool_error(
+                    "give `path` (a .rs file or a crate directory) or `code` (Rust source)",
+                ))
+            }
+            (Some(p), None) => {
+                let path = PathBuf::from(&p);
+                if !path.exists() {
+                    return Ok(tool_error(format!(
+                        "path `{p}` does not exist (the server's working directory is `{}`); pass an absolute path",
+                        std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+                    )));
+                }
+                (Input::Path(path), Sources::default())
+            }
+            (None, Some(code)) => (
+                Input::Inline {
+                    name: "input.rs".into(),
+                    code: code.clone(),
+                },
+                Sources::with_inline("input.rs", &code),
+            ),
+        };
+        let options = Options { rules: args.rules };
+        let job = tokio::task::spawn_blocking(move || source::analyze(&[input], &options));
+        let report = tokio::select! {
+            _ = ct.cancelled() => return Ok(tool_error("cancelled")),
+            joined = job => match joined {
+                Ok(r) => r,
+                Err(e) => return Ok(tool_error(format!("the analysis failed: {e}"))),
+            },
+        };
+        let only_errors = report.findings.is_empty()
+            && !report.errors.is_empty()
+            && report.stats.lines == 0;
+        let mut result = report_result(&report, &sources);
+        if only_errors {
+            result.is_error = Some(true);
+        }
+        Ok(result)
+    }
+
+    #[tool(
+        description = "Explain a racecheck rule (RC101..RC109, or its slug such as lost-update): \
+        what it detects, why it is a race, a racy example and the fix. Call it when a finding's \
+        rule needs explaining before changing code.",
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn explain_rule(
+        &self,
+        Parameters(args): Parameters<ExplainRuleArgs>,
+    ) -> Result<CallToolResult, ErrorData> {
+        Ok(match crate::rules::find(&args.rule) {
+            Some(r) => CallToolResult::success(vec![ContentBlock::text(r.doc())]),
+            None => tool_error(format!(
+                "unknown rule `{}`; known rules: {}",
+                args.rule,
+                crate::rules::all()
+                    .iter()
+                    .map(|r| r.id)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        })
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for Server {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .build(),
+        )
+        .with_server_info(Implementation::new("racecheck", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "racecheck finds race conditions in Axum + DynamoDB Rust services. Use \
+             analyze_source on a handler file or the crate after changing code that reads and \
+             then writes DynamoDB; apply the fix snippets it returns. Rule documentation is at \
+             racecheck://rules/<ID> and through explain_rule.",
+        )
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let resources = crate::rules::all()
+            .iter()
+            .map(|r| {
+                Resource::new(format!("{RULE_URI}{}", r.id), format!("{} {}", r.id, r.slug))
+                    .with_description(r.summary)
+                    .with_mime_type("text/markdown")
+            })
+            .collect();
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let rule = request
+            .uri
+            .strip_prefix(RULE_URI)
+            .and_then(crate::rules::find)
+            .ok_or_else(|| {
+                ErrorData::resource_not_found(
+                    format!("no resource `{}`; rules are at {RULE_URI}<ID>", request.uri),
+                    None,
+                )
+            })?;
+        let mut contents = ResourceContents::text(rule.doc(), request.uri.clone());
+        if let ResourceContents::TextResourceContents { mime_type, .. } = &mut contents {
+            *mime_type = Some("text/markdown".into());
+        }
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+}
+
+/// Serve MCP on stdin/stdout until the client disconnects.
+pub fn serve_stdio() -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        tracing::info!("racecheck MCP server starting on stdio");
+        let service = Server::new().serve(rmcp::transport::stdio()).await?;
+        service.waiting().await?;
+        Ok(())
+    })
+}

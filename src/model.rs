@@ -1,0 +1,245 @@
+//! The finding model shared by every kind of evidence, the CLI and the MCP server.
+//!
+//! Everything here derives `JsonSchema` so the MCP tools can publish it as their output
+//! schema. Optional fields are left out of `required` rather than typed `["T", "null"]`, and
+//! integers carry no `format`: both break some MCP clients (see [`portable`]).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// How bad a finding is if it is real.
+#[derive(
+    Serialize,
+    Deserialize,
+    JsonSchema,
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// How sure racecheck is that the finding is real.
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    Low,
+    Medium,
+    High,
+}
+
+impl Confidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        }
+    }
+}
+
+/// Where a finding is: a span in a file (1-based lines and columns).
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[schemars(transform = portable)]
+pub struct Location {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+}
+
+/// What one evidence step shows.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepKind {
+    /// Data read from the store (or from shared memory).
+    Read,
+    /// A value computed from read data.
+    Compute,
+    /// A decision taken on read data.
+    Check,
+    /// A call that carries the flow into or out of another function.
+    Call,
+    /// The write the finding is about.
+    Write,
+    /// Context: a loop, a handler of the error, the route.
+    Note,
+}
+
+/// One ordered step of the story a finding tells: "read `balance` here", "written back here".
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Hash)]
+#[schemars(transform = portable)]
+pub struct EvidenceStep {
+    pub kind: StepKind,
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub note: String,
+}
+
+/// Whether applying a fix can change what clients observe.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum FixSafety {
+    /// Same behaviour for clients, only the race is gone.
+    Safe,
+    /// Clients can see a difference (a new 409/412, a retry): offered, never applied silently.
+    Unsafe,
+    /// Guidance only; needs a person to adapt it.
+    DisplayOnly,
+}
+
+/// A suggested fix: what to do, why, and Rust that compiles against `aws-sdk-dynamodb`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Hash)]
+#[schemars(transform = portable)]
+pub struct Fix {
+    pub title: String,
+    pub explanation: String,
+    pub safety: FixSafety,
+    /// A self-contained Rust function that performs the write safely.
+    pub snippet: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub diff: Option<String>,
+}
+
+/// An Axum route that reaches the finding's function.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[schemars(transform = portable)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    /// The handler function the route names.
+    pub handler: String,
+}
+
+/// One problem found in the service.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[schemars(transform = portable)]
+pub struct Finding {
+    /// Rule id, e.g. `RC101`.
+    pub rule: String,
+    /// Rule slug, e.g. `lost-update`.
+    pub slug: String,
+    pub severity: Severity,
+    pub confidence: Confidence,
+    pub message: String,
+    pub location: Location,
+    /// The function that holds the racy flow (`Type::method` or `module::function`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub function: Option<String>,
+    /// Routes whose handlers reach this flow.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<Route>,
+    pub evidence: Vec<EvidenceStep>,
+    pub fixes: Vec<Fix>,
+}
+
+/// Why an input could not be analysed.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorKind {
+    NotFound,
+    Io,
+    NotUtf8,
+    TooLarge,
+    Parse,
+    Invalid,
+}
+
+/// An input that was skipped, and why. A report with errors is never clean.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[schemars(transform = portable)]
+pub struct AnalysisError {
+    pub kind: ErrorKind,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub line: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u32")]
+    pub column: Option<u32>,
+    pub message: String,
+}
+
+/// Counts that say how much was looked at.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[schemars(transform = portable)]
+pub struct Stats {
+    pub files: u64,
+    pub lines: u64,
+    pub functions: u64,
+    pub routes: u64,
+    pub dynamodb_operations: u64,
+    pub findings: u64,
+    pub suppressed: u64,
+    pub errors: u64,
+    pub elapsed_ms: u64,
+}
+
+/// The result of one analysis: the same JSON from the CLI (`--format json`) and from MCP.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[schemars(transform = portable)]
+pub struct Report {
+    pub findings: Vec<Finding>,
+    pub errors: Vec<AnalysisError>,
+    pub stats: Stats,
+}
+
+impl Report {
+    /// Whether anything at or above `severity` was found.
+    pub fn has_findings_at(&self, severity: Severity) -> bool {
+        self.findings.iter().any(|f| f.severity >= severity)
+    }
+}
+
+/// Keeps schemas readable by every MCP client: drops non-standard integer formats and turns
+/// `["T", "null"]` type arrays into `T` (optional fields are already left out of `required`).
+pub fn portable(schema: &mut schemars::Schema) {
+    if let Some(obj) = schema.as_object_mut() {
+        let drop_format = obj
+            .get("format")
+            .and_then(|f| f.as_str())
+            .is_some_and(|f| {
+                f.starts_with("int") || f.starts_with("uint") || f == "float" || f == "double"
+            });
+        if drop_format {
+            obj.remove("format");
+        }
+        if let Some(serde_json::Value::Array(types)) = obj.get("type") {
+            let kept: Vec<_> = types.iter().filter(|t| *t != "null").cloned().collect();
+            if kept.len() == 1 {
+                obj.insert("type".into(), kept[0].clone());
+            }
+        }
+    }
+    schemars::transform::transform_subschemas(&mut portable, schema);
+}

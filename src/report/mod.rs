@@ -1,0 +1,175 @@
+//! Rendering reports: text like a compiler diagnostic, JSON, SARIF. Renderers never analyse.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use crate::model::{Report, Severity, StepKind};
+
+pub mod sarif;
+
+/// Output formats of the CLI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+/// Where the text renderer finds the lines it quotes: inline code first, then the disk.
+#[derive(Default)]
+pub struct Sources {
+    inline: HashMap<String, String>,
+    cache: std::cell::RefCell<HashMap<String, Option<Vec<String>>>>,
+}
+
+impl Sources {
+    pub fn with_inline(name: &str, code: &str) -> Sources {
+        let mut s = Sources::default();
+        s.inline.insert(name.to_string(), code.to_string());
+        s
+    }
+
+    fn line(&self, file: &str, line: u32) -> Option<String> {
+        let mut cache = self.cache.borrow_mut();
+        let lines = cache.entry(file.to_string()).or_insert_with(|| {
+            let text = match self.inline.get(file) {
+                Some(t) => Some(t.clone()),
+                None => std::fs::read_to_string(file).ok(),
+            };
+            text.map(|t| t.lines().map(str::to_string).collect())
+        });
+        lines
+            .as_ref()
+            .and_then(|l| l.get((line as usize).checked_sub(1)?).cloned())
+    }
+}
+
+fn label(s: Severity) -> &'static str {
+    match s {
+        Severity::Critical | Severity::High => "error",
+        Severity::Medium => "warning",
+        Severity::Low | Severity::Info => "note",
+    }
+}
+
+/// A human report: each finding with the code it is about, the read, check and write marked,
+/// and its fix.
+pub fn text(report: &Report, sources: &Sources) -> String {
+    let mut out = String::new();
+    for f in &report.findings {
+        let _ = writeln!(
+            out,
+            "{}[{}/{}]: {}",
+            label(f.severity),
+            f.rule,
+            f.slug,
+            f.message
+        );
+        let _ = writeln!(
+            out,
+            "  --> {}:{}:{}",
+            f.location.file, f.location.line, f.location.column
+        );
+        let width = f
+            .evidence
+            .iter()
+            .map(|e| e.line)
+            .chain([f.location.line])
+            .max()
+            .unwrap_or(1)
+            .to_string()
+            .len();
+        let pad = " ".repeat(width);
+        let _ = writeln!(out, "{pad} |");
+        let mut last_file = f.location.file.as_str();
+        for e in &f.evidence {
+            if e.file != last_file {
+                let _ = writeln!(out, "{pad} = in {}:", e.file);
+                last_file = &e.file;
+            }
+            let mark = match e.kind {
+                StepKind::Read => "read",
+                StepKind::Compute => "compute",
+                StepKind::Check => "check",
+                StepKind::Call => "call",
+                StepKind::Write => "write",
+                StepKind::Note => "note",
+            };
+            let code = sources
+                .line(&e.file, e.line)
+                .map(|l| l.trim_end().to_string())
+                .unwrap_or_default();
+            let _ = writeln!(out, "{:>width$} | {code}", e.line);
+            let indent = code.len() - code.trim_start().len();
+            let _ = writeln!(
+                out,
+                "{pad} | {}^ {mark}: {}",
+                " ".repeat(indent),
+                e.note
+            );
+        }
+        let _ = writeln!(out, "{pad} |");
+        let _ = writeln!(
+            out,
+            "{pad} = confidence: {}; in `{}`",
+            f.confidence.as_str(),
+            f.function.as_deref().unwrap_or("?")
+        );
+        for r in &f.routes {
+            let _ = writeln!(out, "{pad} = route: {} {} (handler `{}`)", r.method, r.path, r.handler);
+        }
+        for fix in &f.fixes {
+            let _ = writeln!(out, "{pad} = fix: {}", fix.title);
+            let _ = writeln!(out, "{pad}   {}", fix.explanation);
+            for line in fix.snippet.lines() {
+                let _ = writeln!(out, "{pad}   | {line}");
+            }
+        }
+        out.push('\n');
+    }
+    for e in &report.errors {
+        let at = match (e.line, e.column) {
+            (Some(l), Some(c)) => format!("{}:{l}:{c}", e.path),
+            (Some(l), None) => format!("{}:{l}", e.path),
+            _ => e.path.clone(),
+        };
+        let _ = writeln!(out, "error[not analysed]: {}\n  --> {at}\n", e.message);
+    }
+    let s = &report.stats;
+    let _ = writeln!(
+        out,
+        "{} finding{} in {} file{} ({} lines, {} functions, {} routes, {} DynamoDB operations){}{} in {} ms",
+        s.findings,
+        if s.findings == 1 { "" } else { "s" },
+        s.files,
+        if s.files == 1 { "" } else { "s" },
+        s.lines,
+        s.functions,
+        s.routes,
+        s.dynamodb_operations,
+        if s.suppressed > 0 {
+            format!(", {} suppressed", s.suppressed)
+        } else {
+            String::new()
+        },
+        if report.errors.is_empty() {
+            String::new()
+        } else {
+            format!("; {} input(s) NOT analysed", report.errors.len())
+        },
+        s.elapsed_ms
+    );
+    out
+}
+
+pub fn json(report: &Report) -> String {
+    serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+pub fn render(report: &Report, format: Format, sources: &Sources) -> String {
+    match format {
+        Format::Text => text(report, sources),
+        Format::Json => json(report),
+        Format::Sarif => sarif::render(report),
+    }
+}

@@ -1,0 +1,57 @@
+use super::{check_step, read_step, write_step, Candidate, FlowCtx};
+use crate::rules::declare_rule;
+use crate::source::facts::OpKind;
+
+declare_rule! {
+    /// ## What it does
+    /// Finds `batch_write_item` used to write back data that was read (or decided on) in
+    /// the same flow.
+    ///
+    /// ## Why is this bad?
+    /// A batch write cannot carry conditions: every item is replaced regardless of what
+    /// happened since the read, so concurrent changes to any of the items are lost, and
+    /// unprocessed items make partial writes easy to miss.
+    ///
+    /// ## Example
+    /// ```rust,ignore
+    /// let items = client.query()/* ... */.send().await?.items.unwrap_or_default();
+    /// let requests = items.into_iter().map(|mut i| { /* change i */ put_request(i) }).collect();
+    /// client.batch_write_item().request_items("carts", requests).send().await?;
+    /// ```
+    ///
+    /// ## Use instead
+    /// Per-item conditional writes (a version check on each), or `transact_write_items` with
+    /// a condition per item when they must all apply together (up to 100 items).
+    pub static RULE = ("RC107", "unconditioned-batch-write", Source, Medium,
+        "`batch_write_item` used in a read-modify-write (batches cannot carry conditions).");
+}
+
+pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
+    for w in ctx.writes {
+        if w.kind != OpKind::BatchWriteItem || (w.feeds.is_empty() && w.checks.is_empty()) {
+            continue;
+        }
+        let op = ctx.op(w.op);
+        let mut evidence = vec![];
+        let mut reads: Vec<usize> = w.feeds.iter().map(|f| f.read).collect();
+        reads.extend(w.checks.iter().flat_map(|c| c.reads.iter().copied()));
+        reads.sort_unstable();
+        reads.dedup();
+        for r in &reads {
+            read_step(ctx.op(*r), &[], &mut evidence);
+        }
+        for c in &w.checks {
+            check_step(&c.guard, &mut evidence);
+        }
+        write_step(op, "written back here by batch_write_item, which cannot carry a condition".into(), &mut evidence);
+        let message = "data read in this flow is written back with batch_write_item, which cannot carry conditions: concurrent changes to those items are lost".to_string();
+        let mut fix = super::lost_update::version_put(ctx, w);
+        fix.title = "Write each item with a version condition".into();
+        fix.explanation = format!(
+            "Replace the batch with one conditional put per item (or transact_write_items for up \
+             to 100 items that must apply together). {}",
+            fix.explanation
+        );
+        out.push(ctx.candidate(&RULE, w, &reads, message, evidence, vec![fix]));
+    }
+}

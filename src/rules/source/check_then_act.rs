@@ -1,0 +1,94 @@
+use super::{check_step, fix_fn_name, read_step, write_step, Candidate, FlowCtx};
+use crate::fix::{self, rewrite};
+use crate::model::FixSafety;
+use crate::rules::declare_rule;
+use crate::source::facts::{GuardKind, OpKind};
+
+declare_rule! {
+    /// ## What it does
+    /// Finds a write that runs only after a decision on data read from DynamoDB (a balance
+    /// compared with an amount, a `redeemed` flag, a status) when the write's own condition
+    /// does not re-check that decision.
+    ///
+    /// ## Why is this bad?
+    /// Between the read and the write another request can change the item: two withdrawals
+    /// both see enough money, two redemptions both see an unused coupon. Both pass the check
+    /// and both write, and the rule the check enforces is broken.
+    ///
+    /// ## Example
+    /// ```rust,ignore
+    /// let coupon = load_coupon(&client, &code).await?;
+    /// if coupon.redeemed {
+    ///     return Err(StatusCode::CONFLICT);
+    /// }
+    /// client.update_item().table_name("coupons").key("code", code_av)
+    ///     .update_expression("SET redeemed = :t")
+    ///     .expression_attribute_values(":t", AttributeValue::Bool(true))
+    ///     .send().await?; // the check above may no longer hold
+    /// ```
+    ///
+    /// ## Use instead
+    /// Move the decision into the write: `condition_expression("attribute_not_exists(redeemed)
+    /// OR redeemed = :false")`, or `balance >= :amount` together with
+    /// `SET balance = balance - :amount`. DynamoDB then checks and writes atomically; map
+    /// `ConditionalCheckFailed` to 409 Conflict.
+    ///
+    /// ## Known problems
+    /// The decision is translated from Rust to a condition expression for the fix where its
+    /// shape allows (comparisons, flags, `is_some`); other shapes get a compare-and-set on the
+    /// attributes that were checked.
+    pub static RULE = ("RC102", "check-then-act", Source, High,
+        "A decision on read data guards a write whose condition does not re-check it.");
+}
+
+pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
+    for w in ctx.writes {
+        if w.rechecks || w.kind == OpKind::BatchWriteItem {
+            continue;
+        }
+        let checks: Vec<_> = w
+            .checks
+            .iter()
+            .filter(|c| c.guard.kind == GuardKind::Value)
+            .collect();
+        let Some(first) = checks.first() else { continue };
+        let op = ctx.op(w.op);
+        let mut evidence = vec![];
+        let mut reads: Vec<usize> = checks.iter().flat_map(|c| c.reads.iter().copied()).collect();
+        reads.sort_unstable();
+        reads.dedup();
+        for r in &reads {
+            let attrs: Vec<String> = checks.iter().flat_map(|c| c.attrs.iter().cloned()).collect();
+            read_step(ctx.op(*r), &attrs, &mut evidence);
+        }
+        for c in &checks {
+            check_step(&c.guard, &mut evidence);
+        }
+        write_step(
+            op,
+            format!("written here by {} without re-checking it", w.kind.api_name()),
+            &mut evidence,
+        );
+        let message = format!(
+            "`{}` is decided on data read from {}, but the {} it guards does not re-check it: a concurrent request can change the item in between",
+            first.guard.text.split_whitespace().collect::<Vec<_>>().join(" "),
+            ctx.op(reads[0]).req.table.display(),
+            w.kind.api_name()
+        );
+        let fixes = match rewrite::atomic_update(w, &|s| ctx.text(s)) {
+            Some(spec) => vec![fix::fix(
+                "Make the check part of the write",
+                "The condition expression makes DynamoDB check and write in one step; a request \
+                 that loses the race gets ConditionalCheckFailed, answered with 409 Conflict.",
+                FixSafety::Unsafe,
+                fix::render_update(
+                    &fix_fn_name(ctx, "checked"),
+                    "Checks and writes in one request: DynamoDB rejects the write when the check fails.",
+                    &spec,
+                ),
+            )],
+            None => vec![super::lost_update::version_put(ctx, w)],
+        };
+        out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
+    }
+}

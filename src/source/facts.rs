@@ -1,0 +1,448 @@
+//! Facts about one function, computed once by the flow walker and read by every rule.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+pub type OpId = usize;
+
+/// Where a value came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Origin {
+    /// The output of DynamoDB read `OpId` of this flow.
+    Read(OpId),
+    /// The function's parameter (0 is `self` for methods).
+    Param(usize),
+    /// A fresh value: UUID, clock.
+    Fresh,
+    /// A literal or constant.
+    Const,
+    /// Shared in-process state read through acquisition `n` (a lock or an atomic load).
+    Mem(usize),
+}
+
+/// A position in a source file (1-based line, 1-based column).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Span {
+    pub file: Arc<str>,
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+}
+
+/// The provenance of a value, plus what the walker carries alongside (builders, members).
+#[derive(Clone, Debug, Default)]
+pub struct Val {
+    pub origins: BTreeSet<Origin>,
+    /// Arithmetic was applied to read data to make this value.
+    pub arith: bool,
+    /// Where that arithmetic first happened.
+    pub computed_at: Option<Span>,
+    /// Item attributes this value was taken from (`item.get("balance")`, `acct.balance`).
+    pub attrs: BTreeSet<String>,
+    /// An unsent DynamoDB request builder.
+    pub builder: Option<Box<Builder>>,
+    /// Transaction members this value carries (a `TransactWriteItem`, a `Vec` of them).
+    pub members: Vec<Builder>,
+    /// A lock guard (or temporary) on this receiver.
+    pub guard_of: Option<String>,
+}
+
+impl Val {
+    pub fn of(origin: Origin) -> Val {
+        let mut v = Val::default();
+        v.origins.insert(origin);
+        v
+    }
+
+    /// Merge another value's provenance into this one (builders are not merged).
+    pub fn join(&mut self, other: &Val) {
+        self.origins.extend(other.origins.iter().copied());
+        if other.arith && !self.arith {
+            self.arith = true;
+            self.computed_at = other.computed_at.clone();
+        }
+        self.attrs.extend(other.attrs.iter().cloned());
+        self.members.extend(other.members.iter().cloned());
+    }
+
+    pub fn data(&self) -> Val {
+        Val {
+            origins: self.origins.clone(),
+            arith: self.arith,
+            computed_at: self.computed_at.clone(),
+            attrs: self.attrs.clone(),
+            ..Val::default()
+        }
+    }
+
+    pub fn reads(&self) -> impl Iterator<Item = OpId> + '_ {
+        self.origins.iter().filter_map(|o| match o {
+            Origin::Read(id) => Some(*id),
+            _ => None,
+        })
+    }
+
+    pub fn has_read(&self) -> bool {
+        self.reads().next().is_some()
+    }
+
+    pub fn is_fresh(&self) -> bool {
+        self.origins.contains(&Origin::Fresh)
+    }
+}
+
+/// The kind of a DynamoDB operation or transaction member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpKind {
+    GetItem,
+    Query,
+    Scan,
+    BatchGetItem,
+    TransactGetItems,
+    PutItem,
+    UpdateItem,
+    DeleteItem,
+    BatchWriteItem,
+    TransactWriteItems,
+    TxPut,
+    TxUpdate,
+    TxDelete,
+    TxConditionCheck,
+    /// `TransactWriteItem::builder()`: a wrapper around one member.
+    TxItem,
+}
+
+impl OpKind {
+    pub fn from_client_method(name: &str) -> Option<OpKind> {
+        Some(match name {
+            "get_item" => OpKind::GetItem,
+            "query" => OpKind::Query,
+            "scan" => OpKind::Scan,
+            "batch_get_item" => OpKind::BatchGetItem,
+            "transact_get_items" => OpKind::TransactGetItems,
+            "put_item" => OpKind::PutItem,
+            "update_item" => OpKind::UpdateItem,
+            "delete_item" => OpKind::DeleteItem,
+            "batch_write_item" => OpKind::BatchWriteItem,
+            "transact_write_items" => OpKind::TransactWriteItems,
+            _ => return None,
+        })
+    }
+
+    pub fn from_type_name(name: &str) -> Option<OpKind> {
+        Some(match name {
+            "Put" => OpKind::TxPut,
+            "Update" => OpKind::TxUpdate,
+            "Delete" => OpKind::TxDelete,
+            "ConditionCheck" => OpKind::TxConditionCheck,
+            "TransactWriteItem" => OpKind::TxItem,
+            _ => return None,
+        })
+    }
+
+    pub fn is_read(self) -> bool {
+        matches!(
+            self,
+            OpKind::GetItem
+                | OpKind::Query
+                | OpKind::Scan
+                | OpKind::BatchGetItem
+                | OpKind::TransactGetItems
+        )
+    }
+
+    pub fn is_write(self) -> bool {
+        !self.is_read() && !matches!(self, OpKind::TxItem | OpKind::TxConditionCheck)
+    }
+
+    /// The name in `aws-sdk-dynamodb` (`put_item`, `Put`).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            OpKind::GetItem => "get_item",
+            OpKind::Query => "query",
+            OpKind::Scan => "scan",
+            OpKind::BatchGetItem => "batch_get_item",
+            OpKind::TransactGetItems => "transact_get_items",
+            OpKind::PutItem => "put_item",
+            OpKind::UpdateItem => "update_item",
+            OpKind::DeleteItem => "delete_item",
+            OpKind::BatchWriteItem => "batch_write_item",
+            OpKind::TransactWriteItems => "transact_write_items",
+            OpKind::TxPut => "Put",
+            OpKind::TxUpdate => "Update",
+            OpKind::TxDelete => "Delete",
+            OpKind::TxConditionCheck => "ConditionCheck",
+            OpKind::TxItem => "TransactWriteItem",
+        }
+    }
+
+    /// The plain operation a transaction member stands for.
+    pub fn plain(self) -> OpKind {
+        match self {
+            OpKind::TxPut => OpKind::PutItem,
+            OpKind::TxUpdate => OpKind::UpdateItem,
+            OpKind::TxDelete => OpKind::DeleteItem,
+            other => other,
+        }
+    }
+}
+
+/// A table name as the code gives it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TableRef {
+    Literal(String),
+    /// A constant, with its value where the crate defines it.
+    Const(String, Option<String>),
+    /// Any other expression (`self.table`, `&state.table_name`).
+    Expr(String),
+    Unknown,
+}
+
+impl TableRef {
+    /// The table's name where it is known.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            TableRef::Literal(s) | TableRef::Const(_, Some(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// How the code refers to the table, for messages.
+    pub fn display(&self) -> String {
+        match self {
+            TableRef::Literal(s) => format!("`{s}`"),
+            TableRef::Const(c, Some(v)) => format!("`{v}` ({c})"),
+            TableRef::Const(c, None) => format!("`{c}`"),
+            TableRef::Expr(e) => format!("`{e}`"),
+            TableRef::Unknown => "an unknown table".into(),
+        }
+    }
+
+    /// Whether two references can name the same table; `None` when that cannot be told.
+    pub fn same_as(&self, other: &TableRef) -> Option<bool> {
+        match (self.name(), other.name()) {
+            (Some(a), Some(b)) => Some(a == b),
+            _ => match (self, other) {
+                (TableRef::Expr(a), TableRef::Expr(b)) if a == b => Some(true),
+                (TableRef::Const(a, _), TableRef::Const(b, _)) => Some(a == b),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A string-valued builder argument: a literal, or computed at run time.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Text {
+    Literal(String),
+    Dynamic(String),
+}
+
+/// What `condition_expression` says.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Cond {
+    #[default]
+    Absent,
+    /// `set_condition_expression(None)`.
+    ExplicitNone,
+    Given(Text),
+}
+
+impl Cond {
+    pub fn is_present(&self) -> bool {
+        matches!(self, Cond::Given(_))
+    }
+}
+
+/// `name = value` pairs from `key`, `item` and `expression_attribute_values`.
+#[derive(Clone, Debug)]
+pub struct Part {
+    pub name: String,
+    pub val: Val,
+    /// The Rust expression as written.
+    pub text: String,
+}
+
+/// A request builder as the walker has seen it so far.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pub kind: OpKind,
+    /// The client expression (`client`, `state.db`).
+    pub client: String,
+    pub table: TableRef,
+    pub key: Vec<Part>,
+    /// `set_key(Some(map))`.
+    pub key_whole: Option<Val>,
+    pub item: Vec<Part>,
+    /// `set_item(Some(to_item(x)?))`.
+    pub item_whole: Option<Part>,
+    pub condition: Cond,
+    pub update: Option<Text>,
+    pub values: Vec<Part>,
+    pub values_whole: Option<Val>,
+    /// `#n` -> attribute name.
+    pub names: Vec<(String, String)>,
+    pub members: Vec<Builder>,
+    /// Everything else passed to the builder (`request_items`).
+    pub other: Val,
+    pub start: Span,
+}
+
+impl Builder {
+    pub fn new(kind: OpKind, client: String, start: Span) -> Builder {
+        Builder {
+            kind,
+            client,
+            table: TableRef::Unknown,
+            key: vec![],
+            key_whole: None,
+            item: vec![],
+            item_whole: None,
+            condition: Cond::Absent,
+            update: None,
+            values: vec![],
+            values_whole: None,
+            names: vec![],
+            members: vec![],
+            other: Val::default(),
+            start,
+        }
+    }
+
+    /// Resolve `#name` placeholders to attribute names.
+    pub fn attr_name<'a>(&'a self, path: &'a str) -> &'a str {
+        self.names
+            .iter()
+            .find(|(k, _)| k == path)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or(path)
+    }
+
+    pub fn value(&self, placeholder: &str) -> Option<&Part> {
+        self.values.iter().find(|p| p.name == placeholder)
+    }
+
+    pub fn key_attrs(&self) -> Vec<String> {
+        self.key.iter().map(|p| p.name.clone()).collect()
+    }
+
+    /// Origins of the key values, all parts together.
+    pub fn key_val(&self) -> Val {
+        let mut v = Val::default();
+        for p in &self.key {
+            v.join(&p.val);
+        }
+        if let Some(w) = &self.key_whole {
+            v.join(w);
+        }
+        v
+    }
+}
+
+/// A decision on read data that the code takes before a write.
+#[derive(Clone, Debug)]
+pub struct Guard {
+    pub val: Val,
+    pub kind: GuardKind,
+    /// The condition as written.
+    pub text: String,
+    pub span: Span,
+    /// True when the guarded code runs when `text` holds, false when it runs when it fails
+    /// (an early return or the `else` branch).
+    pub proceeds_when_true: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuardKind {
+    /// Whether an item exists (`is_none`, `let Some(..) else`, `None => return`).
+    Exists,
+    /// A decision on the item's data (`balance < amount`, `coupon.redeemed`).
+    Value,
+}
+
+/// A loop around an operation.
+#[derive(Clone, Debug)]
+pub struct LoopCtx {
+    pub span: Span,
+    /// An attempt counter (or a bounded `for`) limits the loop.
+    pub bounded: bool,
+}
+
+/// What the code does with a write's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handling {
+    /// `?`: handed to the caller.
+    Propagated,
+    /// `unwrap()` / `expect()`.
+    Panics,
+    /// `map_err(..)`: converted; whether it tells a failed condition apart is in `ccf_handled`.
+    Mapped,
+    /// Kept in a variable or matched.
+    Bound,
+    /// Dropped (`let _ =`, `unwrap_or_default`).
+    Ignored,
+}
+
+/// A call that carries an operation from a callee into this flow.
+#[derive(Clone, Debug)]
+pub struct CallSite {
+    pub span: Span,
+    pub callee: String,
+}
+
+/// An executed DynamoDB operation (`.send()` reached).
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub id: OpId,
+    pub req: Builder,
+    /// From the start of the request to `.send()`.
+    pub span: Span,
+    /// Calls from this flow's function down to the function that sends it (outermost first).
+    pub via: Vec<CallSite>,
+    pub guards: Vec<Guard>,
+    pub loops: Vec<LoopCtx>,
+    pub handling: Handling,
+    /// Some function along the way tells `ConditionalCheckFailed` apart.
+    pub ccf_handled: bool,
+    /// The function whose body sends it.
+    pub function: String,
+    /// The result value (reads: `Read(id)`).
+    pub result: Val,
+}
+
+impl Op {
+    /// The span to report in the flow's own function: the op, or the call that reaches it.
+    pub fn local_span(&self) -> &Span {
+        self.via.first().map(|c| &c.span).unwrap_or(&self.span)
+    }
+
+    pub fn depth(&self) -> usize {
+        self.via.len()
+    }
+}
+
+/// Shared in-process state read under one lock acquisition and written under another.
+#[derive(Clone, Debug)]
+pub struct MemRmw {
+    pub receiver: String,
+    pub read: Span,
+    pub write: Span,
+    pub atomic: bool,
+}
+
+/// Everything one function does, with callees composed in.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub ops: Vec<Op>,
+    pub mem: Vec<MemRmw>,
+    /// Provenance of the return value, in terms of this function's parameters and reads.
+    pub ret: Val,
+}
+
+impl Summary {
+    /// Whether a call to this function matters to the analysis.
+    pub fn is_interesting(&self) -> bool {
+        !self.ops.is_empty() || self.ret.has_read()
+    }
+}

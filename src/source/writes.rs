@@ -1,0 +1,353 @@
+//! Per-write facts derived once from a flow, so rules never look at syntax: which reads feed
+//! the write, which decisions on read data guard it, and whether its condition re-checks them.
+
+use std::collections::BTreeSet;
+
+use super::expr::{self, Action, SetValue};
+use super::facts::*;
+
+/// A read whose data reaches a write.
+#[derive(Clone, Debug)]
+pub struct Feed {
+    pub read: OpId,
+    /// Attributes (or `*` for the whole item) the write sets from the read's data.
+    pub written: Vec<String>,
+    /// Attributes of the read the data came from (empty: the whole item).
+    pub source_attrs: BTreeSet<String>,
+    /// The data was changed by arithmetic in Rust.
+    pub arith: bool,
+    pub computed_at: Option<Span>,
+    /// Table and key say the read and the write are the same item.
+    pub same_item: bool,
+}
+
+/// A decision on read data that decides whether the write happens.
+#[derive(Clone, Debug)]
+pub struct Check {
+    pub guard: Guard,
+    pub reads: Vec<OpId>,
+    pub attrs: BTreeSet<String>,
+}
+
+/// Where the item's key comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    /// A new UUID or clock value: no other request can name this item.
+    Fresh,
+    /// From the request (a path parameter, the body).
+    Caller,
+    /// From data read before.
+    Read,
+    Unknown,
+}
+
+#[derive(Clone, Debug)]
+pub struct WriteFacts {
+    pub op: OpId,
+    /// Index of the member when the write is part of a transaction.
+    pub member: Option<usize>,
+    /// The builder of the write itself (the member for transactions).
+    pub req: Builder,
+    pub kind: OpKind,
+    pub feeds: Vec<Feed>,
+    pub checks: Vec<Check>,
+    pub update: Vec<Action>,
+    /// The condition as parsed (attribute names resolved through `#n`).
+    pub condition: Option<expr::Condition>,
+    pub condition_dynamic: bool,
+    /// The condition (or a `ConditionCheck` in the same transaction) re-checks what was read or
+    /// decided.
+    pub rechecks: bool,
+    pub key_source: KeySource,
+    pub in_transaction: bool,
+    /// The key of the item read, for a write that names its item only inside a serialized
+    /// struct (`set_item(to_item(&account))`).
+    pub key_hint: Vec<Part>,
+}
+
+impl WriteFacts {
+    pub fn has_condition(&self) -> bool {
+        self.req.condition.is_present()
+    }
+
+    pub fn same_item_feeds(&self) -> impl Iterator<Item = &Feed> {
+        self.feeds.iter().filter(|f| f.same_item)
+    }
+
+    /// Attributes the update sets atomically (`SET a = a + :d`, `ADD a :d`).
+    pub fn atomic_attrs(&self) -> Vec<&str> {
+        self.update
+            .iter()
+            .filter(|a| match a {
+                Action::Set { value, .. } => value.is_atomic(),
+                Action::Add { .. } => true,
+                _ => false,
+            })
+            .map(|a| self.req.attr_name(a.path()))
+            .collect()
+    }
+}
+
+/// Whether a read and a write can touch the same item.
+pub fn same_item(read: &Builder, write: &Builder) -> Option<bool> {
+    if read.table.same_as(&write.table) == Some(false) {
+        return Some(false);
+    }
+    let (rk, wk) = (read.key_val(), write.key_val());
+    if rk.origins.is_empty() || wk.origins.is_empty() {
+        return None;
+    }
+    // A key made from what was read (`item.id`) names the read item.
+    if wk.has_read() {
+        return Some(true);
+    }
+    let shared = rk
+        .origins
+        .iter()
+        .any(|o| matches!(o, Origin::Param(_) | Origin::Read(_)) && wk.origins.contains(o));
+    // Two fields of one request body (`t.from`, `t.to`) share an origin but name different
+    // items: compare the variables the keys are made of.
+    if shared && !rk.has_read() && read.key.len() == write.key.len() && !read.key.is_empty() {
+        let vars = |b: &Builder| -> Vec<String> {
+            b.key
+                .iter()
+                .map(|p| crate::fix::param_name(&p.text, &p.name))
+                .collect()
+        };
+        if vars(read) != vars(write) {
+            return Some(false);
+        }
+    }
+    Some(shared)
+}
+
+fn key_source(b: &Builder) -> KeySource {
+    let mut v = b.key_val();
+    if let Some(item) = &b.item_whole {
+        if b.key.is_empty() {
+            v.join(&item.val);
+        }
+    }
+    // Puts carry their key inside the item.
+    if b.key.is_empty() {
+        for p in &b.item {
+            v.join(&p.val);
+        }
+    }
+    if v.is_fresh() {
+        KeySource::Fresh
+    } else if v.has_read() {
+        KeySource::Read
+    } else if v.origins.iter().any(|o| matches!(o, Origin::Param(_))) {
+        KeySource::Caller
+    } else {
+        KeySource::Unknown
+    }
+}
+
+/// Derive the facts of every write in a flow.
+pub fn derive(s: &Summary) -> Vec<WriteFacts> {
+    let mut out = vec![];
+    for op in &s.ops {
+        if op.req.kind == OpKind::TransactWriteItems {
+            for (i, m) in op.req.members.iter().enumerate() {
+                if m.kind.is_write() {
+                    out.push(facts_for(s, op, m, Some(i)));
+                }
+            }
+        } else if op.req.kind.is_write() {
+            out.push(facts_for(s, op, &op.req, None));
+        }
+    }
+    out
+}
+
+fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteFacts {
+    let update = match &b.update {
+        Some(Text::Literal(t)) | Some(Text::Dynamic(t)) => expr::parse_update(t),
+        None => vec![],
+    };
+    // The values the write stores, by the attribute they land in.
+    let mut stored: Vec<(String, &Val)> = vec![];
+    for p in &b.item {
+        stored.push((p.name.clone(), &p.val));
+    }
+    if let Some(p) = &b.item_whole {
+        stored.push(("*".into(), &p.val));
+    }
+    for a in &update {
+        if let Action::Set { path, value, .. } = a {
+            if value.is_atomic() {
+                continue;
+            }
+            for ph in value.placeholders() {
+                if let Some(p) = b.value(ph) {
+                    stored.push((b.attr_name(path).to_string(), &p.val));
+                }
+            }
+        }
+    }
+    if update.is_empty() {
+        // A dynamic update expression: every value counts.
+        for p in &b.values {
+            stored.push((p.name.clone(), &p.val));
+        }
+    }
+    if let Some(v) = &b.values_whole {
+        stored.push(("*".into(), v));
+    }
+    if b.kind == OpKind::BatchWriteItem {
+        stored.push(("*".into(), &b.other));
+    }
+
+    let read_ops = |id: OpId| s.ops.iter().find(|o| o.id == id && o.req.kind.is_read());
+    let mut feeds: Vec<Feed> = vec![];
+    for (attr, val) in &stored {
+        for r in val.reads() {
+            let Some(read) = read_ops(r) else { continue };
+            let same = same_item(&read.req, b).unwrap_or(true);
+            match feeds.iter_mut().find(|f| f.read == r) {
+                Some(f) => {
+                    f.written.push(attr.clone());
+                    f.source_attrs.extend(val.attrs.iter().cloned());
+                    if val.arith && !f.arith {
+                        f.arith = true;
+                        f.computed_at = val.computed_at.clone();
+                    }
+                }
+                None => feeds.push(Feed {
+                    read: r,
+                    written: vec![attr.clone()],
+                    source_attrs: val.attrs.clone(),
+                    arith: val.arith,
+                    computed_at: val.computed_at.clone(),
+                    same_item: same,
+                }),
+            }
+        }
+    }
+
+    let checks: Vec<Check> = op
+        .guards
+        .iter()
+        .filter_map(|g| {
+            let reads: Vec<OpId> = g.val.reads().filter(|r| read_ops(*r).is_some()).collect();
+            (!reads.is_empty()).then(|| Check {
+                guard: g.clone(),
+                reads,
+                attrs: g.val.attrs.clone(),
+            })
+        })
+        .collect();
+
+    let (condition, dynamic) = match &b.condition {
+        Cond::Given(Text::Literal(t)) => (Some(resolve(expr::parse_condition(t), b)), false),
+        Cond::Given(Text::Dynamic(t)) => (Some(resolve(expr::parse_condition(t), b)), true),
+        _ => (None, false),
+    };
+    let mut rechecks = recheck(condition.as_ref(), dynamic, b, &feeds, &checks);
+    if member.is_some() && !rechecks {
+        // Another member may re-check for it: a `ConditionCheck`, or a conditioned write on the
+        // item that was read.
+        rechecks = op.req.members.iter().any(|m| {
+            !std::ptr::eq(m, b)
+                && matches!(&m.condition, Cond::Given(_))
+                && {
+                    let c = match &m.condition {
+                        Cond::Given(Text::Literal(t)) => Some(resolve(expr::parse_condition(t), m)),
+                        _ => None,
+                    };
+                    recheck(c.as_ref(), c.is_none(), m, &feeds, &checks)
+                }
+        });
+    }
+    let key_hint = if b.key.is_empty() && b.item.is_empty() {
+        feeds
+            .iter()
+            .filter(|f| f.same_item)
+            .find_map(|f| read_ops(f.read))
+            .map(|r| r.req.key.clone())
+            .unwrap_or_default()
+    } else {
+        vec![]
+    };
+    WriteFacts {
+        key_hint,
+        op: op.id,
+        member,
+        req: b.clone(),
+        kind: b.kind.plain(),
+        feeds,
+        checks,
+        update,
+        condition,
+        condition_dynamic: dynamic,
+        rechecks,
+        key_source: key_source(b),
+        in_transaction: member.is_some(),
+    }
+}
+
+fn resolve(mut c: expr::Condition, b: &Builder) -> expr::Condition {
+    let r = |v: &mut Vec<String>| {
+        for a in v.iter_mut() {
+            *a = b.attr_name(a).to_string();
+        }
+    };
+    r(&mut c.attrs);
+    r(&mut c.not_exists);
+    r(&mut c.exists);
+    c
+}
+
+fn recheck(
+    c: Option<&expr::Condition>,
+    dynamic: bool,
+    b: &Builder,
+    feeds: &[Feed],
+    checks: &[Check],
+) -> bool {
+    let Some(c) = c else { return false };
+    if dynamic {
+        return true;
+    }
+    if !c.not_exists.is_empty() {
+        return true;
+    }
+    let keys = b.key_attrs();
+    let tested: Vec<&String> = c.attrs.iter().filter(|a| !keys.contains(a)).collect();
+    if tested.is_empty() {
+        // Only `attribute_exists(pk)`: the item may have changed since it was read.
+        return false;
+    }
+    if tested.iter().any(|a| expr::is_version_attr(a)) {
+        return true;
+    }
+    let mut relevant: BTreeSet<&str> = BTreeSet::new();
+    let mut whole_item = false;
+    for f in feeds {
+        if f.source_attrs.is_empty() {
+            whole_item = true;
+        }
+        relevant.extend(f.source_attrs.iter().map(String::as_str));
+        relevant.extend(f.written.iter().map(String::as_str));
+    }
+    for ch in checks {
+        if ch.attrs.is_empty() {
+            whole_item = true;
+        }
+        relevant.extend(ch.attrs.iter().map(String::as_str));
+    }
+    whole_item || tested.iter().any(|a| relevant.contains(a.as_str()))
+}
+
+/// Kept for rules that need the SET values by attribute.
+pub fn set_values(w: &WriteFacts) -> Vec<(&str, &SetValue)> {
+    w.update
+        .iter()
+        .filter_map(|a| match a {
+            Action::Set { path, value, .. } => Some((w.req.attr_name(path), value)),
+            _ => None,
+        })
+        .collect()
+}

@@ -1,0 +1,153 @@
+//! The source rules over their fixtures: every function in a fixture says which rules it must
+//! raise (`// expect: RC101` or `// expect: none`); the test fails on any difference, and an
+//! insta snapshot records the findings with their evidence and fixes.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use racecheck::model::Report;
+use racecheck::source::{analyze, Input, Options};
+
+/// `fn name` -> expected rule ids, from the `// expect:` line above each function.
+fn expectations(dir_or_file: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = vec![];
+    if dir_or_file.is_dir() {
+        for e in walk(dir_or_file) {
+            files.push(e);
+        }
+    } else {
+        files.push(dir_or_file.to_path_buf());
+    }
+    let mut out = BTreeMap::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let mut pending: Option<BTreeSet<String>> = None;
+        for line in text.lines() {
+            let t = line.trim();
+            if let Some(rest) = t.strip_prefix("// expect:") {
+                let set = rest
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty() && s != "none")
+                    .collect();
+                pending = Some(set);
+            } else if let Some(idx) = t.find("fn ") {
+                if let Some(set) = pending.take() {
+                    let name: String = t[idx + 3..]
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        out.insert(name.clone(), set).is_none(),
+                        "{}: two fixtures named `{name}`",
+                        f.display()
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+fn found(report: &Report) -> BTreeMap<String, BTreeSet<String>> {
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in &report.findings {
+        let func = f.function.clone().unwrap_or_default();
+        let name = func.rsplit("::").next().unwrap_or(&func).to_string();
+        out.entry(name).or_default().insert(f.rule.clone());
+    }
+    out
+}
+
+/// A compact, stable rendering for the snapshot.
+fn render(report: &Report) -> String {
+    let mut s = String::new();
+    for f in &report.findings {
+        s.push_str(&format!(
+            "{} {} {}:{}:{} in {} [{}]\n  {}\n",
+            f.rule,
+            f.slug,
+            f.location.file,
+            f.location.line,
+            f.location.column,
+            f.function.as_deref().unwrap_or("?"),
+            f.confidence.as_str(),
+            f.message
+        ));
+        for r in &f.routes {
+            s.push_str(&format!("  route {} {} -> {}\n", r.method, r.path, r.handler));
+        }
+        for e in &f.evidence {
+            s.push_str(&format!("  {:?} {}:{} {}\n", e.kind, e.file, e.line, e.note));
+        }
+        for x in &f.fixes {
+            s.push_str(&format!("  fix ({:?}): {}\n", x.safety, x.title));
+            for line in x.snippet.lines() {
+                s.push_str(&format!("    | {line}\n"));
+            }
+        }
+    }
+    for e in &report.errors {
+        s.push_str(&format!("error {:?} {}: {}\n", e.kind, e.path, e.message));
+    }
+    s
+}
+
+fn check_fixture(path: &str) -> Report {
+    let report = analyze(&[Input::Path(path.into())], &Options::default());
+    assert!(report.errors.is_empty(), "{path}: {:?}", report.errors);
+    let expected = expectations(Path::new(path));
+    assert!(!expected.is_empty(), "{path} has no `// expect:` annotations");
+    let got = found(&report);
+    let mut problems = vec![];
+    for (func, rules) in &expected {
+        let g = got.get(func).cloned().unwrap_or_default();
+        if &g != rules {
+            problems.push(format!("`{func}`: expected {rules:?}, found {g:?}"));
+        }
+    }
+    for func in got.keys() {
+        if !expected.contains_key(func) {
+            problems.push(format!("`{func}` has findings {:?} but no `// expect:` line", got[func]));
+        }
+    }
+    assert!(problems.is_empty(), "{path}:\n{}\n\n{}", problems.join("\n"), render(&report));
+    report
+}
+
+macro_rules! fixture_tests {
+    ($($name:ident => $path:literal,)*) => {$(
+        #[test]
+        fn $name() {
+            let report = check_fixture($path);
+            insta::assert_snapshot!(stringify!($name), render(&report));
+        }
+    )*};
+}
+
+fixture_tests! {
+    rc101_lost_update => "tests/fixtures/source/RC101.rs",
+    rc102_check_then_act => "tests/fixtures/source/RC102.rs",
+    rc103_non_atomic_counter => "tests/fixtures/source/RC103.rs",
+    rc104_split_multi_item_write => "tests/fixtures/source/RC104.rs",
+    rc105_unhandled_condition_failure => "tests/fixtures/source/RC105.rs",
+    rc106_unconditional_create => "tests/fixtures/source/RC106.rs",
+    rc107_unconditioned_batch_write => "tests/fixtures/source/RC107.rs",
+    rc108_unbounded_retry => "tests/fixtures/source/RC108.rs",
+    rc109_in_memory_rmw => "tests/fixtures/source/RC109.rs",
+    crate_bank_service => "tests/fixtures/crate",
+}

@@ -67,7 +67,9 @@ pub fn init_logging() {
 
 fn emit(text: &str, output: Option<&PathBuf>) -> Result<(), String> {
     match output {
-        Some(p) => std::fs::write(p, text).map_err(|e| format!("cannot write `{}`: {e}", p.display())),
+        Some(p) => {
+            std::fs::write(p, text).map_err(|e| format!("cannot write `{}`: {e}", p.display()))
+        }
         None => {
             let mut out = std::io::stdout().lock();
             // A closed pipe (`| head`) is not an error worth a panic.

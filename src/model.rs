@@ -65,7 +65,9 @@ impl Confidence {
 }
 
 /// Where a finding is: a span in a file (1-based lines and columns).
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 #[schemars(transform = portable)]
 pub struct Location {
     pub file: String,
@@ -131,7 +133,9 @@ pub struct Fix {
 }
 
 /// An Axum route that reaches the finding's function.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
+)]
 #[schemars(transform = portable)]
 pub struct Route {
     pub method: String,
@@ -225,12 +229,9 @@ impl Report {
 /// `["T", "null"]` type arrays into `T` (optional fields are already left out of `required`).
 pub fn portable(schema: &mut schemars::Schema) {
     if let Some(obj) = schema.as_object_mut() {
-        let drop_format = obj
-            .get("format")
-            .and_then(|f| f.as_str())
-            .is_some_and(|f| {
-                f.starts_with("int") || f.starts_with("uint") || f == "float" || f == "double"
-            });
+        let drop_format = obj.get("format").and_then(|f| f.as_str()).is_some_and(|f| {
+            f.starts_with("int") || f.starts_with("uint") || f == "float" || f == "double"
+        });
         if drop_format {
             obj.remove("format");
         }

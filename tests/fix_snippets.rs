@@ -29,7 +29,13 @@ fn generate() -> (String, usize) {
                     continue;
                 }
                 count += 1;
-                let func = f.function.as_deref().unwrap_or("f").rsplit("::").next().unwrap_or("f");
+                let func = f
+                    .function
+                    .as_deref()
+                    .unwrap_or("f")
+                    .rsplit("::")
+                    .next()
+                    .unwrap_or("f");
                 out.push_str(&format!(
                     "\n/// {} {} at {}:{}\npub mod {}_{}_{} {{\n",
                     f.rule,
@@ -57,7 +63,10 @@ fn generate() -> (String, usize) {
 #[test]
 fn every_fix_snippet_is_in_the_compile_check_crate() {
     let (expected, count) = generate();
-    assert!(count >= 15, "only {count} snippets: the fixtures should produce more");
+    assert!(
+        count >= 15,
+        "only {count} snippets: the fixtures should produce more"
+    );
     let current = std::fs::read_to_string(GENERATED).unwrap_or_default();
     if current != expected {
         if std::env::var_os("RACECHECK_UPDATE_SNIPPETS").is_some() {

@@ -89,10 +89,16 @@ fn render(report: &Report) -> String {
             f.message
         ));
         for r in &f.routes {
-            s.push_str(&format!("  route {} {} -> {}\n", r.method, r.path, r.handler));
+            s.push_str(&format!(
+                "  route {} {} -> {}\n",
+                r.method, r.path, r.handler
+            ));
         }
         for e in &f.evidence {
-            s.push_str(&format!("  {:?} {}:{} {}\n", e.kind, e.file, e.line, e.note));
+            s.push_str(&format!(
+                "  {:?} {}:{} {}\n",
+                e.kind, e.file, e.line, e.note
+            ));
         }
         for x in &f.fixes {
             s.push_str(&format!("  fix ({:?}): {}\n", x.safety, x.title));
@@ -111,7 +117,10 @@ fn check_fixture(path: &str) -> Report {
     let report = analyze(&[Input::Path(path.into())], &Options::default());
     assert!(report.errors.is_empty(), "{path}: {:?}", report.errors);
     let expected = expectations(Path::new(path));
-    assert!(!expected.is_empty(), "{path} has no `// expect:` annotations");
+    assert!(
+        !expected.is_empty(),
+        "{path} has no `// expect:` annotations"
+    );
     let got = found(&report);
     let mut problems = vec![];
     for (func, rules) in &expected {
@@ -122,10 +131,18 @@ fn check_fixture(path: &str) -> Report {
     }
     for func in got.keys() {
         if !expected.contains_key(func) {
-            problems.push(format!("`{func}` has findings {:?} but no `// expect:` line", got[func]));
+            problems.push(format!(
+                "`{func}` has findings {:?} but no `// expect:` line",
+                got[func]
+            ));
         }
     }
-    assert!(problems.is_empty(), "{path}:\n{}\n\n{}", problems.join("\n"), render(&report));
+    assert!(
+        problems.is_empty(),
+        "{path}:\n{}\n\n{}",
+        problems.join("\n"),
+        render(&report)
+    );
     report
 }
 

@@ -27,13 +27,17 @@ pub fn translate_guard(
 }
 
 fn text(e: &impl quote::ToTokens) -> String {
-    quote::ToTokens::to_token_stream(e).to_string().replace(' ', "")
+    quote::ToTokens::to_token_stream(e)
+        .to_string()
+        .replace(' ', "")
 }
 
 /// The attribute an operand stands for, if it mentions one that was read.
 fn attr_in<'a>(e: &Expr, attrs: &'a [String]) -> Option<&'a String> {
     let t = text(e);
-    attrs.iter().find(|a| t.contains(a.as_str()) || t.contains(&ident(a)))
+    attrs
+        .iter()
+        .find(|a| t.contains(a.as_str()) || t.contains(&ident(a)))
 }
 
 fn strip(e: &Expr) -> &Expr {
@@ -139,16 +143,23 @@ fn compare(
 fn operand(e: &Expr, ordered: bool) -> Arg {
     match strip(e) {
         Expr::Lit(l) => match &l.lit {
-            syn::Lit::Int(i) => Arg::Const(format!("AttributeValue::N(\"{}\".to_string())", i.base10_digits())),
+            syn::Lit::Int(i) => Arg::Const(format!(
+                "AttributeValue::N(\"{}\".to_string())",
+                i.base10_digits()
+            )),
             syn::Lit::Bool(b) => Arg::Const(format!("AttributeValue::Bool({})", b.value)),
-            syn::Lit::Str(s) => Arg::Const(format!("AttributeValue::S({:?}.to_string())", s.value())),
+            syn::Lit::Str(s) => {
+                Arg::Const(format!("AttributeValue::S({:?}.to_string())", s.value()))
+            }
             _ => Arg::Param("limit".into(), Ty::N),
         },
         other => {
             let t = text(other);
             let name = t
                 .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .find(|w| !w.is_empty() && !matches!(*w, "clone" | "to_string" | "unwrap" | "as_str"))
+                .find(|w| {
+                    !w.is_empty() && !matches!(*w, "clone" | "to_string" | "unwrap" | "as_str")
+                })
                 .unwrap_or("limit");
             Arg::Param(ident(name), if ordered { Ty::N } else { Ty::S })
         }

@@ -73,7 +73,13 @@ impl Target {
         let mut key: Vec<(String, Ty, String)> = b
             .key
             .iter()
-            .map(|p| (p.name.clone(), Ty::of_text(&p.text), param_name(&p.text, &p.name)))
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    Ty::of_text(&p.text),
+                    param_name(&p.text, &p.name),
+                )
+            })
             .collect();
         if key.is_empty() {
             // Puts carry their key inside the item: take the attribute that looks like one.
@@ -83,7 +89,11 @@ impl Target {
                 .find(|p| is_key_like(&p.name))
                 .or_else(|| b.item.first());
             if let Some(p) = guess {
-                key.push((p.name.clone(), Ty::of_text(&p.text), param_name(&p.text, &p.name)));
+                key.push((
+                    p.name.clone(),
+                    Ty::of_text(&p.text),
+                    param_name(&p.text, &p.name),
+                ));
             } else {
                 key.push(("id".into(), Ty::S, "id".into()));
             }
@@ -129,9 +139,35 @@ impl Target {
 /// `AttributeValue::S(id.clone())`), else the attribute's name.
 pub fn param_name(text: &str, attr: &str) -> String {
     const SKIP: &[&str] = &[
-        "AttributeValue", "S", "N", "B", "Bool", "Ss", "Ns", "L", "M", "Null", "clone", "to_string",
-        "to_owned", "into", "as_str", "as_ref", "format", "String", "from", "aws_sdk_dynamodb",
-        "types", "self", "req", "body", "payload", "input", "params", "path", "state",
+        "AttributeValue",
+        "S",
+        "N",
+        "B",
+        "Bool",
+        "Ss",
+        "Ns",
+        "L",
+        "M",
+        "Null",
+        "clone",
+        "to_string",
+        "to_owned",
+        "into",
+        "as_str",
+        "as_ref",
+        "format",
+        "String",
+        "from",
+        "aws_sdk_dynamodb",
+        "types",
+        "self",
+        "req",
+        "body",
+        "payload",
+        "input",
+        "params",
+        "path",
+        "state",
     ];
     let words: Vec<&str> = text
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -304,10 +340,19 @@ fn error_match(check: &str, conflict: Conflict) -> String {
 /// A function that performs one conditional update and maps a failed condition to 409/412.
 pub fn render_update(fn_name: &str, doc: &str, spec: &UpdateSpec) -> String {
     let mut s = signature(fn_name, doc, spec.target.table.is_none(), &spec.params());
-    s.push_str("    use aws_sdk_dynamodb::types::AttributeValue;\n    use axum::http::StatusCode;\n\n");
-    let _ = writeln!(s, "    let result = {}", spec.chain("client\n        .update_item()", "        "));
+    s.push_str(
+        "    use aws_sdk_dynamodb::types::AttributeValue;\n    use axum::http::StatusCode;\n\n",
+    );
+    let _ = writeln!(
+        s,
+        "    let result = {}",
+        spec.chain("client\n        .update_item()", "        ")
+    );
     s.push_str("        .send()\n        .await;\n");
-    s.push_str(&error_match("is_conditional_check_failed_exception", spec.conflict));
+    s.push_str(&error_match(
+        "is_conditional_check_failed_exception",
+        spec.conflict,
+    ));
     s
 }
 
@@ -336,7 +381,9 @@ pub fn render_put(fn_name: &str, doc: &str, spec: &PutSpec) -> String {
     if spec.target.table.is_none() {
         s.push_str("    table: &str,\n");
     }
-    s.push_str("    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,\n");
+    s.push_str(
+        "    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,\n",
+    );
     for (p, t) in &params {
         let _ = writeln!(s, "    {p}: {},", t.rust());
     }
@@ -357,7 +404,10 @@ pub fn render_put(fn_name: &str, doc: &str, spec: &PutSpec) -> String {
         let _ = writeln!(s, "        .expression_attribute_values({ph:?}, {v})");
     }
     s.push_str("        .send()\n        .await;\n");
-    s.push_str(&error_match("is_conditional_check_failed_exception", spec.conflict));
+    s.push_str(&error_match(
+        "is_conditional_check_failed_exception",
+        spec.conflict,
+    ));
     s
 }
 
@@ -407,7 +457,10 @@ pub fn render_transaction(fn_name: &str, doc: &str, members: &[UpdateSpec]) -> S
         );
     }
     s.push_str("        .send()\n        .await;\n");
-    s.push_str(&error_match("is_transaction_canceled_exception", Conflict::Conflict));
+    s.push_str(&error_match(
+        "is_transaction_canceled_exception",
+        Conflict::Conflict,
+    ));
     s
 }
 
@@ -467,7 +520,12 @@ pub fn render_locked_update(fn_name: &str, receiver: &str, atomic: bool) -> Stri
     }
 }
 
-pub fn fix(title: impl Into<String>, explanation: impl Into<String>, safety: FixSafety, snippet: String) -> Fix {
+pub fn fix(
+    title: impl Into<String>,
+    explanation: impl Into<String>,
+    safety: FixSafety,
+    snippet: String,
+) -> Fix {
     Fix {
         title: title.into(),
         explanation: explanation.into(),

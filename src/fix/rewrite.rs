@@ -23,7 +23,11 @@ pub fn delta_of(computed: &str, attr: &str) -> Option<Delta> {
         BinOp::Sub(_) | BinOp::SubAssign(_) => '-',
         _ => return None,
     };
-    let text = |e: &Expr| quote::ToTokens::to_token_stream(e).to_string().replace(' ', "");
+    let text = |e: &Expr| {
+        quote::ToTokens::to_token_stream(e)
+            .to_string()
+            .replace(' ', "")
+    };
     let (l, r) = (text(&b.left), text(&b.right));
     let mentions = |t: &str| t.contains(attr) || t.contains(&ident(attr));
     let is_lit = |e: &Expr| matches!(e, Expr::Lit(_));
@@ -187,7 +191,12 @@ pub fn atomic_update(
         for f in &w.feeds {
             attrs.extend(f.source_attrs.iter().cloned());
         }
-        if !translate_guard(&mut spec, &ch.guard.text, &attrs, ch.guard.proceeds_when_true) {
+        if !translate_guard(
+            &mut spec,
+            &ch.guard.text,
+            &attrs,
+            ch.guard.proceeds_when_true,
+        ) {
             cas.extend(ch.attrs.iter().cloned());
         }
     }
@@ -205,11 +214,13 @@ pub fn atomic_update(
             None => cond,
         });
     }
-    if spec
-        .names
-        .iter()
-        .any(|(_, a)| is_version_attr(a) && spec.condition.as_deref().is_some_and(|c| c.contains(&format!("#{}", ident(a)))))
-    {
+    if spec.names.iter().any(|(_, a)| {
+        is_version_attr(a)
+            && spec
+                .condition
+                .as_deref()
+                .is_some_and(|c| c.contains(&format!("#{}", ident(a))))
+    }) {
         spec.conflict = Conflict::PreconditionFailed;
     }
 

@@ -129,9 +129,8 @@ impl Server {
                 Err(e) => return Ok(tool_error(format!("the analysis failed: {e}"))),
             },
         };
-        let only_errors = report.findings.is_empty()
-            && !report.errors.is_empty()
-            && report.stats.lines == 0;
+        let only_errors =
+            report.findings.is_empty() && !report.errors.is_empty() && report.stats.lines == 0;
         let mut result = report_result(&report, &sources);
         if only_errors {
             result.is_error = Some(true);
@@ -190,9 +189,12 @@ impl ServerHandler for Server {
         let resources = crate::rules::all()
             .iter()
             .map(|r| {
-                Resource::new(format!("{RULE_URI}{}", r.id), format!("{} {}", r.id, r.slug))
-                    .with_description(r.summary)
-                    .with_mime_type("text/markdown")
+                Resource::new(
+                    format!("{RULE_URI}{}", r.id),
+                    format!("{} {}", r.id, r.slug),
+                )
+                .with_description(r.summary)
+                .with_mime_type("text/markdown")
             })
             .collect();
         Ok(ListResourcesResult::with_all_items(resources))

@@ -100,13 +100,8 @@ pub fn text(report: &Report, sources: &Sources) -> String {
                 .map(|l| l.trim_end().to_string())
                 .unwrap_or_default();
             let _ = writeln!(out, "{:>width$} | {code}", e.line);
-            let indent = code.len() - code.trim_start().len();
-            let _ = writeln!(
-                out,
-                "{pad} | {}^ {mark}: {}",
-                " ".repeat(indent),
-                e.note
-            );
+            let indent = (e.column as usize).saturating_sub(1);
+            let _ = writeln!(out, "{pad} | {}^ {mark}: {}", " ".repeat(indent), e.note);
         }
         let _ = writeln!(out, "{pad} |");
         let _ = writeln!(
@@ -116,7 +111,11 @@ pub fn text(report: &Report, sources: &Sources) -> String {
             f.function.as_deref().unwrap_or("?")
         );
         for r in &f.routes {
-            let _ = writeln!(out, "{pad} = route: {} {} (handler `{}`)", r.method, r.path, r.handler);
+            let _ = writeln!(
+                out,
+                "{pad} = route: {} {} (handler `{}`)",
+                r.method, r.path, r.handler
+            );
         }
         for fix in &f.fixes {
             let _ = writeln!(out, "{pad} = fix: {}", fix.title);

@@ -46,9 +46,17 @@ pub enum Action {
         rhs: String,
     },
     /// `ADD a :d`: atomic.
-    Add { path: String, placeholder: String },
-    Remove { path: String },
-    Delete { path: String, placeholder: String },
+    Add {
+        path: String,
+        placeholder: String,
+    },
+    Remove {
+        path: String,
+    },
+    Delete {
+        path: String,
+        placeholder: String,
+    },
 }
 
 impl Action {
@@ -101,7 +109,9 @@ pub fn tokens(s: &str) -> Vec<&str> {
                 let c = bytes[i] as char;
                 if c.is_ascii_alphanumeric() || matches!(c, '_' | '#' | ':' | '.' | '-') {
                     // `-` only inside names such as `#user-id`, never as an operator.
-                    if c == '-' && !(bytes.get(i + 1).is_some_and(|n| n.is_ascii_alphanumeric()) && !s[start..i].starts_with(':')) {
+                    let name_dash = bytes.get(i + 1).is_some_and(|n| n.is_ascii_alphanumeric())
+                        && !s[start..i].starts_with(':');
+                    if c == '-' && !name_dash {
                         break;
                     }
                     i += 1;
@@ -157,7 +167,9 @@ pub fn parse_update(s: &str) -> Vec<Action> {
         for part in split_top(&body, ',') {
             match kw.as_str() {
                 "SET" => {
-                    let Some((lhs, rhs)) = part.split_once('=') else { continue };
+                    let Some((lhs, rhs)) = part.split_once('=') else {
+                        continue;
+                    };
                     let path = lhs.trim().to_string();
                     let rhs = rhs.trim();
                     let phs = placeholders(rhs);
@@ -182,7 +194,9 @@ pub fn parse_update(s: &str) -> Vec<Action> {
                 }
                 "ADD" | "DELETE" => {
                     let mut it = part.split_whitespace();
-                    let (Some(path), Some(ph)) = (it.next(), it.next()) else { continue };
+                    let (Some(path), Some(ph)) = (it.next(), it.next()) else {
+                        continue;
+                    };
                     let (path, placeholder) = (path.to_string(), ph.to_string());
                     actions.push(if kw == "ADD" {
                         Action::Add { path, placeholder }
@@ -256,9 +270,19 @@ pub fn parse_condition(s: &str) -> Condition {
 /// Attribute names that carry an item's version.
 pub fn is_version_attr(name: &str) -> bool {
     let n = name.trim_start_matches('#').to_ascii_lowercase();
-    ["version", "etag", "revision", "rev", "updated_at", "updatedat", "modified_at", "seq", "lock"]
-        .iter()
-        .any(|v| n == *v || n.ends_with(&format!("_{v}")))
+    [
+        "version",
+        "etag",
+        "revision",
+        "rev",
+        "updated_at",
+        "updatedat",
+        "modified_at",
+        "seq",
+        "lock",
+    ]
+    .iter()
+    .any(|v| n == *v || n.ends_with(&format!("_{v}")))
         || n == "ver"
 }
 
@@ -290,8 +314,20 @@ mod tests {
             ]
         );
         let b = parse_update("set c = if_not_exists(c, :zero) + :d, l = list_append(l, :x)");
-        assert!(matches!(b[0], Action::Set { value: SetValue::IfNotExists(_), .. }));
-        assert!(matches!(b[1], Action::Set { value: SetValue::ListAppend(_), .. }));
+        assert!(matches!(
+            b[0],
+            Action::Set {
+                value: SetValue::IfNotExists(_),
+                ..
+            }
+        ));
+        assert!(matches!(
+            b[1],
+            Action::Set {
+                value: SetValue::ListAppend(_),
+                ..
+            }
+        ));
     }
 
     #[test]

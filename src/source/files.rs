@@ -43,7 +43,11 @@ pub fn discover(inputs: &[Input], errors: &mut Vec<AnalysisError>) -> Vec<Input>
                         &shown,
                         format!("`{shown}` does not exist; pass a Rust file or a crate directory"),
                     )),
-                    Err(e) => errors.push(error(ErrorKind::Io, &shown, format!("cannot read `{shown}`: {e}"))),
+                    Err(e) => errors.push(error(
+                        ErrorKind::Io,
+                        &shown,
+                        format!("cannot read `{shown}`: {e}"),
+                    )),
                     Ok(m) if m.is_file() => out.push(input.clone()),
                     Ok(_) => {
                         let before = out.len();
@@ -78,7 +82,11 @@ fn walk(root: &Path, out: &mut Vec<Input>, errors: &mut Vec<AnalysisError>) {
                     found.push(e.into_path());
                 }
             }
-            Err(e) => errors.push(error(ErrorKind::Io, &root.display().to_string(), e.to_string())),
+            Err(e) => errors.push(error(
+                ErrorKind::Io,
+                &root.display().to_string(),
+                e.to_string(),
+            )),
         }
     }
     found.sort();

@@ -77,8 +77,18 @@ struct Walker<'w, 'i, 'a> {
 const LOCKS: &[&str] = &["lock", "read", "write", "try_lock", "borrow_mut", "borrow"];
 /// Methods that change a collection or value behind a lock.
 const MUTATORS: &[&str] = &[
-    "insert", "push", "push_back", "push_front", "extend", "remove", "entry", "retain", "clear",
-    "set", "replace", "append",
+    "insert",
+    "push",
+    "push_back",
+    "push_front",
+    "extend",
+    "remove",
+    "entry",
+    "retain",
+    "clear",
+    "set",
+    "replace",
+    "append",
 ];
 /// Fields of `GetItemOutput`, `QueryOutput` and friends.
 const SDK_OUTPUT_FIELDS: &[&str] = &[
@@ -94,15 +104,7 @@ const SDK_OUTPUT_FIELDS: &[&str] = &[
 ];
 /// Calls whose result is fresh: a new identifier or a clock reading.
 const FRESH: &[&str] = &[
-    "new_v4",
-    "new_v7",
-    "now_v7",
-    "now",
-    "now_utc",
-    "new_ulid",
-    "generate",
-    "random",
-    "nanoid",
+    "new_v4", "new_v7", "now_v7", "now", "now_utc", "new_ulid", "generate", "random", "nanoid",
 ];
 
 fn text_of(node: &impl ToTokens) -> String {
@@ -178,10 +180,12 @@ fn expr_diverges(e: &Expr) -> bool {
 }
 
 fn macro_diverges(m: &syn::Macro) -> bool {
-    m.path
-        .segments
-        .last()
-        .is_some_and(|s| matches!(s.ident.to_string().as_str(), "bail" | "panic" | "unreachable" | "todo"))
+    m.path.segments.last().is_some_and(|s| {
+        matches!(
+            s.ident.to_string().as_str(),
+            "bail" | "panic" | "unreachable" | "todo"
+        )
+    })
 }
 
 /// Whether a condition asks only whether something exists.
@@ -204,9 +208,13 @@ fn guard_kind(e: &Expr) -> GuardKind {
 fn pat_kind(p: &Pat) -> GuardKind {
     match p {
         Pat::TupleStruct(t)
-            if t.path.segments.last().is_some_and(|s| {
-                matches!(s.ident.to_string().as_str(), "Some" | "Ok" | "Err")
-            }) && t.elems.iter().all(|e| matches!(e, Pat::Ident(_) | Pat::Wild(_))) =>
+            if t.path
+                .segments
+                .last()
+                .is_some_and(|s| matches!(s.ident.to_string().as_str(), "Some" | "Ok" | "Err"))
+                && t.elems
+                    .iter()
+                    .all(|e| matches!(e, Pat::Ident(_) | Pat::Wild(_))) =>
         {
             GuardKind::Exists
         }
@@ -393,7 +401,11 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                             let g = Guard {
                                 val: v.data(),
                                 kind: pat_kind(&l.pat),
-                                text: format!("let {} = {} else", text_of(&l.pat), text_of(&init.expr)),
+                                text: format!(
+                                    "let {} = {} else",
+                                    text_of(&l.pat),
+                                    text_of(&init.expr)
+                                ),
                                 span: self.span(l),
                                 proceeds_when_true: true,
                             };
@@ -462,7 +474,10 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                     if let Some(v) = self.env.get(&name) {
                         return v.clone();
                     }
-                    if name.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) {
+                    if name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+                    {
                         return Val::of(Origin::Const);
                     }
                 }
@@ -485,7 +500,10 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                 if matches!(u.op, syn::UnOp::Deref(_)) {
                     return v;
                 }
-                Val { guard_of: None, ..v }
+                Val {
+                    guard_of: None,
+                    ..v
+                }
             }
             Expr::Binary(b) => self.binary(b),
             Expr::Assign(a) => {
@@ -588,7 +606,12 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         }
     }
 
-    fn in_loop(&mut self, node: &impl Spanned, bounded: bool, body: impl FnOnce(&mut Self) -> Val) -> Val {
+    fn in_loop(
+        &mut self,
+        node: &impl Spanned,
+        bounded: bool,
+        body: impl FnOnce(&mut Self) -> Val,
+    ) -> Val {
         let ctx = LoopCtx {
             span: self.span(node),
             bounded,
@@ -714,8 +737,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         let after = if guarded && diverges(&i.then_branch) {
             Some(mk(self, false))
         } else if guarded
-            && i
-                .else_branch
+            && i.else_branch
                 .as_ref()
                 .is_some_and(|(_, e)| expr_diverges(e))
         {
@@ -769,7 +791,12 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         match parsed {
             Ok(args) => {
                 let v = self.exprs(&args);
-                let name = m.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+                let name = m
+                    .path
+                    .segments
+                    .last()
+                    .map(|s| s.ident.to_string())
+                    .unwrap_or_default();
                 if matches!(name.as_str(), "vec" | "format" | "json") {
                     v
                 } else {
@@ -785,7 +812,12 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
 
     fn call(&mut self, c: &syn::ExprCall) -> Val {
         if let Expr::Path(p) = &*c.func {
-            let segs: Vec<String> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
+            let segs: Vec<String> = p
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
             let last = segs.last().map(String::as_str).unwrap_or("");
             // `Put::builder()`, `TransactWriteItem::builder()`
             if last == "builder" && segs.len() >= 2 {
@@ -846,13 +878,20 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         let index = self.an.index;
         let candidates = index.by_name.get(name)?;
         let arity = args.len();
-        let pick = candidates.iter().copied().filter(|&id| id != self.id).find(|&id| {
-            let f = &index.fns[id];
-            match receiver {
-                Some(_) => f.has_self() && f.arity() == arity,
-                None => f.arity() + usize::from(f.has_self() && qualified) == arity || f.sig.inputs.len() == arity,
-            }
-        })?;
+        let pick = candidates
+            .iter()
+            .copied()
+            .filter(|&id| id != self.id)
+            .find(|&id| {
+                let f = &index.fns[id];
+                match receiver {
+                    Some(_) => f.has_self() && f.arity() == arity,
+                    None => {
+                        f.arity() + usize::from(f.has_self() && qualified) == arity
+                            || f.sig.inputs.len() == arity
+                    }
+                }
+            })?;
         let summary = self.an.summary(pick);
         if !summary.is_interesting() {
             return None;
@@ -886,7 +925,12 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                     }
                     Origin::Param(i) => {
                         if let Some(a) = args.get(*i) {
-                            out.origins.extend(a.origins.iter().copied().filter(|o| !matches!(o, Origin::Mem(_))));
+                            out.origins.extend(
+                                a.origins
+                                    .iter()
+                                    .copied()
+                                    .filter(|o| !matches!(o, Origin::Mem(_))),
+                            );
                             out.attrs.extend(a.attrs.iter().cloned());
                             if a.arith && !out.arith {
                                 out.arith = true;
@@ -938,7 +982,9 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         if is_send(&m.receiver) {
             match method.as_str() {
                 "unwrap" | "expect" => self.handling_hint = Some(Handling::Panics),
-                "unwrap_or_default" | "unwrap_or" | "ok" => self.handling_hint = Some(Handling::Ignored),
+                "unwrap_or_default" | "unwrap_or" | "ok" => {
+                    self.handling_hint = Some(Handling::Ignored)
+                }
                 "map_err" | "or_else" | "context" | "with_context" => {
                     self.handling_hint = Some(Handling::Mapped);
                     self.ccf_hint = m.args.iter().any(|a| self.tells_ccf_apart(a));
@@ -977,9 +1023,11 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         }
         let is_ordering = |e: &Expr| {
             let t = text_of(e);
-            ["Ordering", "SeqCst", "Relaxed", "Acquire", "Release", "AcqRel"]
-                .iter()
-                .any(|o| t.contains(o))
+            [
+                "Ordering", "SeqCst", "Relaxed", "Acquire", "Release", "AcqRel",
+            ]
+            .iter()
+            .any(|o| t.contains(o))
         };
         if method == "load" && m.args.len() == 1 && is_ordering(&m.args[0]) {
             let receiver = text_of(&m.receiver);
@@ -1046,8 +1094,10 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         }
 
         let mut v = recv.data();
-        if matches!(method.as_str(), "unwrap" | "expect" | "get_mut" | "entry" | "as_mut" | "deref_mut")
-        {
+        if matches!(
+            method.as_str(),
+            "unwrap" | "expect" | "get_mut" | "entry" | "as_mut" | "deref_mut"
+        ) {
             v.guard_of = recv.guard_of.clone();
         }
         v.members = recv.members.clone();
@@ -1120,7 +1170,9 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                     _ => nb.values.push(part),
                 }
             }
-            "set_key" => nb.key_whole = Some(arg(0).map(|a| self.expr(a).data()).unwrap_or_default()),
+            "set_key" => {
+                nb.key_whole = Some(arg(0).map(|a| self.expr(a).data()).unwrap_or_default())
+            }
             "set_item" => {
                 let a = arg(0);
                 nb.item_whole = Some(Part {
@@ -1147,7 +1199,8 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
             "update_expression" | "set_update_expression" => {
                 nb.update = arg(0).map(|a| self.text_arg(a));
             }
-            "put" | "update" | "delete" | "condition_check" | "transact_items" | "set_transact_items" => {
+            "put" | "update" | "delete" | "condition_check" | "transact_items"
+            | "set_transact_items" => {
                 for a in m.args.iter() {
                     let v = self.expr(a);
                     if let Some(x) = v.builder {
@@ -1185,9 +1238,11 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
     fn tells_ccf_apart(&self, a: &Expr) -> bool {
         match strip(a) {
             Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
-                self.an.index.by_name.get(&s.ident.to_string()).is_some_and(|ids| {
-                    ids.iter().any(|id| self.an.index.fns[*id].mentions_ccf)
-                })
+                self.an
+                    .index
+                    .by_name
+                    .get(&s.ident.to_string())
+                    .is_some_and(|ids| ids.iter().any(|id| self.an.index.fns[*id].mentions_ccf))
             }),
             other => super::index::mentions_ccf(&text_of(other)),
         }
@@ -1200,7 +1255,10 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         }
         if let Expr::Path(p) = strip(a) {
             let name = text_of(p);
-            if name.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit() || c == ':') {
+            if name
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit() || c == ':')
+            {
                 let short = name.rsplit("::").next().unwrap_or(&name).to_string();
                 let value = self.an.index.consts.get(&short).cloned();
                 return TableRef::Const(short, value);
@@ -1264,7 +1322,9 @@ fn strip_try(e: &Expr) -> &Expr {
 /// makes them DynamoDB calls.
 fn looks_like_client(e: &Expr) -> bool {
     let t = text_of(e).to_ascii_lowercase();
-    ["client", "dynamo", "ddb", "db"].iter().any(|k| t.contains(k))
+    ["client", "dynamo", "ddb", "db"]
+        .iter()
+        .any(|k| t.contains(k))
 }
 
 fn root_ident(e: &Expr) -> Option<String> {

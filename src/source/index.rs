@@ -188,7 +188,8 @@ fn module_name(path: &str) -> String {
 
 fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|a| {
-        (a.path().is_ident("cfg") && quote::ToTokens::to_token_stream(&a.meta).to_string() == "cfg (test)")
+        (a.path().is_ident("cfg")
+            && quote::ToTokens::to_token_stream(&a.meta).to_string() == "cfg (test)")
             || a.path().is_ident("test")
     })
 }
@@ -332,6 +333,15 @@ pub fn str_lit(e: &syn::Expr) -> Option<String> {
 /// Whether `e` is a path whose last segments are `ends`.
 pub fn path_ends(e: &syn::Expr, ends: &[&str]) -> bool {
     let syn::Expr::Path(p) = e else { return false };
-    let segs: Vec<_> = p.path.segments.iter().map(|s| s.ident.to_string()).collect();
-    segs.len() >= ends.len() && segs[segs.len() - ends.len()..].iter().zip(ends).all(|(a, b)| a == b)
+    let segs: Vec<_> = p
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    segs.len() >= ends.len()
+        && segs[segs.len() - ends.len()..]
+            .iter()
+            .zip(ends)
+            .all(|(a, b)| a == b)
 }

@@ -85,7 +85,9 @@ fn resolve_rules(keys: &[String]) -> Result<HashSet<&'static str>, AnalysisError
     Ok(out)
 }
 
-const CREATE_WORDS: &[&str] = &["create", "register", "signup", "sign_up", "insert", "claim", "reserve", "book"];
+const CREATE_WORDS: &[&str] = &[
+    "create", "register", "signup", "sign_up", "insert", "claim", "reserve", "book",
+];
 
 fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Report {
     let index = CrateIndex::build(parsed);
@@ -94,7 +96,10 @@ fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Repor
 
     let mut handler_routes: HashMap<&str, Vec<Route>> = HashMap::new();
     for r in &routes {
-        handler_routes.entry(r.handler.as_str()).or_default().push(r.clone());
+        handler_routes
+            .entry(r.handler.as_str())
+            .or_default()
+            .push(r.clone());
     }
     let summaries: Vec<_> = (0..index.fns.len()).map(|id| an.summary(id)).collect();
     let calls = an.calls.borrow();
@@ -189,8 +194,18 @@ fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Repor
         });
     }
     findings.sort_by(|a, b| {
-        (&a.location.file, a.location.line, a.location.column, &a.rule)
-            .cmp(&(&b.location.file, b.location.line, b.location.column, &b.rule))
+        (
+            &a.location.file,
+            a.location.line,
+            a.location.column,
+            &a.rule,
+        )
+            .cmp(&(
+                &b.location.file,
+                b.location.line,
+                b.location.column,
+                &b.rule,
+            ))
     });
     Report {
         stats: Stats {

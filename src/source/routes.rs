@@ -9,7 +9,9 @@ use syn::Expr;
 use super::index::{str_lit, CrateIndex};
 use crate::model::Route;
 
-const METHODS: &[&str] = &["get", "post", "put", "patch", "delete", "head", "options", "trace", "any"];
+const METHODS: &[&str] = &[
+    "get", "post", "put", "patch", "delete", "head", "options", "trace", "any",
+];
 
 /// Routes found in one function, and the router functions it nests or merges.
 #[derive(Default)]
@@ -33,7 +35,10 @@ pub fn collect(index: &CrateIndex) -> Vec<Route> {
             slot.edges.extend(v.local.edges);
         }
     }
-    let targets: HashSet<&String> = locals.values().flat_map(|l| l.edges.iter().map(|(_, f)| f)).collect();
+    let targets: HashSet<&String> = locals
+        .values()
+        .flat_map(|l| l.edges.iter().map(|(_, f)| f))
+        .collect();
     let mut out = vec![];
     let mut names: Vec<&String> = locals.keys().filter(|k| !targets.contains(k)).collect();
     names.sort();
@@ -45,7 +50,13 @@ pub fn collect(index: &CrateIndex) -> Vec<Route> {
     out
 }
 
-fn expand(locals: &HashMap<String, Local>, name: &str, prefix: &str, stack: &mut Vec<String>, out: &mut Vec<Route>) {
+fn expand(
+    locals: &HashMap<String, Local>,
+    name: &str,
+    prefix: &str,
+    stack: &mut Vec<String>,
+    out: &mut Vec<Route>,
+) {
     if stack.iter().any(|s| s == name) {
         return;
     }
@@ -126,7 +137,9 @@ impl Finder {
             Expr::Call(c) => {
                 if let Expr::Path(p) = &*c.func {
                     if let Some(last) = p.path.segments.last() {
-                        self.local.edges.push((prefix.to_string(), last.ident.to_string()));
+                        self.local
+                            .edges
+                            .push((prefix.to_string(), last.ident.to_string()));
                     }
                 }
             }
@@ -166,7 +179,12 @@ fn method_router(e: &Expr) -> Vec<(String, String)> {
             }
             Expr::Call(c) => {
                 if let Expr::Path(p) = &*c.func {
-                    let name = p.path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+                    let name = p
+                        .path
+                        .segments
+                        .last()
+                        .map(|s| s.ident.to_string())
+                        .unwrap_or_default();
                     if METHODS.contains(&name.as_str()) {
                         if let Some(h) = c.args.first().and_then(handler_name) {
                             out.push((name.to_uppercase(), h));

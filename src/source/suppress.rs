@@ -47,7 +47,13 @@ impl Suppressions {
     }
 
     /// Whether a comment at the finding, at its write, or above its function suppresses it.
-    pub fn covers(&self, rule: &RuleMeta, at: &Span, write: Option<&Span>, function: &Span) -> bool {
+    pub fn covers(
+        &self,
+        rule: &RuleMeta,
+        at: &Span,
+        write: Option<&Span>,
+        function: &Span,
+    ) -> bool {
         if self.lines.is_empty() {
             return false;
         }

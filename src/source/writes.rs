@@ -250,15 +250,13 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
         // Another member may re-check for it: a `ConditionCheck`, or a conditioned write on the
         // item that was read.
         rechecks = op.req.members.iter().any(|m| {
-            !std::ptr::eq(m, b)
-                && matches!(&m.condition, Cond::Given(_))
-                && {
-                    let c = match &m.condition {
-                        Cond::Given(Text::Literal(t)) => Some(resolve(expr::parse_condition(t), m)),
-                        _ => None,
-                    };
-                    recheck(c.as_ref(), c.is_none(), m, &feeds, &checks)
-                }
+            !std::ptr::eq(m, b) && matches!(&m.condition, Cond::Given(_)) && {
+                let c = match &m.condition {
+                    Cond::Given(Text::Literal(t)) => Some(resolve(expr::parse_condition(t), m)),
+                    _ => None,
+                };
+                recheck(c.as_ref(), c.is_none(), m, &feeds, &checks)
+            }
         });
     }
     let key_hint = if b.key.is_empty() && b.item.is_empty() {

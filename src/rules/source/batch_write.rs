@@ -43,7 +43,11 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         for c in &w.checks {
             check_step(&c.guard, &mut evidence);
         }
-        write_step(op, "written back here by batch_write_item, which cannot carry a condition".into(), &mut evidence);
+        write_step(
+            op,
+            "written back here by batch_write_item, which cannot carry a condition".into(),
+            &mut evidence,
+        );
         let message = "data read in this flow is written back with batch_write_item, which cannot carry conditions: concurrent changes to those items are lost".to_string();
         let mut fix = super::lost_update::version_put(ctx, w);
         fix.title = "Write each item with a version condition".into();

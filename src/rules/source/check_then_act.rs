@@ -51,14 +51,22 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .iter()
             .filter(|c| c.guard.kind == GuardKind::Value)
             .collect();
-        let Some(first) = checks.first() else { continue };
+        let Some(first) = checks.first() else {
+            continue;
+        };
         let op = ctx.op(w.op);
         let mut evidence = vec![];
-        let mut reads: Vec<usize> = checks.iter().flat_map(|c| c.reads.iter().copied()).collect();
+        let mut reads: Vec<usize> = checks
+            .iter()
+            .flat_map(|c| c.reads.iter().copied())
+            .collect();
         reads.sort_unstable();
         reads.dedup();
         for r in &reads {
-            let attrs: Vec<String> = checks.iter().flat_map(|c| c.attrs.iter().cloned()).collect();
+            let attrs: Vec<String> = checks
+                .iter()
+                .flat_map(|c| c.attrs.iter().cloned())
+                .collect();
             read_step(ctx.op(*r), &attrs, &mut evidence);
         }
         for c in &checks {
@@ -66,7 +74,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         }
         write_step(
             op,
-            format!("written here by {} without re-checking it", w.kind.api_name()),
+            format!(
+                "written here by {} without re-checking it",
+                w.kind.api_name()
+            ),
             &mut evidence,
         );
         let message = format!(

@@ -55,7 +55,11 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             m.receiver
         );
         let fixes = vec![fix::fix(
-            if m.atomic { "Use one atomic read-modify-write" } else { "Hold one lock for the read and the write" },
+            if m.atomic {
+                "Use one atomic read-modify-write"
+            } else {
+                "Hold one lock for the read and the write"
+            },
             "The value must not change between the read and the write.",
             FixSafety::Safe,
             fix::render_locked_update(&super::fix_fn_name(ctx, "locked"), &m.receiver, m.atomic),

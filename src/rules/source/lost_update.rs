@@ -65,11 +65,18 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         let what = if written.iter().any(|a| a == "*") {
             "the item".to_string()
         } else {
-            written.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            written
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         write_step(
             op,
-            format!("{what} written back here by {} without a condition", w.kind.api_name()),
+            format!(
+                "{what} written back here by {} without a condition",
+                w.kind.api_name()
+            ),
             &mut evidence,
         );
         let message = format!(
@@ -90,7 +97,11 @@ fn fixes(ctx: &FlowCtx, w: &WriteFacts) -> Vec<Fix> {
             "The condition makes DynamoDB reject the write when another request changed the item \
              since it was read; answer 409 (or re-read and retry a bounded number of times).",
             FixSafety::Unsafe,
-            fix::render_update(&name, "Writes the change only if the item is unchanged since it was read.", &spec),
+            fix::render_update(
+                &name,
+                "Writes the change only if the item is unchanged since it was read.",
+                &spec,
+            ),
         )];
     }
     vec![version_put(ctx, w)]
@@ -102,7 +113,10 @@ pub fn version_put(ctx: &FlowCtx, w: &WriteFacts) -> Fix {
         target: Target::of_write(w),
         condition: "attribute_not_exists(#version) OR #version = :expected_version".into(),
         names: vec![("#version".into(), "version".into())],
-        values: vec![(":expected_version".into(), Arg::Param("expected_version".into(), Ty::N))],
+        values: vec![(
+            ":expected_version".into(),
+            Arg::Param("expected_version".into(), Ty::N),
+        )],
         conflict: Conflict::PreconditionFailed,
     };
     let name = fix_fn_name(ctx, "with_version_check");

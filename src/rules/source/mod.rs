@@ -159,7 +159,11 @@ fn step(kind: StepKind, span: &Span, note: String) -> EvidenceStep {
 /// Steps for the calls that lead to an operation in another function.
 fn via_steps(op: &Op, out: &mut Vec<EvidenceStep>) {
     for c in &op.via {
-        out.push(step(StepKind::Call, &c.span, format!("calls `{}`", c.callee)));
+        out.push(step(
+            StepKind::Call,
+            &c.span,
+            format!("calls `{}`", c.callee),
+        ));
     }
 }
 

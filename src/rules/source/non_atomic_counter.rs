@@ -49,23 +49,30 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         }
         let target = match first.written.first().map(String::as_str) {
             // A whole struct written back: name the fields that were changed.
-            Some("*") | None if !first.source_attrs.is_empty() => {
-                first.source_attrs.iter().cloned().collect::<Vec<_>>().join("`, `")
-            }
+            Some("*") | None if !first.source_attrs.is_empty() => first
+                .source_attrs
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("`, `"),
             Some(a) => a.to_string(),
             None => "the item".to_string(),
         };
         write_step(
             op,
-            format!("`{target}` written back here by {} without a condition", w.kind.api_name()),
+            format!(
+                "`{target}` written back here by {} without a condition",
+                w.kind.api_name()
+            ),
             &mut evidence,
         );
         let message = format!(
             "`{target}` is read from {}, changed in Rust and written back: concurrent changes overwrite each other; use an atomic update expression",
             ctx.op(first.read).req.table.display()
         );
-        let fixes = match rewrite::atomic_update(w, &|s| ctx.text(s)) {
-            Some(spec) => vec![fix::fix(
+        let fixes =
+            match rewrite::atomic_update(w, &|s| ctx.text(s)) {
+                Some(spec) => vec![fix::fix(
                 "Let DynamoDB do the arithmetic",
                 "`SET x = x + :delta` (or `ADD`) is applied atomically by DynamoDB, so concurrent \
                  changes add up instead of overwriting each other.",
@@ -76,8 +83,8 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                     &spec,
                 ),
             )],
-            None => vec![super::lost_update::version_put(ctx, w)],
-        };
+                None => vec![super::lost_update::version_put(ctx, w)],
+            };
         let reads = [first.read];
         out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
     }

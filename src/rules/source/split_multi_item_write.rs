@@ -62,7 +62,12 @@ fn depends(a: &WriteFacts, b: &WriteFacts) -> bool {
             .item
             .iter()
             .chain(&w.req.values)
-            .filter(|p| p.val.origins.iter().any(|o| matches!(o, Origin::Param(_) | Origin::Read(_))))
+            .filter(|p| {
+                p.val
+                    .origins
+                    .iter()
+                    .any(|o| matches!(o, Origin::Param(_) | Origin::Read(_)))
+            })
             .map(|p| fix::param_name(&p.text, &p.name))
             .collect()
     };
@@ -80,7 +85,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         .iter()
         .filter(|w| {
             !w.in_transaction
-                && matches!(w.kind, OpKind::PutItem | OpKind::UpdateItem | OpKind::DeleteItem)
+                && matches!(
+                    w.kind,
+                    OpKind::PutItem | OpKind::UpdateItem | OpKind::DeleteItem
+                )
                 && w.key_source != KeySource::Fresh
         })
         .collect();
@@ -102,7 +110,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
     let mut evidence = vec![];
     for w in &group {
         for ch in &w.checks {
-            if !evidence.iter().any(|e: &crate::model::EvidenceStep| e.line == ch.guard.span.line) {
+            if !evidence
+                .iter()
+                .any(|e: &crate::model::EvidenceStep| e.line == ch.guard.span.line)
+            {
                 check_step(&ch.guard, &mut evidence);
             }
         }
@@ -110,7 +121,11 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
     for w in &group {
         write_step(
             ctx.op(w.op),
-            format!("{} to {} here, on its own", w.kind.api_name(), w.req.table.display()),
+            format!(
+                "{} to {} here, on its own",
+                w.kind.api_name(),
+                w.req.table.display()
+            ),
             &mut evidence,
         );
     }
@@ -133,7 +148,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             &members,
         ),
     )];
-    let reads: Vec<usize> = group.iter().flat_map(|w| w.checks.iter().flat_map(|c| c.reads.clone())).collect();
+    let reads: Vec<usize> = group
+        .iter()
+        .flat_map(|w| w.checks.iter().flat_map(|c| c.reads.clone()))
+        .collect();
     out.push(ctx.candidate(&RULE, last, &reads, message, evidence, fixes));
 }
 
@@ -152,7 +170,10 @@ fn as_written(w: &WriteFacts) -> UpdateSpec {
         Some(crate::source::facts::Text::Literal(u)) => {
             spec.update = u.clone();
             for p in &w.req.values {
-                spec.add_value(&p.name, Arg::Param(fix::param_name(&p.text, &p.name), Ty::of_text(&p.text)));
+                spec.add_value(
+                    &p.name,
+                    Arg::Param(fix::param_name(&p.text, &p.name), Ty::of_text(&p.text)),
+                );
             }
         }
         _ => {

@@ -42,16 +42,26 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         }
         for l in op.loops.iter().filter(|l| !l.bounded) {
             // A retry loop reads again on every turn.
-            let rereads = ctx.summary.ops.iter().any(|r| {
-                r.req.kind.is_read() && r.loops.iter().any(|x| x.span == l.span)
-            });
+            let rereads = ctx
+                .summary
+                .ops
+                .iter()
+                .any(|r| r.req.kind.is_read() && r.loops.iter().any(|x| x.span == l.span));
             if !rereads || seen.contains(&l.span) {
                 continue;
             }
             seen.push(l.span.clone());
             let mut evidence = vec![];
-            note_step(&l.span, "retry loop with no attempt bound starts here".into(), &mut evidence);
-            write_step(op, format!("conditional {} retried here", op.req.kind.api_name()), &mut evidence);
+            note_step(
+                &l.span,
+                "retry loop with no attempt bound starts here".into(),
+                &mut evidence,
+            );
+            write_step(
+                op,
+                format!("conditional {} retried here", op.req.kind.api_name()),
+                &mut evidence,
+            );
             let message = "this optimistic-concurrency retry loop has no attempt bound: under contention it can spin forever".to_string();
             let fixes = vec![fix::fix(
                 "Bound the retries",

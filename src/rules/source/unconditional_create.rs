@@ -35,7 +35,11 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         if w.kind != OpKind::PutItem || w.key_source != KeySource::Caller {
             continue;
         }
-        if w.condition.as_ref().is_some_and(|c| !c.not_exists.is_empty()) || w.condition_dynamic {
+        if w.condition
+            .as_ref()
+            .is_some_and(|c| !c.not_exists.is_empty())
+            || w.condition_dynamic
+        {
             continue;
         }
         let exists_checks: Vec<_> = w
@@ -43,7 +47,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .iter()
             .filter(|c| {
                 c.guard.kind == GuardKind::Exists
-                    && c.reads.iter().any(|r| ctx.op(*r).req.table.same_as(&w.req.table) != Some(false))
+                    && c.reads
+                        .iter()
+                        .any(|r| ctx.op(*r).req.table.same_as(&w.req.table) != Some(false))
             })
             .collect();
         if !ctx.creates && exists_checks.is_empty() {

@@ -58,7 +58,11 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             Handling::Bound => "is handled without telling a failed condition apart",
         };
         let mut evidence = vec![];
-        write_step(op, format!("conditional {} here", op.req.kind.api_name()), &mut evidence);
+        write_step(
+            op,
+            format!("conditional {} here", op.req.kind.api_name()),
+            &mut evidence,
+        );
         note_step(op.local_span(), format!("its error {how}"), &mut evidence);
         let message = format!(
             "the {} has a condition, but its failure {how}: a lost race becomes a 500 instead of 409/412",

@@ -1,0 +1,213 @@
+//! The command line: exit codes, formats, errors that name the input, `.gitignore`, `target/`,
+//! suppression comments.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn racecheck(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_racecheck"))
+        .args(args)
+        .output()
+        .expect("run racecheck")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+const RACY: &str = include_str!("fixtures/source/RC103.rs");
+
+fn write(dir: &Path, rel: &str, text: &[u8]) {
+    let p = dir.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let out = racecheck(&["scan", "tests/fixtures/source/RC103.rs"]);
+    assert_eq!(out.status.code(), Some(1));
+    // RC103 is high: nothing at critical.
+    let out = racecheck(&[
+        "scan",
+        "--fail-on",
+        "critical",
+        "tests/fixtures/source/RC103.rs",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "src/lib.rs", b"pub fn clean() -> u32 { 1 }\n");
+    let out = racecheck(&["scan", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn text_output_reads_like_a_diagnostic() {
+    let out = racecheck(&["scan", "tests/fixtures/source/RC103.rs"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("error[RC103/non-atomic-counter]"), "{text}");
+    assert!(
+        text.contains("--> tests/fixtures/source/RC103.rs:31:5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("^ read:") && text.contains("^ write:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("= fix: Let DynamoDB do the arithmetic"),
+        "{text}"
+    );
+    assert!(text.contains("2 findings in 1 file"), "{text}");
+}
+
+#[test]
+fn json_and_sarif_formats() {
+    let out = racecheck(&["scan", "--format", "json", "tests/fixtures/source/RC101.rs"]);
+    let v = json(&out);
+    assert_eq!(v["findings"].as_array().unwrap().len(), 2);
+    assert_eq!(v["findings"][0]["rule"], "RC101");
+    assert_eq!(v["findings"][0]["location"]["line"], 26);
+    assert!(v["errors"].as_array().unwrap().is_empty());
+    assert_eq!(v["stats"]["findings"], 2);
+
+    let out = racecheck(&[
+        "scan",
+        "--format",
+        "sarif",
+        "tests/fixtures/source/RC101.rs",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["version"], "2.1.0");
+    let results = v["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2);
+    assert_eq!(results[0]["ruleId"], "RC101");
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["region"]["startLine"],
+        26
+    );
+}
+
+#[test]
+fn rule_filter_and_unknown_rule() {
+    let out = racecheck(&[
+        "scan",
+        "--format",
+        "json",
+        "--rule",
+        "lost-update",
+        "tests/fixtures/source",
+    ]);
+    let v = json(&out);
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["rule"] == "RC101"));
+    let out = racecheck(&["scan", "--rule", "RC999", "tests/fixtures/source"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unknown rule `RC999`"));
+}
+
+#[test]
+fn rules_command_lists_and_explains() {
+    let out = racecheck(&["rules"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for id in ["RC101", "RC105", "RC109"] {
+        assert!(text.contains(id), "{text}");
+    }
+    let out = racecheck(&["rules", "non-atomic-counter"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("# RC103 `non-atomic-counter`"), "{text}");
+    assert!(
+        text.contains("## Why is this bad?") && text.contains("```rust\n"),
+        "{text}"
+    );
+    let out = racecheck(&["rules", "RC000"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown rule `RC000`"));
+}
+
+#[test]
+fn bad_inputs_are_named_and_never_look_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "src/ok.rs", RACY.as_bytes());
+    write(d, "src/broken.rs", b"fn main() {\n    let x = ;\n}\n");
+    write(d, "src/latin1.rs", b"// caf\xe9\nfn f() {}\n");
+    let huge = format!("// {}\n", "x".repeat(9 * 1024 * 1024));
+    write(d, "src/huge.rs", huge.as_bytes());
+    let out = racecheck(&["scan", "--format", "json", d.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "skipped inputs make the scan fail"
+    );
+    let v = json(&out);
+    let errors = v["errors"].as_array().unwrap();
+    let kind = |k: &str| {
+        errors
+            .iter()
+            .find(|e| e["kind"] == k)
+            .unwrap_or_else(|| panic!("no {k} in {errors:?}"))
+    };
+    let parse = kind("parse");
+    assert!(parse["path"].as_str().unwrap().ends_with("broken.rs"));
+    assert_eq!(parse["line"], 2);
+    assert_eq!(kind("not-utf8")["line"], 1);
+    assert!(kind("too-large")["message"]
+        .as_str()
+        .unwrap()
+        .contains("byte limit"));
+    // The good file is still analysed.
+    assert_eq!(v["findings"].as_array().unwrap().len(), 2);
+
+    let out = racecheck(&["scan", "/no/such/path"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("`/no/such/path` does not exist"));
+}
+
+#[test]
+fn gitignore_and_target_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, ".gitignore", b"generated/\n");
+    write(d, "generated/racy.rs", RACY.as_bytes());
+    write(d, "target/debug/racy.rs", RACY.as_bytes());
+    write(d, "src/lib.rs", b"pub fn clean() {}\n");
+    let out = racecheck(&["scan", "--format", "json", d.to_str().unwrap()]);
+    let v = json(&out);
+    assert_eq!(v["stats"]["files"], 1, "{v}");
+    assert!(v["findings"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn suppression_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let suppressed = RACY
+        .replacen(
+            "    let next = current + 1;\n",
+            "    let next = current + 1;\n    // racecheck: ignore[RC103] single writer per counter\n",
+            1,
+        )
+        .replacen(
+            "// expect: RC103\n/// Racy: the builder",
+            "// racecheck: ignore[non-atomic-counter] migration job only\n/// Racy: the builder",
+            1,
+        );
+    write(d, "src/lib.rs", suppressed.as_bytes());
+    let out = racecheck(&["scan", "--format", "json", d.to_str().unwrap()]);
+    let v = json(&out);
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["stats"]["suppressed"], 2);
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -1,0 +1,97 @@
+"""An independent MCP client (the Python `mcp` SDK) drives `racecheck mcp` over stdio.
+
+Usage: python client_check.py RACECHECK_BINARY REPO_ROOT
+Exits non-zero on the first failed check; prints "N passed, 0 failed" at the end.
+"""
+
+import asyncio
+import os
+import sys
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+PASSED = 0
+
+
+def check(cond, what):
+    global PASSED
+    if not cond:
+        print(f"FAILED: {what}", file=sys.stderr)
+        sys.exit(1)
+    PASSED += 1
+
+
+async def main(binary: str, root: str) -> None:
+    params = StdioServerParameters(command=binary, args=["mcp"], env={"RACECHECK_LOG": "info"})
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            check(init.server_info.name == "racecheck", f"server name {init.server_info.name}")
+            check(init.server_info.version, "server version is set")
+
+            tools = {t.name: t for t in (await session.list_tools()).tools}
+            check({"analyze_source", "explain_rule"} <= set(tools), f"tools {sorted(tools)}")
+            analyze = tools["analyze_source"]
+            check(analyze.output_schema and analyze.output_schema.get("type") == "object",
+                  "analyze_source has an object output schema")
+            props = analyze.input_schema.get("properties", {})
+            check({"path", "code", "rules"} <= set(props), f"input properties {sorted(props)}")
+            check(not analyze.input_schema.get("required"), "path/code/rules are optional")
+            check(all(not isinstance(p.get("type"), list) for p in props.values()),
+                  "no type arrays in the input schema")
+            check("when" in analyze.description.lower() or "call it" in analyze.description.lower(),
+                  "description says when to call the tool")
+
+            # A crate directory: the racy handlers are found, with routes and fixes.
+            crate = os.path.join(root, "tests", "fixtures", "crate")
+            res = await session.call_tool("analyze_source", {"path": crate})
+            check(not res.is_error, "analyze_source on the fixture crate succeeds")
+            sc = res.structured_content
+            check(sc is not None and "findings" in sc and "errors" in sc and "stats" in sc,
+                  "structured content has findings, errors, stats")
+            got = sorted((f["function"].split("::")[-1], f["rule"]) for f in sc["findings"])
+            check(got == [("deposit", "RC103"), ("rename_account", "RC101")], f"findings {got}")
+            check(all(f["fixes"] and f["fixes"][0]["snippet"].startswith("///") for f in sc["findings"]),
+                  "every finding carries a fix snippet")
+            check(any(r["path"] == "/accounts/{id}/deposit" for f in sc["findings"] for r in f.get("routes", [])),
+                  "routes are attached")
+            text = res.content[0].text
+            check("RC103/non-atomic-counter" in text, "the text block reads like a diagnostic")
+
+            # Inline code, with a rule filter.
+            code = open(os.path.join(root, "tests", "fixtures", "source", "RC102.rs")).read()
+            res = await session.call_tool("analyze_source", {"code": code, "rules": ["check-then-act"]})
+            rules = {f["rule"] for f in res.structured_content["findings"]}
+            check(rules == {"RC102"}, f"inline code with rule filter gives {rules}")
+
+            # Bad arguments are tool errors naming the problem; the server keeps serving.
+            res = await session.call_tool("analyze_source", {"path": "/no/such/dir"})
+            check(res.is_error and "/no/such/dir" in res.content[0].text, "missing path is a tool error naming it")
+            res = await session.call_tool("analyze_source", {})
+            check(res.is_error, "no path and no code is a tool error")
+            res = await session.call_tool("analyze_source", {"code": "fn broken( {"})
+            check(res.structured_content["errors"][0]["kind"] == "parse", "unparsable code is reported in errors")
+            check(res.structured_content["errors"][0]["line"] == 1, "the parse error has its line")
+            res = await session.call_tool("analyze_source", {"path": crate, "rules": ["RC999"]})
+            check("RC999" in res.content[0].text, "an unknown rule is named")
+
+            res = await session.call_tool("explain_rule", {"rule": "RC101"})
+            check(not res.is_error and "## What it does" in res.content[0].text, "explain_rule RC101")
+            res = await session.call_tool("explain_rule", {"rule": "nope"})
+            check(res.is_error, "explain_rule on an unknown rule is an error")
+
+            resources = (await session.list_resources()).resources
+            uris = {str(r.uri) for r in resources}
+            check("racecheck://rules/RC103" in uris, f"rule resources listed ({len(uris)})")
+            doc = await session.read_resource("racecheck://rules/RC103")
+            check("non-atomic-counter" in doc.contents[0].text, "rule resource reads")
+
+            # Still serving after all the bad calls.
+            res = await session.call_tool("analyze_source", {"path": crate})
+            check(len(res.structured_content["findings"]) == 2, "server still serves")
+    print(f"{PASSED} passed, 0 failed")
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1], sys.argv[2]))

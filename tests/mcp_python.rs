@@ -1,0 +1,29 @@
+//! An independent MCP client, the Python `mcp` SDK (version pinned in `tools/py-env`), starts
+//! `racecheck mcp`, lists the tools and calls them (`tests/mcp/client_check.py`).
+
+use std::process::Command;
+
+#[test]
+fn python_sdk_client_drives_the_server() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let env = Command::new("bash")
+        .arg(format!("{root}/tools/py-env"))
+        .output()
+        .expect("run tools/py-env");
+    assert!(
+        env.status.success(),
+        "tools/py-env could not prepare the Python client: {}",
+        String::from_utf8_lossy(&env.stderr)
+    );
+    let python = String::from_utf8_lossy(&env.stdout).trim().to_string();
+    let out = Command::new(&python)
+        .arg(format!("{root}/tests/mcp/client_check.py"))
+        .arg(env!("CARGO_BIN_EXE_racecheck"))
+        .arg(root)
+        .output()
+        .expect("run the Python MCP client");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "client failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains(" passed, 0 failed"), "{stdout}");
+}

@@ -50,6 +50,9 @@ pub enum Command {
     Rules {
         /// A rule id (RC101) or slug (lost-update).
         id: Option<String>,
+        /// Print the rule table as Markdown (the README's table).
+        #[arg(long)]
+        markdown: bool,
     },
     /// Serve the MCP protocol on stdin/stdout (for AI coding assistants).
     Mcp,
@@ -110,7 +113,11 @@ pub fn run(cli: Cli) -> i32 {
                 EXIT_CLEAN
             }
         }
-        Command::Rules { id } => match id {
+        Command::Rules { id, markdown } => match id {
+            None if markdown => {
+                let _ = emit(&crate::rules::markdown_table(), None);
+                EXIT_CLEAN
+            }
             None => {
                 let mut s = String::new();
                 for r in crate::rules::all() {

@@ -211,3 +211,22 @@ fn suppression_comments() {
     assert_eq!(v["stats"]["suppressed"], 2);
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// The README's rule table is the catalog, generated from the rules' own documentation.
+#[test]
+fn readme_rule_table_matches_the_catalog() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let start = readme
+        .find("<!-- rules:start -->\n")
+        .expect("rules:start marker")
+        + 21;
+    let end = readme
+        .find("\n<!-- rules:end -->")
+        .expect("rules:end marker");
+    let out = racecheck(&["rules", "--markdown"]);
+    assert_eq!(
+        readme[start..end].trim(),
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "README table is stale: paste `racecheck rules --markdown`"
+    );
+}

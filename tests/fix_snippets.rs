@@ -9,7 +9,11 @@ use std::collections::BTreeSet;
 use racecheck::source::{analyze, Input, Options};
 
 const GENERATED: &str = "tools/fix-check/src/generated.rs";
-const FIXTURES: &[&str] = &["tests/fixtures/source", "tests/fixtures/crate"];
+const FIXTURES: &[&str] = &[
+    "tests/fixtures/source",
+    "tests/fixtures/crate",
+    "tools/demo-service",
+];
 
 fn generate() -> (String, usize) {
     let inputs: Vec<Input> = FIXTURES.iter().map(|p| Input::Path(p.into())).collect();
@@ -37,14 +41,15 @@ fn generate() -> (String, usize) {
                     .next()
                     .unwrap_or("f");
                 out.push_str(&format!(
-                    "\n/// {} {} at {}:{}\npub mod {}_{}_{} {{\n",
+                    "\n/// {} {} at {}:{}\npub mod {}_{}_{}_{} {{\n",
                     f.rule,
                     f.slug,
                     f.location.file,
                     f.location.line,
                     f.rule.to_ascii_lowercase(),
                     func,
-                    i
+                    i,
+                    count
                 ));
                 for line in fix.snippet.lines() {
                     if line.is_empty() {

@@ -168,3 +168,45 @@ fixture_tests! {
     rc109_in_memory_rmw => "tests/fixtures/source/RC109.rs",
     crate_bank_service => "tests/fixtures/crate",
 }
+
+/// The bundled demo service: exactly its racy handlers are flagged, each with its route.
+#[test]
+fn demo_service_racy_handlers() {
+    let report = analyze(
+        &[Input::Path("tools/demo-service".into())],
+        &Options::default(),
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let got: BTreeSet<(String, String, String)> = report
+        .findings
+        .iter()
+        .map(|f| {
+            let route = f
+                .routes
+                .first()
+                .map(|r| format!("{} {}", r.method, r.path))
+                .unwrap_or_default();
+            (
+                f.function.clone().unwrap_or_default(),
+                f.rule.clone(),
+                route,
+            )
+        })
+        .collect();
+    let want: BTreeSet<(String, String, String)> = [
+        (
+            "accounts::withdraw",
+            "RC102",
+            "POST /accounts/{id}/withdraw",
+        ),
+        ("accounts::transfer", "RC104", "POST /transfers"),
+        ("counters::incr", "RC103", "POST /counters/{id}/incr"),
+        ("coupons::redeem", "RC102", "POST /coupons/{code}/redeem"),
+        ("profiles::update_profile", "RC101", "PUT /profiles/{id}"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(got, want, "\n{}", render(&report));
+    insta::assert_snapshot!("demo_service", render(&report));
+}

@@ -138,7 +138,7 @@ pub fn atomic_update(
         OpKind::PutItem if b.item_whole.is_some() => {
             let part = b.item_whole.as_ref();
             for f in w.feeds.iter().filter(|f| f.same_item && f.arith) {
-                for attr in &f.source_attrs {
+                for attr in f.source_attrs.iter().filter(|a| !is_version_attr(a)) {
                     stored.push(Stored {
                         attr: attr.clone(),
                         part,

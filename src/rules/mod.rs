@@ -103,3 +103,21 @@ pub fn find(key: &str) -> Option<&'static RuleMeta> {
         .copied()
         .find(|r| r.id.eq_ignore_ascii_case(key) || r.slug == key)
 }
+
+/// The rule table in Markdown, as the README shows it.
+pub fn markdown_table() -> String {
+    let mut s = String::from(
+        "| id | slug | evidence | severity | what it reports |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for r in all() {
+        s.push_str(&format!(
+            "| {} | `{}` | {} | {} | {} |\n",
+            r.id,
+            r.slug,
+            r.family.as_str(),
+            r.severity.as_str(),
+            r.summary.replace('|', "\\|")
+        ));
+    }
+    s
+}

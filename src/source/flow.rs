@@ -9,11 +9,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{Expr, Pat, Stmt};
 
 use super::facts::*;
-use super::index::{path_ends, span_in, str_lit, CrateIndex, FnDef, FnId};
+use super::index::{path_ends, str_lit, CrateIndex, FnDef, FnId};
+use super::span::{Ends, Keyword};
 
 /// Summaries of every function, computed on demand and cached (callees before callers).
 pub struct Analysis<'i, 'a> {
@@ -353,8 +353,8 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         }
     }
 
-    fn span(&self, node: &impl Spanned) -> Span {
-        span_in(&self.file, node)
+    fn span(&self, node: &impl Ends) -> Span {
+        node.span_in(&self.file)
     }
 
     // ----- statements -------------------------------------------------------------------
@@ -559,11 +559,11 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
             }
             Expr::Loop(l) => {
                 let bounded = counter_bounded(&l.body, None);
-                self.in_loop(l, bounded, |w| w.block(&l.body))
+                self.in_loop(l.loop_token.span, bounded, |w| w.block(&l.body))
             }
             Expr::While(w) => {
                 let bounded = counter_bounded(&w.body, Some(&w.cond));
-                self.in_loop(w, bounded, |me| {
+                self.in_loop(w.while_token.span, bounded, |me| {
                     let c = me.expr(&w.cond);
                     let mut v = me.block(&w.body);
                     v.join(&c.data());
@@ -575,7 +575,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                 let unbounded = matches!(strip(&f.expr), Expr::Range(r) if r.end.is_none())
                     || text_of(&f.expr).contains("repeat");
                 self.bind(&f.pat, it.data());
-                self.in_loop(f, !unbounded, |w| w.block(&f.body))
+                self.in_loop(f.for_token.span, !unbounded, |w| w.block(&f.body))
             }
             Expr::Return(r) => {
                 if let Some(x) = &r.expr {
@@ -608,12 +608,12 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
 
     fn in_loop(
         &mut self,
-        node: &impl Spanned,
+        keyword: proc_macro2::Span,
         bounded: bool,
         body: impl FnOnce(&mut Self) -> Val,
     ) -> Val {
         let ctx = LoopCtx {
-            span: self.span(node),
+            span: self.span(&Keyword(keyword)),
             bounded,
         };
         self.loops.push(ctx);
@@ -678,7 +678,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
     }
 
     /// A write to shared state through a temporary acquisition, of a value read under another.
-    fn check_mem_write(&mut self, recv: &str, dest: &Val, value: &Val, at: &impl Spanned) {
+    fn check_mem_write(&mut self, recv: &str, dest: &Val, value: &Val, at: &impl Ends) {
         let this: HashSet<usize> = dest
             .origins
             .iter()
@@ -714,7 +714,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
             val: cond.data(),
             kind: guard_kind(&i.cond),
             text: text_of(&i.cond),
-            span: me.span(&i.cond),
+            span: me.span(&*i.cond),
             proceeds_when_true: when,
         };
         if guarded {
@@ -756,19 +756,19 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         } else {
             GuardKind::Value
         };
-        let guard = Guard {
+        let guard = guarded.then(|| Guard {
             val: scrut.data(),
             kind,
             text: format!("match {}", text_of(&m.expr)),
-            span: self.span(&m.expr),
+            span: self.span(&*m.expr),
             proceeds_when_true: true,
-        };
+        });
         let mut v = Val::default();
         let mut any_diverges = false;
         for arm in &m.arms {
             self.bind(&arm.pat, scrut.clone());
-            if guarded {
-                self.guards.push(guard.clone());
+            if let Some(g) = &guard {
+                self.guards.push(g.clone());
             }
             if let Some((_, g)) = &arm.guard {
                 self.expr(g);
@@ -782,7 +782,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                 self.guards.pop();
             }
         }
-        (v, (guarded && any_diverges).then_some(guard))
+        (v, guard.filter(|_| any_diverges))
     }
 
     fn mac(&mut self, m: &syn::Macro) -> Val {
@@ -872,7 +872,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         name: &str,
         qualified: bool,
         args: &[Val],
-        site: &impl Spanned,
+        site: &impl Ends,
         receiver: Option<&Val>,
     ) -> Option<Val> {
         let index = self.an.index;
@@ -908,7 +908,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         Some(self.compose(&summary, &full, site, &index.fns[pick].qual))
     }
 
-    fn compose(&mut self, s: &Summary, args: &[Val], site: &impl Spanned, callee: &str) -> Val {
+    fn compose(&mut self, s: &Summary, args: &[Val], site: &impl Ends, callee: &str) -> Val {
         let offset = self.ops.len();
         let call_span = self.span(site);
         let remap = |v: &Val| -> Val {
@@ -1001,7 +1001,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         if m.args.is_empty() {
             if let Some(kind) = OpKind::from_client_method(&method) {
                 if !matches!(kind, OpKind::Query | OpKind::Scan) || looks_like_client(&m.receiver) {
-                    let b = Builder::new(kind, text_of(&m.receiver), self.span(&m.receiver));
+                    let b = Builder::new(kind, text_of(&m.receiver), self.span(&*m.receiver));
                     return Val {
                         builder: Some(Box::new(b)),
                         ..Val::default()

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use syn::spanned::Spanned;
 use syn::visit::Visit;
 
+use super::span::{Ends, FnItem};
+
 use super::facts::Span;
 
 /// One parsed source file.
@@ -212,14 +214,14 @@ struct Collector<'i, 'a> {
 }
 
 impl<'a> Collector<'_, 'a> {
-    fn add(&mut self, sig: &'a syn::Signature, body: &'a syn::Block, whole: &impl Spanned) {
+    fn add(&mut self, attrs: &'a [syn::Attribute], sig: &'a syn::Signature, body: &'a syn::Block) {
         let name = sig.ident.to_string();
         let qual = match &self.self_ty {
             Some(t) => format!("{t}::{name}"),
             None => format!("{}::{name}", self.module.join("::")),
         };
-        let span = self.file.span_of(whole);
-        let body_span = self.file.span_of(body);
+        let span = FnItem { attrs, sig, body }.span_in(&self.file.path);
+        let body_span = body.span_in(&self.file.path);
         let text = self.file.slice(&body_span);
         let mentions = mentions_ccf(&text);
         if self.trait_from && mentions {
@@ -243,7 +245,7 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
         if is_cfg_test(&f.attrs) {
             return;
         }
-        self.add(&f.sig, &f.block, f);
+        self.add(&f.attrs, &f.sig, &f.block);
         // Nested items (fns inside fns) are indexed too.
         syn::visit::visit_block(self, &f.block);
     }
@@ -271,7 +273,7 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
         for item in &i.items {
             if let syn::ImplItem::Fn(f) = item {
                 if !is_cfg_test(&f.attrs) {
-                    self.add(&f.sig, &f.block, f);
+                    self.add(&f.attrs, &f.sig, &f.block);
                 }
             }
         }
@@ -283,7 +285,7 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
         for item in &t.items {
             if let syn::TraitItem::Fn(f) = item {
                 if let Some(body) = &f.default {
-                    self.add(&f.sig, body, f);
+                    self.add(&f.attrs, &f.sig, body);
                 }
             }
         }

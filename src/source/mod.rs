@@ -7,6 +7,7 @@ pub mod files;
 pub mod flow;
 pub mod index;
 pub mod routes;
+pub mod span;
 pub mod suppress;
 pub mod writes;
 
@@ -50,7 +51,13 @@ pub fn analyze(inputs: &[Input], options: &Options) -> Report {
             Err(e) => errors.push(e),
         }
     }
+    tracing::debug!(
+        files = parsed.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "parsed"
+    );
     let mut report = analyze_files(&parsed, &wanted);
+    tracing::debug!(ms = started.elapsed().as_millis() as u64, "analysed");
     report.errors.extend(errors);
     report.stats.files = list.len() as u64;
     report.stats.errors = report.errors.len() as u64;
@@ -90,9 +97,12 @@ const CREATE_WORDS: &[&str] = &[
 ];
 
 fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Report {
+    let t = Instant::now();
     let index = CrateIndex::build(parsed);
     let an = flow::Analysis::new(&index);
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "indexed");
     let routes = routes::collect(&index);
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "routes");
 
     let mut handler_routes: HashMap<&str, Vec<Route>> = HashMap::new();
     for r in &routes {
@@ -101,7 +111,13 @@ fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Repor
             .or_default()
             .push(r.clone());
     }
+    let t = Instant::now();
     let summaries: Vec<_> = (0..index.fns.len()).map(|id| an.summary(id)).collect();
+    tracing::debug!(
+        functions = index.fns.len(),
+        ms = t.elapsed().as_millis() as u64,
+        "flows walked"
+    );
     let calls = an.calls.borrow();
     let mut callers: HashMap<FnId, Vec<FnId>> = HashMap::new();
     for (caller, callees) in calls.iter() {

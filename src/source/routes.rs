@@ -17,33 +17,53 @@ const METHODS: &[&str] = &[
 #[derive(Default)]
 struct Local {
     routes: Vec<Route>,
-    /// (prefix, function name) for `.nest(prefix, f())` and `.merge(f())`.
-    edges: Vec<(String, String)>,
+    /// (prefix, function path as written) for `.nest(prefix, f())` and `.merge(f())`.
+    edges: Vec<(String, Vec<String>)>,
 }
 
 /// Every route of the crate, with the paths of nested routers joined.
 pub fn collect(index: &CrateIndex) -> Vec<Route> {
-    let mut locals: HashMap<String, Local> = HashMap::new();
-    for f in &index.fns {
+    let mut locals: HashMap<usize, Local> = HashMap::new();
+    for (id, f) in index.fns.iter().enumerate() {
         let mut v = Finder {
             local: Local::default(),
         };
         v.visit_block(f.body);
         if !v.local.routes.is_empty() || !v.local.edges.is_empty() {
-            let slot = locals.entry(f.name.clone()).or_default();
-            slot.routes.extend(v.local.routes);
-            slot.edges.extend(v.local.edges);
+            locals.insert(id, v.local);
         }
     }
-    let targets: HashSet<&String> = locals
-        .values()
-        .flat_map(|l| l.edges.iter().map(|(_, f)| f))
+    // `.nest("/x", accounts::router())`: the function the path names, preferring the one
+    // whose module matches.
+    let resolve = |path: &[String]| -> Option<usize> {
+        let name = path.last()?;
+        let ids = index.by_name.get(name)?;
+        let wanted = path.join("::");
+        ids.iter()
+            .copied()
+            .filter(|id| locals.contains_key(id))
+            .max_by_key(|id| {
+                let q = &index.fns[*id].qual;
+                (q.ends_with(&wanted), path.len() == 1)
+            })
+    };
+    let edges: HashMap<usize, Vec<(String, usize)>> = locals
+        .iter()
+        .map(|(id, l)| {
+            let targets = l
+                .edges
+                .iter()
+                .filter_map(|(p, path)| resolve(path).map(|t| (p.clone(), t)))
+                .collect();
+            (*id, targets)
+        })
         .collect();
+    let targets: HashSet<usize> = edges.values().flatten().map(|(_, t)| *t).collect();
     let mut out = vec![];
-    let mut names: Vec<&String> = locals.keys().filter(|k| !targets.contains(k)).collect();
-    names.sort();
-    for root in names {
-        expand(&locals, root, "", &mut vec![], &mut out);
+    let mut roots: Vec<&usize> = locals.keys().filter(|k| !targets.contains(k)).collect();
+    roots.sort();
+    for root in roots {
+        expand(&locals, &edges, *root, "", &mut vec![], &mut out);
     }
     out.sort();
     out.dedup();
@@ -51,17 +71,18 @@ pub fn collect(index: &CrateIndex) -> Vec<Route> {
 }
 
 fn expand(
-    locals: &HashMap<String, Local>,
-    name: &str,
+    locals: &HashMap<usize, Local>,
+    edges: &HashMap<usize, Vec<(String, usize)>>,
+    id: usize,
     prefix: &str,
-    stack: &mut Vec<String>,
+    stack: &mut Vec<usize>,
     out: &mut Vec<Route>,
 ) {
-    if stack.iter().any(|s| s == name) {
+    if stack.contains(&id) {
         return;
     }
-    let Some(l) = locals.get(name) else { return };
-    stack.push(name.to_string());
+    let Some(l) = locals.get(&id) else { return };
+    stack.push(id);
     for r in &l.routes {
         out.push(Route {
             method: r.method.clone(),
@@ -69,8 +90,8 @@ fn expand(
             handler: r.handler.clone(),
         });
     }
-    for (p, f) in &l.edges {
-        expand(locals, f, &join(prefix, p), stack, out);
+    for (p, target) in edges.get(&id).into_iter().flatten() {
+        expand(locals, edges, *target, &join(prefix, p), stack, out);
     }
     stack.pop();
 }
@@ -136,11 +157,13 @@ impl Finder {
         match e {
             Expr::Call(c) => {
                 if let Expr::Path(p) = &*c.func {
-                    if let Some(last) = p.path.segments.last() {
-                        self.local
-                            .edges
-                            .push((prefix.to_string(), last.ident.to_string()));
-                    }
+                    let path = p
+                        .path
+                        .segments
+                        .iter()
+                        .map(|s| s.ident.to_string())
+                        .collect();
+                    self.local.edges.push((prefix.to_string(), path));
                 }
             }
             Expr::Reference(r) => self.nested(&r.expr, prefix),

@@ -2,6 +2,7 @@ use super::{compute_step, fix_fn_name, read_step, write_step, Candidate, FlowCtx
 use crate::fix::{self, rewrite};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
+use crate::source::expr::is_version_attr;
 
 declare_rule! {
     /// ## What it does
@@ -38,7 +39,11 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         if w.rechecks {
             continue;
         }
-        let feeds: Vec<_> = w.same_item_feeds().filter(|f| f.arith).collect();
+        // A version bumped in Rust is a lost update of the whole item (RC101), not a counter.
+        let feeds: Vec<_> = w
+            .same_item_feeds()
+            .filter(|f| f.arith && !f.source_attrs.iter().all(|a| is_version_attr(a)))
+            .collect();
         let Some(first) = feeds.first() else { continue };
         let op = ctx.op(w.op);
         let mut evidence = vec![];

@@ -2,7 +2,7 @@
 // snippet racecheck produces for its fixtures, one module each. Do not edit.
 
 /// RC101 lost-update at tests/fixtures/source/RC101.rs:26
-pub mod rc101_update_display_name_0 {
+pub mod rc101_update_display_name_0_1 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn update_display_name_with_version_check(
@@ -33,7 +33,7 @@ pub mod rc101_update_display_name_0 {
 }
 
 /// RC101 lost-update at tests/fixtures/source/RC101.rs:56
-pub mod rc101_add_tag_0 {
+pub mod rc101_add_tag_0_2 {
     /// Writes the change only if the item is unchanged since it was read.
     pub async fn add_tag_if_unchanged(
         client: &aws_sdk_dynamodb::Client,
@@ -66,7 +66,7 @@ pub mod rc101_add_tag_0 {
 }
 
 /// RC102 check-then-act at tests/fixtures/source/RC102.rs:29
-pub mod rc102_redeem_coupon_0 {
+pub mod rc102_redeem_coupon_0_3 {
     /// Checks and writes in one request: DynamoDB rejects the write when the check fails.
     pub async fn redeem_coupon_checked(
         client: &aws_sdk_dynamodb::Client,
@@ -98,7 +98,7 @@ pub mod rc102_redeem_coupon_0 {
 }
 
 /// RC102 check-then-act at tests/fixtures/source/RC102.rs:63
-pub mod rc102_withdraw_0 {
+pub mod rc102_withdraw_0_4 {
     /// Checks and writes in one request: DynamoDB rejects the write when the check fails.
     pub async fn withdraw_checked(
         client: &aws_sdk_dynamodb::Client,
@@ -129,7 +129,7 @@ pub mod rc102_withdraw_0 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/source/RC103.rs:31
-pub mod rc103_increment_0 {
+pub mod rc103_increment_0_5 {
     /// Changes the number in one atomic update expression.
     pub async fn increment_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -158,7 +158,7 @@ pub mod rc103_increment_0 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/source/RC103.rs:57
-pub mod rc103_add_points_0 {
+pub mod rc103_add_points_0_6 {
     /// Changes the number in one atomic update expression.
     pub async fn add_points_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -188,7 +188,7 @@ pub mod rc103_add_points_0 {
 }
 
 /// RC104 split-multi-item-write at tests/fixtures/source/RC104.rs:31
-pub mod rc104_transfer_0 {
+pub mod rc104_transfer_0_7 {
     /// Applies all the writes of the request atomically, or none of them.
     pub async fn transfer_in_one_transaction(
         client: &aws_sdk_dynamodb::Client,
@@ -230,7 +230,7 @@ pub mod rc104_transfer_0 {
 }
 
 /// RC105 unhandled-condition-failure at tests/fixtures/source/RC105.rs:10
-pub mod rc105_reserve_seat_0 {
+pub mod rc105_reserve_seat_0_8 {
     /// The answer for a failed `update_item`: a failed condition is the client's conflict, not a 500.
     /// Use it as `.send().await.map_err(|e| update_item_error_status(&e))?`.
     pub fn update_item_error_status(
@@ -246,7 +246,7 @@ pub mod rc105_reserve_seat_0 {
 }
 
 /// RC106 unconditional-create at tests/fixtures/source/RC106.rs:13
-pub mod rc106_register_user_0 {
+pub mod rc106_register_user_0_9 {
     /// Creates the item only if its key is not taken.
     pub async fn register_user_create_once(
         client: &aws_sdk_dynamodb::Client,
@@ -273,7 +273,7 @@ pub mod rc106_register_user_0 {
 }
 
 /// RC106 unconditional-create at tests/fixtures/source/RC106.rs:41
-pub mod rc106_claim_handle_0 {
+pub mod rc106_claim_handle_0_10 {
     /// Creates the item only if its key is not taken.
     pub async fn claim_handle_create_once(
         client: &aws_sdk_dynamodb::Client,
@@ -300,7 +300,7 @@ pub mod rc106_claim_handle_0 {
 }
 
 /// RC107 unconditioned-batch-write at tests/fixtures/source/RC107.rs:32
-pub mod rc107_apply_discount_0 {
+pub mod rc107_apply_discount_0_11 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn apply_discount_with_version_check(
@@ -331,7 +331,7 @@ pub mod rc107_apply_discount_0 {
 }
 
 /// RC108 unbounded-retry at tests/fixtures/source/RC108.rs:12
-pub mod rc108_bump_version_0 {
+pub mod rc108_bump_version_0_12 {
     /// Runs `attempt` until it succeeds, at most `max_attempts` times.
     pub async fn bump_version_with_bounded_retry<T, F, Fut>(
         max_attempts: u32,
@@ -352,7 +352,7 @@ pub mod rc108_bump_version_0 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:17
-pub mod rc109_hit_0 {
+pub mod rc109_hit_0_13 {
     /// `state.hits`: hold one guard for the read and the write.
     pub fn hit_locked<T>(state: &std::sync::Mutex<T>, change: impl FnOnce(&mut T)) {
         let mut guard = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -361,7 +361,7 @@ pub mod rc109_hit_0 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:25
-pub mod rc109_visit_0 {
+pub mod rc109_visit_0_14 {
     /// `state.visits`: one atomic read-modify-write instead of `load` then `store`.
     pub fn visit_locked(value: &std::sync::atomic::AtomicI64, delta: i64) -> i64 {
         value.fetch_add(delta, std::sync::atomic::Ordering::SeqCst) + delta
@@ -369,7 +369,7 @@ pub mod rc109_visit_0 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:33
-pub mod rc109_count_word_0 {
+pub mod rc109_count_word_0_15 {
     /// `state.cache`: hold one guard for the read and the write.
     pub fn count_word_locked<T>(state: &std::sync::Mutex<T>, change: impl FnOnce(&mut T)) {
         let mut guard = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -378,7 +378,7 @@ pub mod rc109_count_word_0 {
 }
 
 /// RC101 lost-update at tests/fixtures/crate/src/handlers.rs:25
-pub mod rc101_rename_account_0 {
+pub mod rc101_rename_account_0_16 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn rename_account_with_version_check(
@@ -410,7 +410,7 @@ pub mod rc101_rename_account_0 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/crate/src/handlers.rs:38
-pub mod rc103_deposit_0 {
+pub mod rc103_deposit_0_17 {
     /// Changes the number in one atomic update expression.
     pub async fn deposit_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -434,6 +434,143 @@ pub mod rc103_deposit_0 {
             Ok(_) => Ok(()),
             Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(StatusCode::CONFLICT)
+            }
+            Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// RC104 split-multi-item-write at tools/demo-service/src/accounts.rs:162
+pub mod rc104_transfer_0_18 {
+    /// Applies all the writes of the request atomically, or none of them.
+    pub async fn transfer_in_one_transaction(
+        client: &aws_sdk_dynamodb::Client,
+        t: &str,
+        amount: i64,
+        to: &str,
+    ) -> Result<(), axum::http::StatusCode> {
+        use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
+        use axum::http::StatusCode;
+
+        let update_1 = Update::builder()
+            .table_name("accounts")
+            .key("id", AttributeValue::S(t.to_owned()))
+            .update_expression("SET balance = balance - :amount")
+            .expression_attribute_values(":amount", AttributeValue::N(amount.to_string()))
+            .build()
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let update_2 = Update::builder()
+            .table_name("accounts")
+            .key("id", AttributeValue::S(to.to_owned()))
+            .update_expression("SET balance = balance + :amount")
+            .expression_attribute_values(":amount", AttributeValue::N(amount.to_string()))
+            .build()
+            .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
+        let result = client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update_1).build())
+            .transact_items(TransactWriteItem::builder().update(update_2).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_transaction_canceled_exception()) => {
+                Err(StatusCode::CONFLICT)
+            }
+            Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// RC103 non-atomic-counter at tools/demo-service/src/counters.rs:66
+pub mod rc103_incr_0_19 {
+    /// Changes the number in one atomic update expression.
+    pub async fn incr_atomic(
+        client: &aws_sdk_dynamodb::Client,
+        id: &str,
+        by: i64,
+    ) -> Result<(), axum::http::StatusCode> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use axum::http::StatusCode;
+
+        let result = client
+            .update_item()
+            .table_name("counters")
+            .key("id", AttributeValue::S(id.to_owned()))
+            .update_expression("SET #value = #value + :by")
+            .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StatusCode::CONFLICT)
+            }
+            Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// RC102 check-then-act at tools/demo-service/src/coupons.rs:86
+pub mod rc102_redeem_0_20 {
+    /// Checks and writes in one request: DynamoDB rejects the write when the check fails.
+    pub async fn redeem_checked(
+        client: &aws_sdk_dynamodb::Client,
+        code: &str,
+        one: i64,
+        true_value: bool,
+    ) -> Result<(), axum::http::StatusCode> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use axum::http::StatusCode;
+
+        let result = client
+            .update_item()
+            .table_name("coupons")
+            .key("id", AttributeValue::S(code.to_owned()))
+            .update_expression("SET #redeemed = :true_value ADD redemptions :one")
+            .condition_expression("attribute_not_exists(#redeemed) OR #redeemed = :redeemed")
+            .expression_attribute_names("#redeemed", "redeemed")
+            .expression_attribute_values(":one", AttributeValue::N(one.to_string()))
+            .expression_attribute_values(":true_value", AttributeValue::Bool(true_value))
+            .expression_attribute_values(":redeemed", AttributeValue::Bool(false))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StatusCode::CONFLICT)
+            }
+            Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// RC101 lost-update at tools/demo-service/src/profiles.rs:98
+pub mod rc101_update_profile_0_21 {
+    /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
+    /// version is still `expected_version`.
+    pub async fn update_profile_with_version_check(
+        client: &aws_sdk_dynamodb::Client,
+        item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+        expected_version: i64,
+    ) -> Result<(), axum::http::StatusCode> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use axum::http::StatusCode;
+
+        let result = client
+            .put_item()
+            .table_name("profiles")
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#version) OR #version = :expected_version")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":expected_version", AttributeValue::N(expected_version.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StatusCode::PRECONDITION_FAILED)
             }
             Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
         }

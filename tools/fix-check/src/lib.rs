@@ -3,4 +3,5 @@
 //! `aws-sdk-dynamodb` and `axum` fails the workspace build.
 #![allow(dead_code)]
 
+#[rustfmt::skip]
 mod generated;

@@ -13,6 +13,10 @@ use std::time::{Duration, Instant};
 
 use racecheck::source::{analyze, Input, Options};
 
+// The same allocator as the racecheck binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One file of a generated service: a repository, handlers (racy and safe) and plain code.
 fn module(i: usize) -> String {
     let mut s = String::new();

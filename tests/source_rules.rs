@@ -210,3 +210,19 @@ fn demo_service_racy_handlers() {
     assert_eq!(got, want, "\n{}", render(&report));
     insta::assert_snapshot!("demo_service", render(&report));
 }
+
+/// racecheck's own fixes pass racecheck: every generated snippet (tools/fix-check) and
+/// racecheck's own source are clean, read without error.
+#[test]
+fn fixes_and_own_source_are_clean() {
+    let report = analyze(
+        &[
+            Input::Path("tools/fix-check".into()),
+            Input::Path("src".into()),
+        ],
+        &Options::default(),
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.stats.dynamodb_operations >= 15, "{:?}", report.stats);
+    assert!(report.findings.is_empty(), "\n{}", render(&report));
+}

@@ -3,50 +3,26 @@
 //! on read data, loops, lock acquisitions, and calls into the rest of the crate, whose
 //! summaries are composed in place.
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
-use std::rc::Rc;
 use std::sync::Arc;
 
 use quote::ToTokens;
 use syn::{Expr, Pat, Stmt};
 
 use super::facts::*;
-use super::index::{path_ends, str_lit, CrateIndex, FnDef, FnId};
+use super::index::{path_ends, str_lit, FnDef, FnId, FnMeta, Global};
 use super::span::{Ends, Keyword};
 
-/// Summaries of every function, computed on demand and cached (callees before callers).
-pub struct Analysis<'i, 'a> {
-    pub index: &'i CrateIndex<'a>,
-    cache: RefCell<HashMap<FnId, Rc<Summary>>>,
-    active: RefCell<HashSet<FnId>>,
-    /// Callees each function reaches with an interesting summary.
-    pub calls: RefCell<HashMap<FnId, Vec<FnId>>>,
+/// What a walk may read: every function's meta, and the summaries computed so far (callees
+/// are walked before their callers; functions that call each other see nothing of each other).
+pub struct Env<'g> {
+    pub global: &'g Global,
+    pub summaries: &'g [Option<Arc<Summary>>],
 }
 
-impl<'i, 'a> Analysis<'i, 'a> {
-    pub fn new(index: &'i CrateIndex<'a>) -> Self {
-        Analysis {
-            index,
-            cache: RefCell::default(),
-            active: RefCell::default(),
-            calls: RefCell::default(),
-        }
-    }
-
-    pub fn summary(&self, id: FnId) -> Rc<Summary> {
-        if let Some(s) = self.cache.borrow().get(&id) {
-            return s.clone();
-        }
-        // Recursion: a function that reaches itself contributes nothing the second time.
-        if !self.active.borrow_mut().insert(id) {
-            return Rc::new(Summary::default());
-        }
-        let summary = Rc::new(Walker::new(self, id).run());
-        self.active.borrow_mut().remove(&id);
-        self.cache.borrow_mut().insert(id, summary.clone());
-        summary
-    }
+/// Walk one function; returns its summary and the crate functions it composed.
+pub fn walk(env: &Env, id: FnId, f: &FnDef) -> (Summary, Vec<FnId>) {
+    Walker::new(env, id, f).run()
 }
 
 struct Acquisition {
@@ -54,10 +30,11 @@ struct Acquisition {
     span: Span,
 }
 
-struct Walker<'w, 'i, 'a> {
-    an: &'w Analysis<'i, 'a>,
+struct Walker<'w, 'g, 'a> {
+    env_: &'w Env<'g>,
     id: FnId,
-    f: &'i FnDef<'a>,
+    meta: &'g FnMeta,
+    f: &'w FnDef<'a>,
     file: Arc<str>,
     env: HashMap<String, Val>,
     ops: Vec<Op>,
@@ -70,11 +47,14 @@ struct Walker<'w, 'i, 'a> {
     handling_hint: Option<Handling>,
     /// The error mapping around the next `.send()` tells a failed condition apart.
     ccf_hint: bool,
+    /// Lock guards bound in this function: atomics changed under one are not racing.
+    held_locks: usize,
     callees: Vec<FnId>,
 }
 
 /// Methods that lock or load shared state.
-const LOCKS: &[&str] = &["lock", "read", "write", "try_lock", "borrow_mut", "borrow"];
+/// (`RefCell::borrow` is not here: a `RefCell` cannot be shared between requests.)
+const LOCKS: &[&str] = &["lock", "read", "write", "try_lock"];
 /// Methods that change a collection or value behind a lock.
 const MUTATORS: &[&str] = &[
     "insert",
@@ -304,14 +284,15 @@ fn collect_paths(e: &Expr, out: &mut Vec<String>) {
     }
 }
 
-impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
-    fn new(an: &'w Analysis<'i, 'a>, id: FnId) -> Self {
-        let f = &an.index.fns[id];
+impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
+    fn new(env_: &'w Env<'g>, id: FnId, f: &'w FnDef<'a>) -> Self {
+        let meta = &env_.global.metas[id];
         Walker {
-            an,
+            env_,
             id,
+            meta,
             f,
-            file: an.index.files[f.file].path.clone(),
+            file: meta.span.file.clone(),
             env: HashMap::new(),
             ops: vec![],
             guards: vec![],
@@ -321,11 +302,12 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
             ret: Val::default(),
             handling_hint: None,
             ccf_hint: false,
+            held_locks: 0,
             callees: vec![],
         }
     }
 
-    fn run(mut self) -> Summary {
+    fn run(mut self) -> (Summary, Vec<FnId>) {
         for (i, input) in self.f.sig.inputs.iter().enumerate() {
             match input {
                 syn::FnArg::Receiver(_) => {
@@ -342,15 +324,12 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         }
         let tail = self.block(self.f.body);
         self.ret.join(&tail);
-        self.an
-            .calls
-            .borrow_mut()
-            .insert(self.id, std::mem::take(&mut self.callees));
-        Summary {
+        let summary = Summary {
             ops: self.ops,
             mem: self.mem,
             ret: self.ret.data(),
-        }
+        };
+        (summary, self.callees)
     }
 
     fn span(&self, node: &impl Ends) -> Span {
@@ -387,6 +366,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                 };
                 if let Some(init) = &l.init {
                     if let Some(recv) = is_lock_guard(&init.expr) {
+                        self.held_locks += 1;
                         // The binding holds the lock: reads and writes through it are one
                         // critical section.
                         v = Val {
@@ -875,37 +855,34 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
         site: &impl Ends,
         receiver: Option<&Val>,
     ) -> Option<Val> {
-        let index = self.an.index;
-        let candidates = index.by_name.get(name)?;
+        let global = self.env_.global;
+        let candidates = global.by_name.get(name)?;
         let arity = args.len();
-        let pick = candidates
+        let (pick, summary) = candidates
             .iter()
             .copied()
             .filter(|&id| id != self.id)
-            .find(|&id| {
-                let f = &index.fns[id];
+            .filter(|&id| {
+                let f = &global.metas[id];
                 match receiver {
-                    Some(_) => f.has_self() && f.arity() == arity,
+                    Some(_) => f.has_self && f.arity == arity,
                     None => {
-                        f.arity() + usize::from(f.has_self() && qualified) == arity
-                            || f.sig.inputs.len() == arity
+                        f.arity + usize::from(f.has_self && qualified) == arity
+                            || f.inputs() == arity
                     }
                 }
+            })
+            .find_map(|id| {
+                let s = self.env_.summaries.get(id)?.as_ref()?;
+                s.is_interesting().then(|| (id, s.clone()))
             })?;
-        let summary = self.an.summary(pick);
-        if !summary.is_interesting() {
-            return None;
-        }
         self.callees.push(pick);
-        let f = &index.fns[pick];
         let mut full: Vec<Val> = vec![];
         if let Some(r) = receiver {
             full.push(r.data());
         }
         full.extend(args.iter().map(Val::data));
-        // Methods called through a path get `self` as their first argument already.
-        let _ = f;
-        Some(self.compose(&summary, &full, site, &index.fns[pick].qual))
+        Some(self.compose(&summary, &full, site, &global.metas[pick].qual))
     }
 
     fn compose(&mut self, s: &Summary, args: &[Val], site: &impl Ends, callee: &str) -> Val {
@@ -968,7 +945,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                 guards,
                 loops,
                 handling: op.handling,
-                ccf_handled: op.ccf_handled || self.f.mentions_ccf,
+                ccf_handled: op.ccf_handled || self.meta.mentions_ccf,
                 function: op.function.clone(),
                 result: remap(&op.result),
             });
@@ -1046,7 +1023,9 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
             });
             let dest = Val::of(Origin::Mem(self.acqs.len() - 1));
             let before = self.mem.len();
-            self.check_mem_write(&receiver, &dest, &v, m);
+            if self.held_locks == 0 {
+                self.check_mem_write(&receiver, &dest, &v, m);
+            }
             for rmw in &mut self.mem[before..] {
                 rmw.atomic = true;
             }
@@ -1141,8 +1120,8 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                 guards: self.guards.clone(),
                 loops: self.loops.clone(),
                 handling,
-                ccf_handled: self.f.mentions_ccf || ccf_hint,
-                function: self.f.qual.clone(),
+                ccf_handled: self.meta.mentions_ccf || ccf_hint,
+                function: self.meta.qual.clone(),
                 result: result.clone(),
             });
             return result;
@@ -1238,11 +1217,10 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
     fn tells_ccf_apart(&self, a: &Expr) -> bool {
         match strip(a) {
             Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
-                self.an
-                    .index
-                    .by_name
+                let g = self.env_.global;
+                g.by_name
                     .get(&s.ident.to_string())
-                    .is_some_and(|ids| ids.iter().any(|id| self.an.index.fns[*id].mentions_ccf))
+                    .is_some_and(|ids| ids.iter().any(|id| g.metas[*id].mentions_ccf))
             }),
             other => super::index::mentions_ccf(&text_of(other)),
         }
@@ -1260,7 +1238,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
                 .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit() || c == ':')
             {
                 let short = name.rsplit("::").next().unwrap_or(&name).to_string();
-                let value = self.an.index.consts.get(&short).cloned();
+                let value = self.env_.global.consts.get(&short).cloned();
                 return TableRef::Const(short, value);
             }
         }
@@ -1273,7 +1251,7 @@ impl<'w, 'i, 'a> Walker<'w, 'i, 'a> {
             return Text::Literal(s);
         }
         if let Expr::Path(p) = strip(a) {
-            if let Some(v) = self.an.index.consts.get(&text_of(p)) {
+            if let Some(v) = self.env_.global.consts.get(&text_of(p)) {
                 return Text::Literal(v.clone());
             }
         }

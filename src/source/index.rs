@@ -3,31 +3,44 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use syn::spanned::Spanned;
 use syn::visit::Visit;
 
 use super::span::{Ends, FnItem};
 
 use super::facts::Span;
 
-/// One parsed source file.
+/// One parsed source file. Its syntax tree belongs to the thread that parsed it (spans refer
+/// to that thread's source map); its text is shared.
 pub struct SourceFile {
-    /// The path as shown to the user.
-    pub path: Arc<str>,
-    pub text: String,
+    pub text: Arc<FileText>,
     pub ast: syn::File,
-    /// Byte offset of each line start.
-    line_starts: Vec<usize>,
 }
 
 impl SourceFile {
     pub fn new(path: Arc<str>, text: String, ast: syn::File) -> SourceFile {
+        SourceFile {
+            text: Arc::new(FileText::new(path, text)),
+            ast,
+        }
+    }
+}
+
+/// A file's path and text, with line lookup.
+pub struct FileText {
+    /// The path as shown to the user.
+    pub path: Arc<str>,
+    pub text: String,
+    /// Byte offset of each line start.
+    line_starts: Vec<usize>,
+}
+
+impl FileText {
+    pub fn new(path: Arc<str>, text: String) -> FileText {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
-        SourceFile {
+        FileText {
             path,
             text,
-            ast,
             line_starts,
         }
     }
@@ -72,59 +85,71 @@ impl SourceFile {
         }
         out
     }
-
-    pub fn span_of(&self, node: &impl Spanned) -> Span {
-        span_in(&self.path, node)
-    }
 }
 
-pub fn span_in(file: &Arc<str>, node: &impl Spanned) -> Span {
-    let s = node.span();
-    let (start, end) = (s.start(), s.end());
-    Span {
-        file: file.clone(),
-        line: start.line as u32,
-        column: start.column as u32 + 1,
-        end_line: end.line as u32,
-        end_column: end.column as u32 + 1,
-    }
-}
-
-/// A function body the analysis can walk.
-pub struct FnDef<'a> {
+/// What the whole analysis knows of a function, on any thread.
+#[derive(Clone, Debug)]
+pub struct FnMeta {
     pub name: String,
     /// `Type::method` or `module::function`.
     pub qual: String,
     pub self_ty: Option<String>,
-    pub file: usize,
-    pub sig: &'a syn::Signature,
-    pub body: &'a syn::Block,
+    pub has_self: bool,
+    /// Parameters counted without `self`.
+    pub arity: usize,
     pub span: Span,
     /// The body mentions `ConditionalCheckFailed` or a cancelled transaction.
     pub mentions_ccf: bool,
+    /// Names the body calls (methods and functions), for ordering the walk.
+    pub calls: Vec<String>,
 }
 
-impl FnDef<'_> {
-    pub fn has_self(&self) -> bool {
-        matches!(self.sig.inputs.first(), Some(syn::FnArg::Receiver(_)))
+impl FnMeta {
+    pub fn inputs(&self) -> usize {
+        self.arity + usize::from(self.has_self)
     }
+}
 
-    /// Parameters counted without `self`.
-    pub fn arity(&self) -> usize {
-        self.sig.inputs.len() - usize::from(self.has_self())
-    }
+/// A function body on the thread that parsed it.
+pub struct FnDef<'a> {
+    pub sig: &'a syn::Signature,
+    pub body: &'a syn::Block,
 }
 
 pub type FnId = usize;
 
-pub struct CrateIndex<'a> {
-    pub files: &'a [SourceFile],
+/// The functions of some files (one thread's share), with their bodies.
+pub struct LocalIndex<'a> {
     pub fns: Vec<FnDef<'a>>,
+    pub metas: Vec<FnMeta>,
+    pub consts: HashMap<String, String>,
+    pub from_maps_ccf: bool,
+}
+
+/// What every thread shares: every function's meta by global id, names, constants.
+#[derive(Default)]
+pub struct Global {
+    pub metas: Vec<FnMeta>,
     pub by_name: HashMap<String, Vec<FnId>>,
     pub consts: HashMap<String, String>,
     /// Some `impl From<..>` in the crate turns a failed condition into its own answer, so `?`
     /// on a conditional write reaches a 409/412.
     pub from_maps_ccf: bool,
+}
+
+impl Global {
+    pub fn build(parts: Vec<(Vec<FnMeta>, HashMap<String, String>, bool)>) -> Global {
+        let mut g = Global::default();
+        for (metas, consts, ccf) in parts {
+            g.metas.extend(metas);
+            g.consts.extend(consts);
+            g.from_maps_ccf |= ccf;
+        }
+        for (id, f) in g.metas.iter().enumerate() {
+            g.by_name.entry(f.name.clone()).or_default().push(id);
+        }
+        g
+    }
 }
 
 /// Words that show code telling a failed condition (or a cancelled transaction) apart.
@@ -139,35 +164,26 @@ pub fn mentions_ccf(text: &str) -> bool {
     CCF_MARKERS.iter().any(|m| text.contains(m))
 }
 
-impl<'a> CrateIndex<'a> {
-    pub fn build(files: &'a [SourceFile]) -> CrateIndex<'a> {
-        let mut index = CrateIndex {
-            files,
+impl<'a> LocalIndex<'a> {
+    pub fn build(files: &'a [SourceFile]) -> LocalIndex<'a> {
+        let mut index = LocalIndex {
             fns: vec![],
-            by_name: HashMap::new(),
+            metas: vec![],
             consts: HashMap::new(),
             from_maps_ccf: false,
         };
-        for (i, file) in files.iter().enumerate() {
-            let module = module_name(&file.path);
+        for file in files {
+            let module = module_name(&file.text.path);
             let mut c = Collector {
                 index: &mut index,
-                file_idx: i,
-                file,
+                file: &file.text,
                 module: vec![module],
                 self_ty: None,
                 trait_from: false,
             };
             c.visit_file(&file.ast);
         }
-        for (id, f) in index.fns.iter().enumerate() {
-            index.by_name.entry(f.name.clone()).or_default().push(id);
-        }
         index
-    }
-
-    pub fn file_of(&self, id: FnId) -> &SourceFile {
-        &self.files[self.fns[id].file]
     }
 }
 
@@ -205,9 +221,8 @@ fn type_name(ty: &syn::Type) -> Option<String> {
 }
 
 struct Collector<'i, 'a> {
-    index: &'i mut CrateIndex<'a>,
-    file_idx: usize,
-    file: &'a SourceFile,
+    index: &'i mut LocalIndex<'a>,
+    file: &'a FileText,
     module: Vec<String>,
     self_ty: Option<String>,
     trait_from: bool,
@@ -227,16 +242,40 @@ impl<'a> Collector<'_, 'a> {
         if self.trait_from && mentions {
             self.index.from_maps_ccf = true;
         }
-        self.index.fns.push(FnDef {
+        let mut calls = Calls::default();
+        calls.visit_block(body);
+        let has_self = matches!(sig.inputs.first(), Some(syn::FnArg::Receiver(_)));
+        self.index.metas.push(FnMeta {
             name,
             qual,
             self_ty: self.self_ty.clone(),
-            file: self.file_idx,
-            sig,
-            body,
+            has_self,
+            arity: sig.inputs.len() - usize::from(has_self),
             span,
             mentions_ccf: mentions,
+            calls: calls.0.into_iter().collect(),
         });
+        self.index.fns.push(FnDef { sig, body });
+    }
+}
+
+/// Names a body calls.
+#[derive(Default)]
+struct Calls(std::collections::BTreeSet<String>);
+
+impl<'a> Visit<'a> for Calls {
+    fn visit_expr_method_call(&mut self, m: &'a syn::ExprMethodCall) {
+        self.0.insert(m.method.to_string());
+        syn::visit::visit_expr_method_call(self, m);
+    }
+
+    fn visit_expr_call(&mut self, c: &'a syn::ExprCall) {
+        if let syn::Expr::Path(p) = &*c.func {
+            if let Some(s) = p.path.segments.last() {
+                self.0.insert(s.ident.to_string());
+            }
+        }
+        syn::visit::visit_expr_call(self, c);
     }
 }
 

@@ -12,13 +12,15 @@ pub mod suppress;
 pub mod writes;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 pub use files::Input;
 
 use crate::model::{AnalysisError, Finding, Location, Report, Route, Stats};
 use crate::rules::source::{self as rules, Candidate, FlowCtx, EXCLUSIVE};
-use index::{CrateIndex, FnId, SourceFile};
+use facts::Summary;
+use index::{FileText, FnId, FnMeta, Global, LocalIndex};
 
 /// What to analyse and how.
 #[derive(Clone, Debug, Default)]
@@ -43,29 +45,11 @@ pub fn analyze(inputs: &[Input], options: &Options) -> Report {
         }
     };
     let list = files::discover(inputs, &mut errors);
-    // Spans refer to a per-thread source map, so parsing and analysis share one thread.
-    let mut parsed: Vec<SourceFile> = vec![];
-    for input in &list {
-        match files::read(input).and_then(|(path, text)| files::parse(path, text)) {
-            Ok(f) => parsed.push(f),
-            Err(e) => errors.push(e),
-        }
-    }
-    tracing::debug!(
-        files = parsed.len(),
-        ms = started.elapsed().as_millis() as u64,
-        "parsed"
-    );
-    let mut report = analyze_files(&parsed, &wanted);
-    tracing::debug!(ms = started.elapsed().as_millis() as u64, "analysed");
+    let mut report = run(&list, &wanted, &mut errors);
     report.errors.extend(errors);
     report.stats.files = list.len() as u64;
     report.stats.errors = report.errors.len() as u64;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
-    drop(parsed);
-    // The source map behind spans grows with every file parsed on this thread; a long-running
-    // server must not keep it.
-    proc_macro2::extra::invalidate_current_thread_spans();
     report
 }
 
@@ -96,29 +80,308 @@ const CREATE_WORDS: &[&str] = &[
     "create", "register", "signup", "sign_up", "insert", "claim", "reserve", "book",
 ];
 
-fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Report {
-    let t = Instant::now();
-    let index = CrateIndex::build(parsed);
-    let an = flow::Analysis::new(&index);
-    tracing::debug!(ms = t.elapsed().as_millis() as u64, "indexed");
-    let routes = routes::collect(&index);
-    tracing::debug!(ms = t.elapsed().as_millis() as u64, "routes");
+/// What a worker thread reports after parsing its share of the files.
+struct Parsed {
+    texts: Vec<Arc<FileText>>,
+    errors: Vec<AnalysisError>,
+    metas: Vec<FnMeta>,
+    consts: HashMap<String, String>,
+    from_maps_ccf: bool,
+    routes: Vec<(usize, routes::Local)>,
+}
 
+enum ToWorker {
+    /// Walk these functions (global ids) with the summaries computed so far.
+    Walk {
+        global: Arc<Global>,
+        summaries: Arc<Vec<Option<Arc<Summary>>>>,
+        offset: usize,
+        ids: Vec<FnId>,
+    },
+}
+
+type Walked = Vec<(FnId, Summary, Vec<FnId>)>;
+
+/// Split the files between threads, largest first, so the shares weigh about the same.
+fn shares(list: &[Input], workers: usize) -> Vec<Vec<Input>> {
+    let size = |i: &Input| match i {
+        Input::Path(p) => std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+        Input::Inline { code, .. } => code.len() as u64,
+    };
+    let mut sized: Vec<(u64, &Input)> = list.iter().map(|i| (size(i), i)).collect();
+    sized.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let mut out: Vec<(u64, Vec<Input>)> = (0..workers).map(|_| (0, vec![])).collect();
+    for (sz, input) in sized {
+        if let Some(slot) = out.iter_mut().min_by_key(|s| s.0) {
+            slot.0 += sz;
+            slot.1.push(input.clone());
+        }
+    }
+    out.into_iter()
+        .map(|s| s.1)
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// Parse on worker threads, each keeping its syntax trees (spans refer to a per-thread source
+/// map), and walk the functions in rounds, callees before callers, every thread walking its
+/// own files' functions with the summaries of the rounds before.
+fn run(list: &[Input], wanted: &HashSet<&'static str>, errors: &mut Vec<AnalysisError>) -> Report {
+    let t = Instant::now();
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(list.len().div_ceil(8).max(1));
+    let shares = shares(list, workers);
+    let (to_main, from_workers) = mpsc::channel::<(usize, Result<Parsed, Walked>)>();
+    std::thread::scope(|scope| {
+        let mut senders = vec![];
+        for (k, share) in shares.into_iter().enumerate() {
+            let (tx, rx) = mpsc::channel::<ToWorker>();
+            senders.push(tx);
+            let to_main = to_main.clone();
+            scope.spawn(move || worker(k, share, rx, to_main));
+        }
+        drop(to_main);
+
+        // Round 0: every share parsed and indexed.
+        let mut parsed: Vec<Option<Parsed>> = (0..senders.len()).map(|_| None).collect();
+        for _ in 0..senders.len() {
+            match from_workers.recv() {
+                Ok((k, Ok(p))) => parsed[k] = Some(p),
+                _ => break,
+            }
+        }
+        let parsed: Vec<Parsed> = parsed.into_iter().flatten().collect();
+        let mut offsets = vec![];
+        let mut parts = vec![];
+        let mut texts = vec![];
+        let mut route_locals: HashMap<FnId, routes::Local> = HashMap::new();
+        let mut offset = 0;
+        for p in parsed {
+            offsets.push(offset);
+            for (i, l) in p.routes {
+                route_locals.insert(offset + i, l);
+            }
+            offset += p.metas.len();
+            texts.extend(p.texts);
+            errors.extend(p.errors);
+            parts.push((p.metas, p.consts, p.from_maps_ccf));
+        }
+        let global = Arc::new(Global::build(parts));
+        tracing::debug!(
+            files = texts.len(),
+            workers = senders.len(),
+            ms = t.elapsed().as_millis() as u64,
+            "parsed"
+        );
+
+        // Rounds: one per level of the call graph.
+        let owner = |id: FnId| offsets.iter().rposition(|o| *o <= id).unwrap_or(0);
+        let mut summaries: Vec<Option<Arc<Summary>>> = vec![None; global.metas.len()];
+        let mut calls: HashMap<FnId, Vec<FnId>> = HashMap::new();
+        for level in levels(&global) {
+            let snapshot = Arc::new(summaries.clone());
+            let mut per: Vec<Vec<FnId>> = vec![vec![]; senders.len()];
+            for id in level {
+                per[owner(id)].push(id);
+            }
+            let mut expected = 0;
+            for (k, ids) in per.into_iter().enumerate() {
+                if ids.is_empty() {
+                    continue;
+                }
+                expected += 1;
+                let _ = senders[k].send(ToWorker::Walk {
+                    global: global.clone(),
+                    summaries: snapshot.clone(),
+                    offset: offsets[k],
+                    ids,
+                });
+            }
+            for _ in 0..expected {
+                if let Ok((_, Err(walked))) = from_workers.recv() {
+                    for (id, s, c) in walked {
+                        summaries[id] = Some(Arc::new(s));
+                        calls.insert(id, c);
+                    }
+                }
+            }
+        }
+        drop(senders);
+        tracing::debug!(
+            functions = global.metas.len(),
+            ms = t.elapsed().as_millis() as u64,
+            "flows walked"
+        );
+        let routes = routes::compose(&global, &route_locals);
+        let report = check(&global, &summaries, &calls, &routes, &texts, wanted);
+        tracing::debug!(ms = t.elapsed().as_millis() as u64, "checked");
+        report
+    })
+}
+
+fn worker(
+    k: usize,
+    share: Vec<Input>,
+    rx: mpsc::Receiver<ToWorker>,
+    to_main: mpsc::Sender<(usize, Result<Parsed, Walked>)>,
+) {
+    let mut files_ok = vec![];
+    let mut errors = vec![];
+    for input in &share {
+        match files::read(input).and_then(|(path, text)| files::parse(path, text)) {
+            Ok(f) => files_ok.push(f),
+            Err(e) => errors.push(e),
+        }
+    }
+    let local = LocalIndex::build(&files_ok);
+    let routes = local
+        .fns
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| routes::local(f.body).map(|l| (i, l)))
+        .collect();
+    let parsed = Parsed {
+        texts: files_ok.iter().map(|f| f.text.clone()).collect(),
+        errors,
+        metas: local.metas.clone(),
+        consts: local.consts.clone(),
+        from_maps_ccf: local.from_maps_ccf,
+        routes,
+    };
+    if to_main.send((k, Ok(parsed))).is_err() {
+        return;
+    }
+    while let Ok(ToWorker::Walk {
+        global,
+        summaries,
+        offset,
+        ids,
+    }) = rx.recv()
+    {
+        let env = flow::Env {
+            global: &global,
+            summaries: &summaries,
+        };
+        let walked: Walked = ids
+            .into_iter()
+            .map(|id| {
+                let (s, c) = flow::walk(&env, id, &local.fns[id - offset]);
+                (id, s, c)
+            })
+            .collect();
+        if to_main.send((k, Err(walked))).is_err() {
+            return;
+        }
+    }
+}
+
+/// Group functions by call depth: callees (and functions calling nothing of the crate) first;
+/// functions that call each other share a level.
+fn levels(g: &Global) -> Vec<Vec<FnId>> {
+    let n = g.metas.len();
+    let adj: Vec<Vec<FnId>> = (0..n)
+        .map(|v| {
+            let mut s: Vec<FnId> = g.metas[v]
+                .calls
+                .iter()
+                .filter_map(|c| g.by_name.get(c))
+                .flatten()
+                .copied()
+                .filter(|&w| w != v)
+                .collect();
+            s.sort_unstable();
+            s.dedup();
+            s
+        })
+        .collect();
+    // Tarjan's strongly connected components, iteratively; components come out callees first.
+    const UNSEEN: usize = usize::MAX;
+    let (mut index, mut low, mut on) = (vec![UNSEEN; n], vec![0; n], vec![false; n]);
+    let (mut stack, mut comp, mut comps) = (vec![], vec![UNSEEN; n], Vec::<Vec<FnId>>::new());
+    let mut next = 0;
+    for root in 0..n {
+        if index[root] != UNSEEN {
+            continue;
+        }
+        let mut call: Vec<(FnId, usize)> = vec![(root, 0)];
+        index[root] = next;
+        low[root] = next;
+        next += 1;
+        stack.push(root);
+        on[root] = true;
+        while let Some(&(v, i)) = call.last() {
+            if i < adj[v].len() {
+                if let Some(top) = call.last_mut() {
+                    top.1 += 1;
+                }
+                let w = adj[v][i];
+                if index[w] == UNSEEN {
+                    index[w] = next;
+                    low[w] = next;
+                    next += 1;
+                    stack.push(w);
+                    on[w] = true;
+                    call.push((w, 0));
+                } else if on[w] {
+                    low[v] = low[v].min(index[w]);
+                }
+            } else {
+                call.pop();
+                if let Some(&(u, _)) = call.last() {
+                    low[u] = low[u].min(low[v]);
+                }
+                if low[v] == index[v] {
+                    let mut c = vec![];
+                    while let Some(w) = stack.pop() {
+                        on[w] = false;
+                        comp[w] = comps.len();
+                        c.push(w);
+                        if w == v {
+                            break;
+                        }
+                    }
+                    comps.push(c);
+                }
+            }
+        }
+    }
+    let mut level = vec![0usize; comps.len()];
+    let mut out: Vec<Vec<FnId>> = vec![];
+    for (ci, c) in comps.iter().enumerate() {
+        let l = c
+            .iter()
+            .flat_map(|&v| adj[v].iter().map(|&w| comp[w]))
+            .filter(|&cw| cw != ci)
+            .map(|cw| level[cw] + 1)
+            .max()
+            .unwrap_or(0);
+        level[ci] = l;
+        if out.len() <= l {
+            out.resize(l + 1, vec![]);
+        }
+        out[l].extend(c.iter().copied());
+    }
+    out
+}
+
+fn check(
+    global: &Global,
+    summaries: &[Option<Arc<Summary>>],
+    calls: &HashMap<FnId, Vec<FnId>>,
+    routes: &[Route],
+    texts: &[Arc<FileText>],
+    wanted: &HashSet<&'static str>,
+) -> Report {
     let mut handler_routes: HashMap<&str, Vec<Route>> = HashMap::new();
-    for r in &routes {
+    for r in routes {
         handler_routes
             .entry(r.handler.as_str())
             .or_default()
             .push(r.clone());
     }
-    let t = Instant::now();
-    let summaries: Vec<_> = (0..index.fns.len()).map(|id| an.summary(id)).collect();
-    tracing::debug!(
-        functions = index.fns.len(),
-        ms = t.elapsed().as_millis() as u64,
-        "flows walked"
-    );
-    let calls = an.calls.borrow();
     let mut callers: HashMap<FnId, Vec<FnId>> = HashMap::new();
     for (caller, callees) in calls.iter() {
         for c in callees {
@@ -134,7 +397,7 @@ fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Repor
             if !seen.insert(f) {
                 continue;
             }
-            if let Some(rs) = handler_routes.get(index.fns[f].name.as_str()) {
+            if let Some(rs) = handler_routes.get(global.metas[f].name.as_str()) {
                 out.extend(rs.iter().cloned());
             }
             if let Some(cs) = callers.get(&f) {
@@ -149,11 +412,12 @@ fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Repor
     let mut candidates: Vec<(FnId, Candidate)> = vec![];
     let mut ops = 0u64;
     for (id, summary) in summaries.iter().enumerate() {
+        let Some(summary) = summary else { continue };
         ops += summary.ops.iter().filter(|o| o.via.is_empty()).count() as u64;
         if summary.ops.is_empty() && summary.mem.is_empty() {
             continue;
         }
-        let f = &index.fns[id];
+        let f = &global.metas[id];
         let writes = writes::derive(summary);
         let own_routes = handler_routes.get(f.name.as_str());
         let lower = f.name.to_ascii_lowercase();
@@ -167,9 +431,9 @@ fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Repor
             summary,
             writes: &writes,
             creates,
-            from_maps_ccf: index.from_maps_ccf,
+            from_maps_ccf: global.from_maps_ccf,
             has_callers: callers.contains_key(&id),
-            files: parsed,
+            files: texts,
         };
         for c in rules::run(&ctx) {
             if wanted.is_empty() || wanted.contains(c.rule.id) {
@@ -180,11 +444,11 @@ fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Repor
 
     let candidates = precedence(candidates);
     let candidates = dedupe(candidates);
-    let suppressions = suppress::Suppressions::scan(parsed);
+    let suppressions = suppress::Suppressions::scan(texts);
     let mut findings = vec![];
     let mut suppressed = 0u64;
     for (id, c) in candidates {
-        let f = &index.fns[id];
+        let f = &global.metas[id];
         let write_line = c.write.as_ref().map(|(s, _)| s);
         if suppressions.covers(c.rule, &c.at, write_line, &f.span) {
             suppressed += 1;
@@ -225,9 +489,9 @@ fn analyze_files(parsed: &[SourceFile], wanted: &HashSet<&'static str>) -> Repor
     });
     Report {
         stats: Stats {
-            files: parsed.len() as u64,
-            lines: parsed.iter().map(|f| f.line_count() as u64).sum(),
-            functions: index.fns.len() as u64,
+            files: texts.len() as u64,
+            lines: texts.iter().map(|f| f.line_count() as u64).sum(),
+            functions: global.metas.len() as u64,
             routes: routes.len() as u64,
             dynamodb_operations: ops,
             findings: findings.len() as u64,

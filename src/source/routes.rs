@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use syn::visit::Visit;
 use syn::Expr;
 
-use super::index::{str_lit, CrateIndex};
+use super::index::{str_lit, Global};
 use crate::model::Route;
 
 const METHODS: &[&str] = &[
@@ -14,25 +14,24 @@ const METHODS: &[&str] = &[
 ];
 
 /// Routes found in one function, and the router functions it nests or merges.
-#[derive(Default)]
-struct Local {
+#[derive(Default, Debug)]
+pub struct Local {
     routes: Vec<Route>,
     /// (prefix, function path as written) for `.nest(prefix, f())` and `.merge(f())`.
     edges: Vec<(String, Vec<String>)>,
 }
 
+/// The routes one function body declares, if any.
+pub fn local(body: &syn::Block) -> Option<Local> {
+    let mut v = Finder {
+        local: Local::default(),
+    };
+    v.visit_block(body);
+    (!v.local.routes.is_empty() || !v.local.edges.is_empty()).then_some(v.local)
+}
+
 /// Every route of the crate, with the paths of nested routers joined.
-pub fn collect(index: &CrateIndex) -> Vec<Route> {
-    let mut locals: HashMap<usize, Local> = HashMap::new();
-    for (id, f) in index.fns.iter().enumerate() {
-        let mut v = Finder {
-            local: Local::default(),
-        };
-        v.visit_block(f.body);
-        if !v.local.routes.is_empty() || !v.local.edges.is_empty() {
-            locals.insert(id, v.local);
-        }
-    }
+pub fn compose(index: &Global, locals: &HashMap<usize, Local>) -> Vec<Route> {
     // `.nest("/x", accounts::router())`: the function the path names, preferring the one
     // whose module matches.
     let resolve = |path: &[String]| -> Option<usize> {
@@ -43,7 +42,7 @@ pub fn collect(index: &CrateIndex) -> Vec<Route> {
             .copied()
             .filter(|id| locals.contains_key(id))
             .max_by_key(|id| {
-                let q = &index.fns[*id].qual;
+                let q = &index.metas[*id].qual;
                 (q.ends_with(&wanted), path.len() == 1)
             })
     };
@@ -63,7 +62,7 @@ pub fn collect(index: &CrateIndex) -> Vec<Route> {
     let mut roots: Vec<&usize> = locals.keys().filter(|k| !targets.contains(k)).collect();
     roots.sort();
     for root in roots {
-        expand(&locals, &edges, *root, "", &mut vec![], &mut out);
+        expand(locals, &edges, *root, "", &mut vec![], &mut out);
     }
     out.sort();
     out.dedup();

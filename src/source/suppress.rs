@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::facts::Span;
-use super::index::SourceFile;
+use super::index::FileText;
 use crate::rules::RuleMeta;
 
 #[derive(Default)]
@@ -16,7 +16,7 @@ pub struct Suppressions {
 const MARK: &str = "racecheck: ignore[";
 
 impl Suppressions {
-    pub fn scan(files: &[SourceFile]) -> Suppressions {
+    pub fn scan(files: &[Arc<FileText>]) -> Suppressions {
         let mut s = Suppressions::default();
         for f in files {
             if !f.text.contains(MARK) {

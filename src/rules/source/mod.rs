@@ -5,7 +5,7 @@ use std::sync::Arc;
 use crate::model::{Confidence, EvidenceStep, Fix, StepKind};
 use crate::rules::RuleMeta;
 use crate::source::facts::{Guard, Op, OpId, Span, Summary, TableRef};
-use crate::source::index::SourceFile;
+use crate::source::index::FileText;
 use crate::source::writes::WriteFacts;
 
 pub mod batch_write;
@@ -46,7 +46,7 @@ pub struct FlowCtx<'a> {
     pub from_maps_ccf: bool,
     /// Other functions call this one: errors it passes on with `?` are theirs to judge.
     pub has_callers: bool,
-    pub files: &'a [SourceFile],
+    pub files: &'a [Arc<FileText>],
 }
 
 /// A finding before precedence, de-duplication, routes and suppression are applied.

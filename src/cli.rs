@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::model::Severity;
+use crate::model::{Report, Severity};
 use crate::report::{self, Format, Sources};
 use crate::source::{self, Input, Options};
 
@@ -42,6 +42,20 @@ pub enum Command {
         /// Only these rules (id or slug); repeat for more.
         #[arg(long = "rule", value_name = "RULE")]
         rules: Vec<String>,
+        /// Write the report to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Check an OpenAPI document (3.0/3.1, YAML or JSON) for writes that leave concurrent
+    /// clients unprotected.
+    Spec {
+        /// The OpenAPI file; `$ref`s into other files resolve relative to it.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Exit 1 when a finding has at least this severity.
+        #[arg(long, value_enum, default_value = "low")]
+        fail_on: Severity,
         /// Write the report to this file instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
@@ -83,6 +97,27 @@ fn emit(text: &str, output: Option<&PathBuf>) -> Result<(), String> {
     }
 }
 
+/// Render a report and choose the exit code: errors win over findings.
+fn finish(report: &Report, format: Format, fail_on: Severity, output: Option<&PathBuf>) -> i32 {
+    let text = report::render(report, format, &Sources::default());
+    if let Err(e) = emit(&text, output) {
+        eprintln!("racecheck: {e}");
+        return EXIT_ERROR;
+    }
+    if !report.errors.is_empty() {
+        if format != Format::Text || output.is_some() {
+            for e in &report.errors {
+                eprintln!("racecheck: {}", e.message);
+            }
+        }
+        EXIT_ERROR
+    } else if report.has_findings_at(fail_on) {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    }
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
@@ -95,23 +130,16 @@ pub fn run(cli: Cli) -> i32 {
         } => {
             let inputs: Vec<Input> = paths.into_iter().map(Input::Path).collect();
             let report = source::analyze(&inputs, &Options { rules });
-            let text = report::render(&report, format, &Sources::default());
-            if let Err(e) = emit(&text, output.as_ref()) {
-                eprintln!("racecheck: {e}");
-                return EXIT_ERROR;
-            }
-            if !report.errors.is_empty() {
-                if format != Format::Text || output.is_some() {
-                    for e in &report.errors {
-                        eprintln!("racecheck: {}", e.message);
-                    }
-                }
-                EXIT_ERROR
-            } else if report.has_findings_at(fail_on) {
-                EXIT_FINDINGS
-            } else {
-                EXIT_CLEAN
-            }
+            finish(&report, format, fail_on, output.as_ref())
+        }
+        Command::Spec {
+            file,
+            format,
+            fail_on,
+            output,
+        } => {
+            let report = crate::spec::check(&crate::spec::SpecInput::Path(file));
+            finish(&report, format, fail_on, output.as_ref())
         }
         Command::Rules { id, markdown } => match id {
             None if markdown => {

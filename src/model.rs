@@ -75,6 +75,10 @@ pub struct Location {
     pub column: u32,
     pub end_line: u32,
     pub end_column: u32,
+    /// For findings in an OpenAPI document: the JSON pointer (`#/paths/~1items~1{id}/put`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub pointer: Option<String>,
 }
 
 /// What one evidence step shows.
@@ -125,7 +129,8 @@ pub struct Fix {
     pub title: String,
     pub explanation: String,
     pub safety: FixSafety,
-    /// A self-contained Rust function that performs the write safely.
+    /// What to add: a self-contained Rust function for source findings, the YAML or JSON to add
+    /// (in the document's own format) for contract findings.
     pub snippet: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
@@ -160,6 +165,10 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub function: Option<String>,
+    /// The OpenAPI operation (`PUT /items/{id}`), for contract findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub operation: Option<String>,
     /// Routes whose handlers reach this flow.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<Route>,
@@ -202,6 +211,9 @@ pub struct Stats {
     pub lines: u64,
     pub functions: u64,
     pub routes: u64,
+    /// OpenAPI operations checked.
+    #[serde(default)]
+    pub operations: u64,
     pub dynamodb_operations: u64,
     pub findings: u64,
     pub suppressed: u64,

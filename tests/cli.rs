@@ -230,3 +230,56 @@ fn readme_rule_table_matches_the_catalog() {
         "README table is stale: paste `racecheck rules --markdown`"
     );
 }
+
+#[test]
+fn spec_command() {
+    let out = racecheck(&["spec", "tests/fixtures/contract/RC201.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("warning[RC201/missing-precondition]"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--> tests/fixtures/contract/RC201.yaml:20:5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("$ref: '#/components/parameters/IfMatch'"),
+        "{text}"
+    );
+
+    let out = racecheck(&[
+        "spec",
+        "--format",
+        "json",
+        "tests/fixtures/contract/RC204.json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["findings"][0]["rule"], "RC204");
+    assert_eq!(v["findings"][0]["operation"], "POST /payments");
+    assert_eq!(
+        v["findings"][0]["location"]["pointer"],
+        "#/paths/~1payments/post"
+    );
+    assert_eq!(v["stats"]["operations"], 3);
+
+    let out = racecheck(&[
+        "spec",
+        "--format",
+        "sarif",
+        "tests/fixtures/contract/malformed.json",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)["runs"][0]["results"][0]["ruleId"], "RC290");
+
+    let out = racecheck(&[
+        "spec",
+        "--fail-on",
+        "high",
+        "tests/fixtures/contract/RC207.yaml",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "RC207 is low");
+    let out = racecheck(&["spec", "tests/fixtures/contract/missing.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+}

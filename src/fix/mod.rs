@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 
 mod guard;
 pub mod rewrite;
+pub mod spec;
 pub use guard::translate_guard;
 
 use crate::model::{Fix, FixSafety};

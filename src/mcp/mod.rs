@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::model::Report;
 use crate::report::{self, Sources};
 use crate::source::{self, Input, Options};
+use crate::spec::SpecInput;
 
 const RULE_URI: &str = "racecheck://rules/";
 
@@ -37,6 +38,24 @@ pub struct AnalyzeSourceArgs {
     /// Only report these rules (ids like `RC101` or slugs like `lost-update`).
     #[serde(default)]
     pub rules: Vec<String>,
+}
+
+/// Arguments of `validate_openapi`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct ValidateOpenapiArgs {
+    /// An OpenAPI file (YAML or JSON). Give this or `content`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub path: Option<String>,
+    /// The OpenAPI document itself (YAML or JSON text). Give this or `path`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub content: Option<String>,
+    /// Directory that relative `$ref`s in `content` resolve against.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub base_dir: Option<String>,
 }
 
 /// Arguments of `explain_rule`.
@@ -139,6 +158,68 @@ impl Server {
     }
 
     #[tool(
+        description = "Check an OpenAPI 3.0/3.1 document (YAML or JSON, $refs into other files \
+        followed) for writes that leave concurrent clients unprotected: no If-Match/412 on \
+        item updates, no 409/412 documented, no ETag, no Idempotency-Key on POSTs that charge or \
+        create, relative PUTs, missing version fields, no 429, unauthenticated writes; and for \
+        documents or $refs that cannot be read (RC290, with line and JSON pointer). Call it \
+        after editing an API spec or before implementing its handlers. Give `path` or \
+        `content` (with `base_dir` for relative $refs). Fixes are the YAML/JSON to add.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<Report>(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn validate_openapi(
+        &self,
+        Parameters(args): Parameters<ValidateOpenapiArgs>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, ErrorData> {
+        let input = match (args.path, args.content) {
+            (Some(_), Some(_)) => {
+                return Ok(tool_error("give either `path` or `content`, not both"))
+            }
+            (None, None) => {
+                return Ok(tool_error(
+                    "give `path` (an OpenAPI file) or `content` (its text)",
+                ))
+            }
+            (Some(p), None) => {
+                if !std::path::Path::new(&p).exists() {
+                    return Ok(tool_error(format!(
+                        "path `{p}` does not exist (the server's working directory is `{}`); pass an absolute path",
+                        std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+                    )));
+                }
+                SpecInput::Path(PathBuf::from(p))
+            }
+            (None, Some(content)) => {
+                let base_dir = args.base_dir.map(PathBuf::from);
+                if let Some(d) = &base_dir {
+                    if !d.is_dir() {
+                        return Ok(tool_error(format!(
+                            "base_dir `{}` is not a directory",
+                            d.display()
+                        )));
+                    }
+                }
+                SpecInput::Inline { content, base_dir }
+            }
+        };
+        let job = tokio::task::spawn_blocking(move || crate::spec::check(&input));
+        let report = tokio::select! {
+            _ = ct.cancelled() => return Ok(tool_error("cancelled")),
+            joined = job => match joined {
+                Ok(r) => r,
+                Err(e) => return Ok(tool_error(format!("the check failed: {e}"))),
+            },
+        };
+        let mut result = report_result(&report, &Sources::default());
+        if !report.errors.is_empty() {
+            result.is_error = Some(true);
+        }
+        Ok(result)
+    }
+
+    #[tool(
         description = "Explain a racecheck rule (RC101..RC109, or its slug such as lost-update): \
         what it detects, why it is a race, a racy example and the fix. Call it when a finding's \
         rule needs explaining before changing code.",
@@ -154,7 +235,6 @@ impl Server {
                 "unknown rule `{}`; known rules: {}",
                 args.rule,
                 crate::rules::all()
-                    .iter()
                     .map(|r| r.id)
                     .collect::<Vec<_>>()
                     .join(", ")
@@ -176,7 +256,8 @@ impl ServerHandler for Server {
         .with_instructions(
             "racecheck finds race conditions in Axum + DynamoDB Rust services. Use \
              analyze_source on a handler file or the crate after changing code that reads and \
-             then writes DynamoDB; apply the fix snippets it returns. Rule documentation is at \
+             then writes DynamoDB, and validate_openapi on the service's OpenAPI document; apply \
+             the fixes they return. Rule documentation is at \
              racecheck://rules/<ID> and through explain_rule.",
         )
     }
@@ -187,7 +268,6 @@ impl ServerHandler for Server {
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
         let resources = crate::rules::all()
-            .iter()
             .map(|r| {
                 Resource::new(
                     format!("{RULE_URI}{}", r.id),

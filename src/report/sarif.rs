@@ -14,7 +14,6 @@ fn level(s: Severity) -> &'static str {
 
 pub fn render(report: &Report) -> String {
     let rules: Vec<Value> = crate::rules::all()
-        .iter()
         .map(|r| {
             json!({
                 "id": r.id,

@@ -4,6 +4,7 @@
 
 use crate::model::Severity;
 
+pub mod contract;
 pub mod source;
 
 /// Where a rule's evidence comes from.
@@ -91,17 +92,14 @@ macro_rules! declare_rule {
 pub(crate) use declare_rule;
 
 /// Every rule, in catalog order.
-pub fn all() -> &'static [&'static RuleMeta] {
-    source::RULES
+pub fn all() -> impl Iterator<Item = &'static RuleMeta> {
+    source::RULES.iter().chain(contract::RULES).copied()
 }
 
 /// Look a rule up by id (`RC101`, any case) or slug (`lost-update`).
 pub fn find(key: &str) -> Option<&'static RuleMeta> {
     let key = key.trim();
-    all()
-        .iter()
-        .copied()
-        .find(|r| r.id.eq_ignore_ascii_case(key) || r.slug == key)
+    all().find(|r| r.id.eq_ignore_ascii_case(key) || r.slug == key)
 }
 
 /// The rule table in Markdown, as the README shows it.

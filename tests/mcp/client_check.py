@@ -31,7 +31,8 @@ async def main(binary: str, root: str) -> None:
             check(init.server_info.version, "server version is set")
 
             tools = {t.name: t for t in (await session.list_tools()).tools}
-            check({"analyze_source", "explain_rule"} <= set(tools), f"tools {sorted(tools)}")
+            check({"analyze_source", "explain_rule", "validate_openapi"} <= set(tools), f"tools {sorted(tools)}")
+            check(tools["validate_openapi"].output_schema.get("type") == "object", "validate_openapi has an output schema")
             analyze = tools["analyze_source"]
             check(analyze.output_schema and analyze.output_schema.get("type") == "object",
                   "analyze_source has an object output schema")
@@ -75,6 +76,23 @@ async def main(binary: str, root: str) -> None:
             check(res.structured_content["errors"][0]["line"] == 1, "the parse error has its line")
             res = await session.call_tool("analyze_source", {"path": crate, "rules": ["RC999"]})
             check("RC999" in res.content[0].text, "an unknown rule is named")
+
+            # OpenAPI: a file, inline content with a base_dir, and broken input.
+            spec = os.path.join(root, "tests", "fixtures", "contract", "RC201.yaml")
+            res = await session.call_tool("validate_openapi", {"path": spec})
+            check(not res.is_error, "validate_openapi on a file succeeds")
+            found = [(f["rule"], f["operation"], f["location"]["line"]) for f in res.structured_content["findings"]]
+            check(found == [("RC201", "PUT /items/{id}", 20)], f"validate_openapi findings {found}")
+            multi = os.path.join(root, "tests", "fixtures", "contract", "multi")
+            content = open(os.path.join(multi, "openapi.yaml")).read()
+            res = await session.call_tool("validate_openapi", {"content": content, "base_dir": multi})
+            found = [(f["rule"], f["location"]["file"].endswith("items.yaml")) for f in res.structured_content["findings"]]
+            check(found == [("RC201", True)], f"inline content with base_dir {found}")
+            res = await session.call_tool("validate_openapi", {"content": "openapi: 3.0.3\ninfo: [unclosed\n"})
+            f = res.structured_content["findings"][0]
+            check(f["rule"] == "RC290" and f["location"]["line"] >= 2, f"malformed YAML is RC290 with its line: {f}")
+            res = await session.call_tool("validate_openapi", {"path": "/no/such/spec.yaml"})
+            check(res.is_error and "/no/such/spec.yaml" in res.content[0].text, "missing spec path is a tool error")
 
             res = await session.call_tool("explain_rule", {"rule": "RC101"})
             check(not res.is_error and "## What it does" in res.content[0].text, "explain_rule RC101")

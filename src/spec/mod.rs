@@ -1,0 +1,310 @@
+//! Contract analysis: load an OpenAPI document (3.0 or 3.1, YAML or JSON, references into
+//! other files followed), validate it with `openapiv3`, build the operation model, and run the
+//! contract rules.
+
+pub mod doc;
+pub mod model;
+pub mod normalize;
+pub mod refs;
+pub mod yaml;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::Value;
+
+use crate::model::{
+    AnalysisError, Confidence, ErrorKind, EvidenceStep, Finding, Location, Report, StepKind,
+};
+use crate::rules::contract::{self, spec_error, SpecCandidate, SpecCtx};
+use doc::Doc;
+use refs::Docs;
+
+/// The document to check.
+#[derive(Clone, Debug)]
+pub enum SpecInput {
+    Path(PathBuf),
+    /// YAML or JSON text; relative `$ref`s resolve against `base_dir`.
+    Inline {
+        content: String,
+        base_dir: Option<PathBuf>,
+    },
+}
+
+/// A problem with the document itself (RC290), located by line/column and pointer.
+struct Problem {
+    file: String,
+    line: u32,
+    column: u32,
+    pointer: Option<String>,
+    message: String,
+    chain: Vec<String>,
+}
+
+fn problem_finding(p: Problem) -> Finding {
+    let mut evidence = vec![];
+    for (i, step) in p.chain.iter().enumerate() {
+        evidence.push(EvidenceStep {
+            kind: StepKind::Note,
+            file: p.file.clone(),
+            line: p.line,
+            column: p.column,
+            note: format!("{}. $ref {step}", i + 1),
+        });
+    }
+    Finding {
+        rule: spec_error::RULE.id.into(),
+        slug: spec_error::RULE.slug.into(),
+        severity: spec_error::RULE.severity,
+        confidence: Confidence::High,
+        message: p.message,
+        location: Location {
+            file: p.file,
+            line: p.line,
+            column: p.column,
+            end_line: p.line,
+            end_column: p.column,
+            pointer: p.pointer.map(|x| format!("#{x}")),
+        },
+        function: None,
+        operation: None,
+        routes: vec![],
+        evidence,
+        fixes: vec![],
+    }
+}
+
+fn error(kind: ErrorKind, path: &str, message: String) -> Report {
+    Report {
+        errors: vec![AnalysisError {
+            kind,
+            path: path.to_string(),
+            line: None,
+            column: None,
+            message,
+        }],
+        ..Report::default()
+    }
+}
+
+/// Check an OpenAPI document. Never panics: unreadable inputs are `errors`, documents that
+/// cannot be read as OpenAPI are RC290 findings with their position.
+pub fn check(input: &SpecInput) -> Report {
+    let started = Instant::now();
+    let (shown, text, dir): (Arc<str>, String, Option<PathBuf>) = match input {
+        SpecInput::Path(p) => {
+            let shown = p.display().to_string();
+            let bytes = match std::fs::read(p) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return error(
+                        ErrorKind::NotFound,
+                        &shown,
+                        format!("`{shown}` does not exist; pass an OpenAPI file (YAML or JSON)"),
+                    )
+                }
+                Err(e) => {
+                    return error(ErrorKind::Io, &shown, format!("cannot read `{shown}`: {e}"))
+                }
+            };
+            let Ok(text) = String::from_utf8(bytes) else {
+                return error(
+                    ErrorKind::NotUtf8,
+                    &shown,
+                    format!("`{shown}` is not valid UTF-8"),
+                );
+            };
+            let dir = p.parent().map(|d| {
+                if d.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    d.to_path_buf()
+                }
+            });
+            (Arc::from(shown.as_str()), text, dir)
+        }
+        SpecInput::Inline { content, base_dir } => (
+            Arc::from("openapi (inline)"),
+            content.clone(),
+            base_dir.clone(),
+        ),
+    };
+    let mut report = check_text(shown, &text, dir);
+    report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> Report {
+    let lines = text.lines().count() as u64;
+    let mut findings = vec![];
+    let at_top = |message: String| Problem {
+        file: shown.to_string(),
+        line: 1,
+        column: 1,
+        pointer: None,
+        message,
+        chain: vec![],
+    };
+    let mut root = match Doc::parse(shown.clone(), text) {
+        Ok(d) => d,
+        Err(e) => {
+            let mut p = at_top(e.message);
+            p.line = e.line.unwrap_or(1);
+            p.column = e.column.unwrap_or(1);
+            return finish(vec![problem_finding(p)], 1, lines, 0);
+        }
+    };
+    let kind = match &root.value {
+        Value::Object(m) if m.contains_key("swagger") => Err(format!(
+            "`{shown}` is Swagger {}; racecheck reads OpenAPI 3.0 and 3.1. Convert it (e.g. `npx swagger2openapi {shown}`) and check the result",
+            m["swagger"].as_str().unwrap_or("2.0")
+        )),
+        Value::Object(m) => match m.get("openapi").and_then(Value::as_str) {
+            Some(v) if v.starts_with("3.0") => Ok(false),
+            Some(v) if v.starts_with("3.1") => Ok(true),
+            Some(v) => Err(format!("`{shown}` says `openapi: {v}`; racecheck reads OpenAPI 3.0 and 3.1")),
+            None => Err(format!(
+                "`{shown}` is not an OpenAPI document: it has no top-level `openapi` field (it has {})",
+                m.keys().take(5).map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+            )),
+        },
+        _ => Err(format!("`{shown}` is not an OpenAPI document: its top level is not a mapping")),
+    };
+    let is_31 = match kind {
+        Ok(v) => v,
+        Err(message) => return finish(vec![problem_finding(at_top(message))], 1, lines, 0),
+    };
+    if is_31 {
+        normalize::to_3_0(&mut root.value);
+    }
+    let format = root.format;
+    let mut docs = Docs::new(root, dir);
+
+    // Every reference in every document reached, followed to its end.
+    let mut problems: Vec<Problem> = vec![];
+    // One finding per broken thing; the other references to it are counted in its message.
+    let mut seen_keys: Vec<(String, usize, usize)> = vec![];
+    let mut checked = 0;
+    while checked < docs.docs.len() {
+        let mut found = vec![];
+        refs::all_refs(&docs.docs[checked].value, &mut String::new(), &mut found);
+        for (at, reference) in found {
+            if let Err(e) = docs.resolve(checked, &reference) {
+                if let Some(k) = seen_keys.iter_mut().find(|k| k.0 == e.key) {
+                    k.2 += 1;
+                    continue;
+                }
+                seen_keys.push((e.key.clone(), problems.len(), 0));
+                let d = &docs.docs[checked];
+                let (line, column) = d.position(&at);
+                problems.push(Problem {
+                    file: d.path.to_string(),
+                    line,
+                    column,
+                    pointer: Some(format!("{at}/$ref")),
+                    message: format!("unresolved `$ref: {reference}` at `#{at}`: {}", e.message),
+                    chain: e.chain,
+                });
+            }
+        }
+        checked += 1;
+    }
+
+    // The structure, as OpenAPI 3.0 (3.1 normalised).
+    let deserializer = &docs.docs[0].value;
+    if let Err(e) = serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(deserializer) {
+        let pointer: String = e
+            .path()
+            .iter()
+            .map(|seg| format!("/{}", doc::escape(&seg.to_string())))
+            .collect();
+        let (line, column) = docs.docs[0].position(&pointer);
+        problems.push(Problem {
+            file: shown.to_string(),
+            line,
+            column,
+            pointer: Some(pointer.clone()),
+            message: format!(
+                "`#{pointer}` is not valid OpenAPI 3.0{}: {}",
+                if is_31 {
+                    " (after reading 3.1 as 3.0)"
+                } else {
+                    ""
+                },
+                e.inner()
+            ),
+            chain: vec![],
+        });
+    }
+    for (_, at, others) in seen_keys {
+        if others > 0 {
+            problems[at].message.push_str(&format!(
+                " ({others} other reference(s) run into the same problem)"
+            ));
+        }
+    }
+    findings.extend(problems.into_iter().map(problem_finding));
+
+    let model = model::build(&mut docs, format);
+    let ctx = SpecCtx {
+        model: &model,
+        docs: &docs,
+    };
+    let mut cands: Vec<SpecCandidate> = vec![];
+    contract::run(&ctx, &mut cands);
+    for c in cands {
+        let d = &docs.docs[c.doc];
+        let (line, column) = d.position(&c.pointer);
+        findings.push(Finding {
+            rule: c.rule.id.into(),
+            slug: c.rule.slug.into(),
+            severity: c.rule.severity,
+            confidence: c.confidence,
+            message: c.message,
+            location: Location {
+                file: d.path.to_string(),
+                line,
+                column,
+                end_line: line,
+                end_column: column,
+                pointer: Some(format!("#{}", c.pointer)),
+            },
+            function: None,
+            operation: c.operation,
+            routes: vec![],
+            evidence: c.evidence,
+            fixes: c.fixes,
+        });
+    }
+    let files = docs.docs.len() as u64;
+    finish(findings, files, lines, model.ops.len() as u64)
+}
+
+fn finish(mut findings: Vec<Finding>, files: u64, lines: u64, operations: u64) -> Report {
+    findings.sort_by(|a, b| {
+        (
+            &a.location.file,
+            a.location.line,
+            a.location.column,
+            &a.rule,
+        )
+            .cmp(&(
+                &b.location.file,
+                b.location.line,
+                b.location.column,
+                &b.rule,
+            ))
+    });
+    Report {
+        stats: crate::model::Stats {
+            files,
+            lines,
+            operations,
+            findings: findings.len() as u64,
+            ..Default::default()
+        },
+        findings,
+        errors: vec![],
+    }
+}

@@ -1,0 +1,229 @@
+//! `$ref` resolution: local JSON pointers (with `~0`/`~1` and percent escapes), references into
+//! other files relative to the referring file (YAML or JSON, any depth), references to
+//! references. Nothing is inlined, so recursive schemas cost nothing; a chain of references
+//! that returns to itself, a missing target, an unreadable file and a remote reference are
+//! errors with the chain.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::doc::{Doc, LoadError};
+
+pub type DocId = usize;
+
+/// Why a reference cannot be followed.
+#[derive(Debug, Clone)]
+pub struct RefError {
+    /// What is broken: the same key for every reference that runs into the same problem.
+    pub key: String,
+    pub message: String,
+    /// The references followed, in order (`#/a` -> `other.yaml#/b`).
+    pub chain: Vec<String>,
+}
+
+/// Every document reached from the root, loaded once.
+pub struct Docs {
+    pub docs: Vec<Doc>,
+    /// Canonical path -> document (failed loads are kept so they are reported once).
+    by_path: HashMap<PathBuf, Result<DocId, String>>,
+    /// Where each document lives, for resolving relative references.
+    dirs: Vec<Option<PathBuf>>,
+}
+
+/// Resolve a JSON pointer (`/a/b~1c/0`) in a value.
+pub fn lookup<'v>(v: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.is_empty() || pointer == "/" && v.get("").is_none() {
+        return Some(v);
+    }
+    let mut cur = v;
+    for raw in pointer.strip_prefix('/')?.split('/') {
+        let seg = percent_decode(raw).replace("~1", "/").replace("~0", "~");
+        cur = match cur {
+            Value::Object(m) => m.get(&seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+fn percent_decode(s: &str) -> String {
+    if !s.contains('%') {
+        return s.to_string();
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+impl Docs {
+    pub fn new(root: Doc, dir: Option<PathBuf>) -> Docs {
+        let mut by_path = HashMap::new();
+        if let Some(d) = &dir {
+            let name = Path::new(&*root.path)
+                .file_name()
+                .map(PathBuf::from)
+                .unwrap_or_default();
+            let canon = std::fs::canonicalize(d.join(&name)).unwrap_or_else(|_| d.join(name));
+            by_path.insert(canon, Ok(0));
+        }
+        Docs {
+            docs: vec![root],
+            by_path,
+            dirs: vec![dir],
+        }
+    }
+
+    /// Load (once) the file a reference names, relative to the referring document.
+    fn file(&mut self, from: DocId, rel: &str) -> Result<DocId, String> {
+        let Some(dir) = self.dirs[from].clone() else {
+            return Err(format!(
+                "cannot resolve `{rel}`: the document was given inline without a base directory"
+            ));
+        };
+        let rel_decoded = percent_decode(rel);
+        let full = dir.join(&rel_decoded);
+        let canon = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+        if let Some(r) = self.by_path.get(&canon) {
+            return r.clone();
+        }
+        let shown: Arc<str> = Arc::from(full.display().to_string());
+        let result = match std::fs::read(&full) {
+            Err(e) => Err(format!("cannot read `{shown}`: {e}")),
+            Ok(bytes) => match String::from_utf8(bytes) {
+                Err(_) => Err(format!("`{shown}` is not valid UTF-8")),
+                Ok(text) => match Doc::parse(shown.clone(), &text) {
+                    Err(LoadError { message, .. }) => Err(message),
+                    Ok(doc) => {
+                        self.docs.push(doc);
+                        self.dirs.push(full.parent().map(Path::to_path_buf));
+                        Ok(self.docs.len() - 1)
+                    }
+                },
+            },
+        };
+        self.by_path.insert(canon, result.clone());
+        result
+    }
+
+    /// Follow `reference` (found in document `from`) through any chain of references to a
+    /// value that is not itself only a reference.
+    pub fn resolve(&mut self, from: DocId, reference: &str) -> Result<(DocId, String), RefError> {
+        let mut chain: Vec<String> = vec![];
+        let mut seen: Vec<(DocId, String)> = vec![];
+        let (mut doc, mut reference) = (from, reference.to_string());
+        loop {
+            chain.push(if doc == from || reference.starts_with('#') {
+                reference.clone()
+            } else {
+                format!("{} -> {reference}", self.docs[doc].path)
+            });
+            let key = format!("{doc}:{reference}");
+            let fail = |message: String, chain: &Vec<String>| RefError {
+                key: key.clone(),
+                message,
+                chain: chain.clone(),
+            };
+            if reference.starts_with("http://")
+                || reference.starts_with("https://")
+                || reference.starts_with("//")
+            {
+                return Err(fail(
+                    format!("remote reference `{reference}` is not fetched; download the file and refer to it by a relative path"),
+                    &chain,
+                ));
+            }
+            let (file, fragment) = match reference.split_once('#') {
+                Some((f, frag)) => (f.to_string(), frag.to_string()),
+                None => (reference.clone(), String::new()),
+            };
+            let target_doc = if file.is_empty() {
+                doc
+            } else {
+                self.file(doc, &file).map_err(|m| fail(m, &chain))?
+            };
+            if let Some(start) = seen
+                .iter()
+                .position(|s| *s == (target_doc, fragment.clone()))
+            {
+                let mut cycle: Vec<String> = seen[start..]
+                    .iter()
+                    .map(|(d, f)| format!("{d}:{f}"))
+                    .collect();
+                cycle.sort();
+                return Err(RefError {
+                    key: format!("cycle {}", cycle.join(" ")),
+                    message: format!(
+                        "`$ref` chain loops back to `{reference}` without reaching a definition"
+                    ),
+                    chain: chain.clone(),
+                });
+            }
+            seen.push((target_doc, fragment.clone()));
+            let Some(target) = lookup(&self.docs[target_doc].value, &fragment) else {
+                return Err(fail(
+                    format!(
+                        "`{reference}` points at nothing: `{}` has no `#{fragment}`",
+                        self.docs[target_doc].path
+                    ),
+                    &chain,
+                ));
+            };
+            match target.get("$ref").and_then(Value::as_str) {
+                Some(next) => {
+                    doc = target_doc;
+                    reference = next.to_string();
+                }
+                None => return Ok((target_doc, fragment)),
+            }
+        }
+    }
+
+    /// The value a resolved reference names.
+    pub fn get(&self, doc: DocId, pointer: &str) -> Option<&Value> {
+        lookup(&self.docs[doc].value, pointer)
+    }
+}
+
+/// Every `$ref` in a value, with the pointer of the object that holds it.
+pub fn all_refs(v: &Value, path: &mut String, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get("$ref") {
+                out.push((path.clone(), r.clone()));
+            }
+            for (k, x) in m {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&super::doc::escape(k));
+                all_refs(x, path, out);
+                path.truncate(len);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let len = path.len();
+                path.push('/');
+                path.push_str(&i.to_string());
+                all_refs(x, path, out);
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+}

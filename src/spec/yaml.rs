@@ -1,0 +1,226 @@
+//! YAML to a JSON value with positions, on `yaml-rust2`'s marked events. Scalars follow the
+//! YAML core schema; keys are always strings (`200:` is the key `"200"`).
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+use super::doc::{escape, pointer};
+
+enum Frame {
+    Map(Map<String, Value>, Option<String>),
+    Seq(Vec<Value>),
+}
+
+struct Builder {
+    stack: Vec<(Frame, usize)>,
+    path: Vec<String>,
+    positions: HashMap<String, (u32, u32)>,
+    anchors: HashMap<usize, Value>,
+    root: Option<Value>,
+    /// Documents after the first are ignored.
+    done: bool,
+}
+
+fn scalar(s: &str, style: TScalarStyle) -> Value {
+    if style != TScalarStyle::Plain {
+        return Value::String(s.to_string());
+    }
+    match s {
+        "" | "~" | "null" | "Null" | "NULL" => return Value::Null,
+        "true" | "True" | "TRUE" => return Value::Bool(true),
+        "false" | "False" | "FALSE" => return Value::Bool(false),
+        _ => {}
+    }
+    let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+    if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+        if let Ok(i) = s.parse::<i64>() {
+            return Value::Number(i.into());
+        }
+    }
+    if let Some(hex) = s.strip_prefix("0x") {
+        if let Ok(i) = i64::from_str_radix(hex, 16) {
+            return Value::Number(i.into());
+        }
+    }
+    let looks_float = digits
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_digit() || c == '.')
+        && digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'));
+    if looks_float {
+        if let Some(n) = s.parse::<f64>().ok().and_then(Number::from_f64) {
+            return Value::Number(n);
+        }
+    }
+    Value::String(s.to_string())
+}
+
+fn key_string(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "null".into(),
+        other => other.to_string(),
+    }
+}
+
+impl Builder {
+    /// Attach a finished value to the container on top (or make it the root).
+    fn push(&mut self, v: Value, mark: Marker, anchor: usize) {
+        if anchor > 0 {
+            self.anchors.insert(anchor, v.clone());
+        }
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(v);
+                }
+            }
+            Some((Frame::Seq(items), _)) => {
+                items.push(v);
+            }
+            Some((Frame::Map(map, key), _)) => match key.take() {
+                None => {
+                    // This value is a key.
+                    let k = key_string(&v);
+                    self.path.push(escape(&k));
+                    let p = pointer(&self.path);
+                    self.positions
+                        .insert(p, (mark.line() as u32, mark.col() as u32 + 1));
+                    *key = Some(k);
+                }
+                Some(k) => {
+                    map.insert(k, v);
+                    self.path.pop();
+                }
+            },
+        }
+    }
+
+    /// Before a value that is an element of a sequence: record its position.
+    fn element_start(&mut self, mark: Marker) {
+        if let Some((Frame::Seq(items), _)) = self.stack.last() {
+            self.path.push(items.len().to_string());
+            let p = pointer(&self.path);
+            self.positions
+                .insert(p, (mark.line() as u32, mark.col() as u32 + 1));
+            self.path.pop();
+        }
+    }
+
+    fn in_key_position(&self) -> bool {
+        matches!(self.stack.last(), Some((Frame::Map(_, None), _)))
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.done {
+            return;
+        }
+        match ev {
+            Event::DocumentEnd if self.root.is_some() => self.done = true,
+            Event::Scalar(s, style, anchor, _) => {
+                self.element_start(mark);
+                let v = scalar(&s, style);
+                self.push(v, mark, anchor);
+            }
+            Event::Alias(id) => {
+                self.element_start(mark);
+                let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
+                self.push(v, mark, 0);
+            }
+            Event::SequenceStart(anchor, _) => {
+                if self.in_key_position() {
+                    // A complex key: not valid in OpenAPI; keep the shape simple.
+                    self.stack.push((Frame::Seq(vec![]), anchor));
+                    return;
+                }
+                self.element_start(mark);
+                if let Some((Frame::Seq(items), _)) = self.stack.last() {
+                    self.path.push(items.len().to_string());
+                }
+                self.stack.push((Frame::Seq(vec![]), anchor));
+            }
+            Event::MappingStart(anchor, _) => {
+                self.element_start(mark);
+                if let Some((Frame::Seq(items), _)) = self.stack.last() {
+                    self.path.push(items.len().to_string());
+                }
+                self.stack.push((Frame::Map(Map::new(), None), anchor));
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some((frame, anchor)) = self.stack.pop() else {
+                    return;
+                };
+                let v = match frame {
+                    Frame::Map(m, _) => Value::Object(m),
+                    Frame::Seq(s) => Value::Array(s),
+                };
+                if let Some((Frame::Seq(_), _)) = self.stack.last() {
+                    self.path.pop();
+                }
+                self.push(v, mark, anchor);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Where each member starts: JSON pointer -> (line, column).
+pub type Positions = HashMap<String, (u32, u32)>;
+
+/// Parse YAML text; errors carry a message, line and column.
+pub fn parse(text: &str) -> Result<(Value, Positions), (String, u32, u32)> {
+    let mut b = Builder {
+        stack: vec![],
+        path: vec![],
+        positions: HashMap::new(),
+        anchors: HashMap::new(),
+        root: None,
+        done: false,
+    };
+    let mut parser = Parser::new_from_str(text);
+    parser.load(&mut b, true).map_err(|e| {
+        (
+            e.info().to_string(),
+            e.marker().line() as u32,
+            e.marker().col() as u32 + 1,
+        )
+    })?;
+    Ok((b.root.unwrap_or(Value::Null), b.positions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_and_positions() {
+        let text = "openapi: 3.0.3\npaths:\n  /items/{id}:\n    put:\n      responses:\n        200:\n          description: ok\nlist:\n  - a\n  - {b: 1}\nflag: true\nnum: 1.5\nempty:\n";
+        let (v, pos) = parse(text).unwrap();
+        assert_eq!(v["openapi"], "3.0.3");
+        assert_eq!(
+            v["paths"]["/items/{id}"]["put"]["responses"]["200"]["description"],
+            "ok"
+        );
+        assert_eq!(v["list"][1]["b"], 1);
+        assert_eq!(v["flag"], true);
+        assert_eq!(v["num"], 1.5);
+        assert!(v["empty"].is_null());
+        assert_eq!(pos["/paths/~1items~1{id}/put"], (4, 5));
+        assert_eq!(pos["/paths/~1items~1{id}/put/responses/200"], (6, 9));
+        assert_eq!(pos["/list/1"], (10, 5));
+        assert_eq!(pos["/flag"], (11, 1));
+    }
+
+    #[test]
+    fn errors_have_positions() {
+        let err = parse("a: [1, 2\nb: c\n").unwrap_err();
+        assert!(err.1 >= 1, "{err:?}");
+    }
+}

@@ -237,6 +237,21 @@ impl Report {
     }
 }
 
+/// The order reports list findings in: by file, position, rule.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        let key = |f: &Finding| {
+            (
+                f.location.file.clone(),
+                f.location.line,
+                f.location.column,
+                f.rule.clone(),
+            )
+        };
+        key(a).cmp(&key(b))
+    });
+}
+
 /// Keeps schemas readable by every MCP client: drops non-standard integer formats and turns
 /// `["T", "null"]` type arrays into `T` (optional fields are already left out of `required`).
 pub fn portable(schema: &mut schemars::Schema) {

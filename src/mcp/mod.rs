@@ -80,6 +80,21 @@ fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
+/// A path that exists, or the tool error that says it does not (relative paths are relative
+/// to the server's working directory, which the client may not know).
+fn existing(p: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(p);
+    if path.exists() {
+        return Ok(path);
+    }
+    Err(format!(
+        "path `{p}` does not exist (the server's working directory is `{}`); pass an absolute path",
+        std::env::current_dir()
+            .map(|d| d.display().to_string())
+            .unwrap_or_default()
+    ))
+}
+
 /// The report as the tool result: structured JSON (as `racecheck scan --format json` prints)
 /// and the human text.
 fn report_result(report: &Report, sources: &Sources) -> CallToolResult {
@@ -121,16 +136,10 @@ impl Server {
                     "give `path` (a .rs file or a crate directory) or `code` (Rust source)",
                 ))
             }
-            (Some(p), None) => {
-                let path = PathBuf::from(&p);
-                if !path.exists() {
-                    return Ok(tool_error(format!(
-                        "path `{p}` does not exist (the server's working directory is `{}`); pass an absolute path",
-                        std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
-                    )));
-                }
-                (Input::Path(path), Sources::default())
-            }
+            (Some(p), None) => match existing(&p) {
+                Ok(path) => (Input::Path(path), Sources::default()),
+                Err(e) => return Ok(tool_error(e)),
+            },
             (None, Some(code)) => (
                 Input::Inline {
                     name: "input.rs".into(),
@@ -182,15 +191,10 @@ impl Server {
                     "give `path` (an OpenAPI file) or `content` (its text)",
                 ))
             }
-            (Some(p), None) => {
-                if !std::path::Path::new(&p).exists() {
-                    return Ok(tool_error(format!(
-                        "path `{p}` does not exist (the server's working directory is `{}`); pass an absolute path",
-                        std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
-                    )));
-                }
-                SpecInput::Path(PathBuf::from(p))
-            }
+            (Some(p), None) => match existing(&p) {
+                Ok(path) => SpecInput::Path(path),
+                Err(e) => return Ok(tool_error(e)),
+            },
             (None, Some(content)) => {
                 let base_dir = args.base_dir.map(PathBuf::from);
                 if let Some(d) = &base_dir {

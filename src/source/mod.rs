@@ -475,20 +475,7 @@ fn check(
             fixes: c.fixes,
         });
     }
-    findings.sort_by(|a, b| {
-        (
-            &a.location.file,
-            a.location.line,
-            a.location.column,
-            &a.rule,
-        )
-            .cmp(&(
-                &b.location.file,
-                b.location.line,
-                b.location.column,
-                &b.rule,
-            ))
-    });
+    crate::model::sort_findings(&mut findings);
     Report {
         stats: Stats {
             files: texts.len() as u64,

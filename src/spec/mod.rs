@@ -282,20 +282,7 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> Report {
 }
 
 fn finish(mut findings: Vec<Finding>, files: u64, lines: u64, operations: u64) -> Report {
-    findings.sort_by(|a, b| {
-        (
-            &a.location.file,
-            a.location.line,
-            a.location.column,
-            &a.rule,
-        )
-            .cmp(&(
-                &b.location.file,
-                b.location.line,
-                b.location.column,
-                &b.rule,
-            ))
-    });
+    crate::model::sort_findings(&mut findings);
     Report {
         stats: crate::model::Stats {
             files,

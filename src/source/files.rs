@@ -131,8 +131,86 @@ pub fn read(input: &Input) -> Result<(Arc<str>, String), AnalysisError> {
     }
 }
 
+/// Deeper bracket nesting than this is refused before parsing: the parser recurses once per
+/// level, and generated code this deep would exhaust the stack.
+pub const MAX_NESTING: usize = 256;
+/// Likewise for one statement's chain of method calls and operators (`a.b().c()...`,
+/// `1 + 1 + ...`): each link is one more level of the syntax tree.
+pub const MAX_CHAIN: usize = 4096;
+
+/// How deep a file goes: the deepest `(`/`[`/`{` nesting and the longest run of `.` and
+/// operators within one statement, outside strings and comments, with the lines they are on.
+fn nesting(text: &str) -> ((usize, usize), (usize, usize)) {
+    let b = text.as_bytes();
+    let (mut depth, mut max, mut line, mut at) = (0usize, 0usize, 1usize, 1usize);
+    let (mut run, mut max_run, mut run_at) = (0usize, 0usize, 1usize);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\n' => line += 1,
+            b'"' => {
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    if b[i] == b'\\' {
+                        i += 1;
+                    } else if b[i] == b'\n' {
+                        line += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'\'' if i + 2 < b.len() && b[i + 2] == b'\'' => i += 2,
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    max = depth;
+                    at = line;
+                }
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            b';' => run = 0,
+            b'.' | b'+' | b'-' | b'*' | b'/' | b'%' | b'|' | b'&' | b'^' | b'<' | b'>' => {
+                run += 1;
+                if run > max_run {
+                    max_run = run;
+                    run_at = line;
+                }
+            }
+            _ => {}
+        }
+        if i < b.len() && matches!(b[i], b'{' | b'}') {
+            run = 0;
+        }
+        i += 1;
+    }
+    ((max, at), (max_run, run_at))
+}
+
 /// Parse a file's text; syntax errors carry their line and column.
 pub fn parse(path: Arc<str>, text: String) -> Result<SourceFile, AnalysisError> {
+    let ((depth, line), (chain, chain_line)) = nesting(&text);
+    let too_deep = if depth > MAX_NESTING {
+        Some((line, format!("nests brackets {depth} deep (line {line}); files nested deeper than {MAX_NESTING} levels")))
+    } else if chain > MAX_CHAIN {
+        Some((chain_line, format!("has a statement of {chain} chained calls and operators (line {chain_line}); statements longer than {MAX_CHAIN} links")))
+    } else {
+        None
+    };
+    if let Some((line, what)) = too_deep {
+        let mut err = error(
+            ErrorKind::TooLarge,
+            &path,
+            format!("`{path}` {what} are not analysed"),
+        );
+        err.line = Some(line as u32);
+        return Err(err);
+    }
     match syn::parse_file(&text) {
         Ok(ast) => Ok(SourceFile::new(path, text, ast)),
         Err(e) => {

@@ -15,6 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
+use crate::isolate;
+
 pub use files::Input;
 
 use crate::model::{AnalysisError, Finding, Location, Report, Route, Stats};
@@ -80,6 +82,10 @@ const CREATE_WORDS: &[&str] = &[
     "create", "register", "signup", "sign_up", "insert", "claim", "reserve", "book",
 ];
 
+/// Stack of each worker thread: enough for `MAX_NESTING` levels and `MAX_CHAIN` links in a
+/// debug build (reserved, not committed, until used).
+const WORKER_STACK: usize = 128 * 1024 * 1024;
+
 /// What a worker thread reports after parsing its share of the files.
 struct Parsed {
     texts: Vec<Arc<FileText>>,
@@ -100,7 +106,25 @@ enum ToWorker {
     },
 }
 
-type Walked = Vec<(FnId, Summary, Vec<FnId>)>;
+/// Each function's summary and callees, or why it could not be walked.
+type Walked = Vec<(FnId, Summary, Vec<FnId>, Option<String>)>;
+
+fn internal_error(path: String, what: &str, panic: String) -> AnalysisError {
+    AnalysisError {
+        kind: crate::model::ErrorKind::Invalid,
+        message: format!("{what} was not analysed: racecheck hit an internal error ({panic}); please report it with this file"),
+        path,
+        line: None,
+        column: None,
+    }
+}
+
+fn input_name(i: &Input) -> String {
+    match i {
+        Input::Path(p) => p.display().to_string(),
+        Input::Inline { name, .. } => name.clone(),
+    }
+}
 
 /// Split the files between threads, largest first, so the shares weigh about the same.
 fn shares(list: &[Input], workers: usize) -> Vec<Vec<Input>> {
@@ -137,11 +161,28 @@ fn run(list: &[Input], wanted: &HashSet<&'static str>, errors: &mut Vec<Analysis
     let (to_main, from_workers) = mpsc::channel::<(usize, Result<Parsed, Walked>)>();
     std::thread::scope(|scope| {
         let mut senders = vec![];
-        for (k, share) in shares.into_iter().enumerate() {
+        for share in shares {
+            let k = senders.len();
             let (tx, rx) = mpsc::channel::<ToWorker>();
-            senders.push(tx);
             let to_main = to_main.clone();
-            scope.spawn(move || worker(k, share, rx, to_main));
+            let files: Vec<String> = share.iter().map(input_name).collect();
+            // The parser and the walker recurse once per nesting level.
+            let spawned = std::thread::Builder::new()
+                .name(format!("racecheck-{k}"))
+                .stack_size(WORKER_STACK)
+                .spawn_scoped(scope, move || worker(k, share, rx, to_main));
+            match spawned {
+                Ok(_) => senders.push(tx),
+                Err(e) => errors.extend(files.into_iter().map(|path| AnalysisError {
+                    kind: crate::model::ErrorKind::Io,
+                    message: format!(
+                        "`{path}` was not analysed: cannot start an analysis thread: {e}"
+                    ),
+                    path,
+                    line: None,
+                    column: None,
+                })),
+            }
         }
         drop(to_main);
 
@@ -202,7 +243,15 @@ fn run(list: &[Input], wanted: &HashSet<&'static str>, errors: &mut Vec<Analysis
             }
             for _ in 0..expected {
                 if let Ok((_, Err(walked))) = from_workers.recv() {
-                    for (id, s, c) in walked {
+                    for (id, s, c, failed) in walked {
+                        if let Some(panic) = failed {
+                            let m = &global.metas[id];
+                            errors.push(internal_error(
+                                m.span.file.to_string(),
+                                &format!("`{}`", m.qual),
+                                panic,
+                            ));
+                        }
                         summaries[id] = Some(Arc::new(s));
                         calls.insert(id, c);
                     }
@@ -216,7 +265,7 @@ fn run(list: &[Input], wanted: &HashSet<&'static str>, errors: &mut Vec<Analysis
             "flows walked"
         );
         let routes = routes::compose(&global, &route_locals);
-        let report = check(&global, &summaries, &calls, &routes, &texts, wanted);
+        let report = check(&global, &summaries, &calls, &routes, &texts, wanted, errors);
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "checked");
         report
     })
@@ -231,18 +280,34 @@ fn worker(
     let mut files_ok = vec![];
     let mut errors = vec![];
     for input in &share {
-        match files::read(input).and_then(|(path, text)| files::parse(path, text)) {
-            Ok(f) => files_ok.push(f),
-            Err(e) => errors.push(e),
+        match isolate(|| files::read(input).and_then(|(path, text)| files::parse(path, text))) {
+            Ok(Ok(f)) => files_ok.push(f),
+            Ok(Err(e)) => errors.push(e),
+            Err(panic) => errors.push(internal_error(input_name(input), "the file", panic)),
         }
     }
-    let local = LocalIndex::build(&files_ok);
-    let routes = local
-        .fns
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| routes::local(f.body).map(|l| (i, l)))
-        .collect();
+    let (local, routes) = match isolate(|| {
+        let local = LocalIndex::build(&files_ok);
+        let routes: Vec<(usize, routes::Local)> = local
+            .fns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| routes::local(f.body).map(|l| (i, l)))
+            .collect();
+        (local, routes)
+    }) {
+        Ok(x) => x,
+        Err(panic) => {
+            for f in files_ok.drain(..) {
+                errors.push(internal_error(
+                    f.text.path.to_string(),
+                    "the file",
+                    panic.clone(),
+                ));
+            }
+            (LocalIndex::build(&files_ok), vec![])
+        }
+    };
     let parsed = Parsed {
         texts: files_ok.iter().map(|f| f.text.clone()).collect(),
         errors,
@@ -267,10 +332,12 @@ fn worker(
         };
         let walked: Walked = ids
             .into_iter()
-            .map(|id| {
-                let (s, c) = flow::walk(&env, id, &local.fns[id - offset]);
-                (id, s, c)
-            })
+            .map(
+                |id| match isolate(|| flow::walk(&env, id, &local.fns[id - offset])) {
+                    Ok((s, c)) => (id, s, c, None),
+                    Err(panic) => (id, Summary::default(), vec![], Some(panic)),
+                },
+            )
             .collect();
         if to_main.send((k, Err(walked))).is_err() {
             return;
@@ -374,6 +441,7 @@ fn check(
     routes: &[Route],
     texts: &[Arc<FileText>],
     wanted: &HashSet<&'static str>,
+    errors: &mut Vec<AnalysisError>,
 ) -> Report {
     let mut handler_routes: HashMap<&str, Vec<Route>> = HashMap::new();
     for r in routes {
@@ -418,27 +486,38 @@ fn check(
             continue;
         }
         let f = &global.metas[id];
-        let writes = writes::derive(summary);
         let own_routes = handler_routes.get(f.name.as_str());
         let lower = f.name.to_ascii_lowercase();
         let creates = CREATE_WORDS.iter().any(|w| lower.contains(w))
             || lower.starts_with("add")
             || lower.starts_with("new")
             || own_routes.is_some_and(|rs| rs.iter().any(|r| r.method == "POST"));
-        let ctx = FlowCtx {
-            function: &f.qual,
-            fn_name: &f.name,
-            summary,
-            writes: &writes,
-            creates,
-            from_maps_ccf: global.from_maps_ccf,
-            has_callers: callers.contains_key(&id),
-            files: texts,
+        let run = || {
+            let writes = writes::derive(summary);
+            let ctx = FlowCtx {
+                function: &f.qual,
+                fn_name: &f.name,
+                summary,
+                writes: &writes,
+                creates,
+                from_maps_ccf: global.from_maps_ccf,
+                has_callers: callers.contains_key(&id),
+                files: texts,
+            };
+            rules::run(&ctx)
         };
-        for c in rules::run(&ctx) {
-            if wanted.is_empty() || wanted.contains(c.rule.id) {
-                candidates.push((id, c));
-            }
+        match isolate(run) {
+            Ok(cands) => candidates.extend(
+                cands
+                    .into_iter()
+                    .filter(|c| wanted.is_empty() || wanted.contains(c.rule.id))
+                    .map(|c| (id, c)),
+            ),
+            Err(panic) => errors.push(internal_error(
+                f.span.file.to_string(),
+                &format!("`{}`", f.qual),
+                panic,
+            )),
         }
     }
 

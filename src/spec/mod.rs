@@ -130,7 +130,14 @@ pub fn check(input: &SpecInput) -> Report {
             base_dir.clone(),
         ),
     };
-    let mut report = check_text(shown, &text, dir);
+    let mut report = match crate::isolate(|| check_text(shown.clone(), &text, dir)) {
+        Ok(r) => r,
+        Err(panic) => error(
+            ErrorKind::Invalid,
+            &shown,
+            format!("`{shown}` was not checked: racecheck hit an internal error ({panic}); please report it with this file"),
+        ),
+    };
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
     report
 }

@@ -60,6 +60,9 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Fire synchronized bursts at one endpoint of a running development service and show
+    /// lost updates, limit overruns, missing rate limits and 5xx under contention.
+    Probe(Box<ProbeArgs>),
     /// List the rules, or show one rule's documentation.
     Rules {
         /// A rule id (RC101) or slug (lost-update).
@@ -69,7 +72,200 @@ pub enum Command {
         markdown: bool,
     },
     /// Serve the MCP protocol on stdin/stdout (for AI coding assistants).
-    Mcp,
+    Mcp {
+        /// Hosts besides loopback that `probe_endpoint` may target (also RACECHECK_ALLOW_HOSTS).
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_hosts: Vec<String>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ProbeArgs {
+    /// A plan file (JSON or YAML); the flags below override its fields.
+    #[arg(long)]
+    pub plan: Option<PathBuf>,
+    /// The endpoint to burst (http://, loopback unless allowed).
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long)]
+    pub method: Option<String>,
+    /// A request header, `Name: value` (repeat for more). Values of Authorization, Cookie and
+    /// *-Token headers are never printed.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// The JSON body of each request.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// A GET URL that shows the state the target changes.
+    #[arg(long)]
+    pub observe: Option<String>,
+    /// JSON pointer to the number in the observe response (`/value`).
+    #[arg(long)]
+    pub pointer: Option<String>,
+    /// A request sent before each round to restore the state: `METHOD URL` or `URL` (POST).
+    #[arg(long)]
+    pub reset: Option<String>,
+    #[arg(long, value_enum)]
+    pub mode: Option<crate::probe::plan::Mode>,
+    /// Requests per burst (default 10, cap 50).
+    #[arg(long)]
+    pub concurrency: Option<u32>,
+    /// Bursts (default 3, cap 10).
+    #[arg(long)]
+    pub rounds: Option<u32>,
+    /// Expected change of the observed number per success (default 1).
+    #[arg(long)]
+    pub expect_delta: Option<f64>,
+    /// Successes allowed per round in limit-overrun mode (default 1).
+    #[arg(long)]
+    pub max_successes: Option<u32>,
+    /// Allow a host besides loopback (repeat for more; also RACECHECK_ALLOW_HOSTS).
+    #[arg(long = "allow-host", value_name = "HOST")]
+    pub allow_hosts: Vec<String>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    #[arg(long, value_enum, default_value = "low")]
+    pub fail_on: Severity,
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// The plan from a file and flags.
+fn probe_plan(a: &ProbeArgs) -> Result<crate::probe::plan::Plan, String> {
+    use crate::probe::plan::{ObserveSpec, Plan, RequestSpec};
+    let mut plan = match &a.plan {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| format!("cannot read `{}`: {e}", p.display()))?;
+            let doc =
+                crate::spec::doc::Doc::parse(std::sync::Arc::from(p.display().to_string()), &text)
+                    .map_err(|e| e.message)?;
+            serde_json::from_value::<Plan>(doc.value)
+                .map_err(|e| format!("`{}` is not a probe plan: {e}", p.display()))?
+        }
+        None => Plan {
+            target: RequestSpec {
+                method: None,
+                url: a.url.clone().ok_or("give --plan FILE or --url URL")?,
+                headers: Default::default(),
+                body: serde_json::Value::Null,
+            },
+            observe: None,
+            reset: None,
+            mode: Default::default(),
+            concurrency: None,
+            rounds: None,
+            expect: Default::default(),
+            request_timeout_ms: None,
+            max_duration_ms: None,
+        },
+    };
+    if let Some(u) = &a.url {
+        plan.target.url = u.clone();
+    }
+    if let Some(m) = &a.method {
+        plan.target.method = Some(m.clone());
+    }
+    for h in &a.headers {
+        let (k, v) = h.split_once(':').ok_or_else(|| {
+            format!(
+                "--header wants `Name: value`, got `{}`",
+                h.split(':').next().unwrap_or("")
+            )
+        })?;
+        plan.target
+            .headers
+            .insert(k.trim().to_string(), v.trim().to_string());
+    }
+    if let Some(b) = &a.body {
+        plan.target.body =
+            serde_json::from_str(b).map_err(|e| format!("--body is not JSON: {e}"))?;
+    }
+    if let Some(o) = &a.observe {
+        plan.observe = Some(ObserveSpec {
+            method: None,
+            url: o.clone(),
+            headers: None,
+            pointer: a.pointer.clone().unwrap_or_else(|| "/value".into()),
+        });
+    } else if let (Some(p), Some(o)) = (&a.pointer, plan.observe.as_mut()) {
+        o.pointer = p.clone();
+    }
+    if let Some(r) = &a.reset {
+        let (method, url) = match r.split_once(' ') {
+            Some((m, u)) => (Some(m.to_string()), u.to_string()),
+            None => (None, r.clone()),
+        };
+        plan.reset = Some(RequestSpec {
+            method,
+            url,
+            headers: Default::default(),
+            body: serde_json::Value::Null,
+        });
+    }
+    if let Some(m) = a.mode {
+        plan.mode = m;
+    }
+    plan.concurrency = a.concurrency.or(plan.concurrency);
+    plan.rounds = a.rounds.or(plan.rounds);
+    plan.expect.delta_per_success = a.expect_delta.or(plan.expect.delta_per_success);
+    plan.expect.max_successes = a.max_successes.or(plan.expect.max_successes);
+    Ok(plan)
+}
+
+fn run_probe(a: ProbeArgs) -> i32 {
+    use std::io::IsTerminal;
+    let plan = match probe_plan(&a) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("racecheck: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let policy = crate::probe::safety::Policy::from_env(&a.allow_hosts);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("racecheck: cannot start the runtime: {e}");
+            return EXIT_ERROR;
+        }
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let b = indicatif::ProgressBar::new(u64::from(
+            plan.rounds.unwrap_or(crate::probe::safety::DEFAULT_ROUNDS),
+        ));
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} round {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b.enable_steady_tick(std::time::Duration::from_millis(120));
+        b
+    });
+    let mut on_round = |done: u32, total: u32, r: &crate::model::ProbeRound| {
+        if let Some(b) = &bar {
+            b.set_length(u64::from(total));
+            b.set_position(u64::from(done));
+            b.set_message(format!("{} of {} succeeded", r.successes, r.sent));
+        }
+    };
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let report = rt.block_on(async {
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                c.cancel();
+            }
+        });
+        crate::probe::run(&plan, &policy, &mut on_round, &cancel).await
+    });
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    finish(&report, a.format, a.fail_on, a.output.as_ref())
 }
 
 pub fn init_logging() {
@@ -172,7 +368,8 @@ pub fn run(cli: Cli) -> i32 {
                 }
             },
         },
-        Command::Mcp => match crate::mcp::serve_stdio() {
+        Command::Probe(a) => run_probe(*a),
+        Command::Mcp { allow_hosts } => match crate::mcp::serve_stdio(&allow_hosts) {
             Ok(()) => EXIT_CLEAN,
             Err(e) => {
                 eprintln!("racecheck: MCP server stopped: {e}");

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod fix;
 pub mod mcp;
 pub mod model;
+pub mod probe;
 pub mod report;
 pub mod rules;
 pub mod source;

@@ -221,13 +221,55 @@ pub struct Stats {
     pub elapsed_ms: u64,
 }
 
+/// What one probe round saw.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[schemars(transform = portable)]
+pub struct ProbeRound {
+    pub round: u32,
+    pub sent: u32,
+    /// Status code (or `error`) -> count.
+    pub statuses: std::collections::BTreeMap<String, u32>,
+    /// 2xx answers.
+    pub successes: u32,
+    /// The observed number before and after the burst.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "f64")]
+    pub before: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "f64")]
+    pub after: Option<f64>,
+    /// Client-side spread of the last-byte release, in microseconds.
+    pub release_spread_us: u64,
+    pub elapsed_ms: u64,
+    /// Some answer carried `RateLimit*`/`Retry-After` headers.
+    pub rate_limit_headers: bool,
+    /// The first few request errors (timeouts, garbage answers), if any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// What a probe did and saw, round by round, and its verdict in one sentence.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
+#[schemars(transform = portable)]
+pub struct ProbeSummary {
+    /// `METHOD URL` (secrets redacted).
+    pub target: String,
+    pub mode: String,
+    pub rounds: Vec<ProbeRound>,
+    pub verdict: String,
+}
+
 /// The result of one analysis: the same JSON from the CLI (`--format json`) and from MCP.
-#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq)]
 #[schemars(transform = portable)]
 pub struct Report {
     pub findings: Vec<Finding>,
     pub errors: Vec<AnalysisError>,
     pub stats: Stats,
+    /// Present for probes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ProbeSummary")]
+    pub probe: Option<ProbeSummary>,
 }
 
 impl Report {

@@ -146,7 +146,11 @@ fn bad_inputs_are_named_and_never_look_clean() {
     let huge = format!("// {}\n", "x".repeat(9 * 1024 * 1024));
     write(d, "src/huge.rs", huge.as_bytes());
     // Deep enough to exhaust a parser's stack: refused, not a crash.
-    let deep = format!("fn f() -> i32 {{ {}1{} }}\n", "(".repeat(20_000), ")".repeat(20_000));
+    let deep = format!(
+        "fn f() -> i32 {{ {}1{} }}\n",
+        "(".repeat(20_000),
+        ")".repeat(20_000)
+    );
     write(d, "src/deep.rs", deep.as_bytes());
     let chain = format!("fn g() {{ x{}; }}\n", ".a()".repeat(50_000));
     write(d, "src/chain.rs", chain.as_bytes());

@@ -7,16 +7,20 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
     CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
-    ResourceContents, ServerCapabilities, ServerConfig,
+    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    RequestMetaObject, Resource, ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{tool, tool_handler, tool_router, ErrorData, RoleServer, ServerHandler, ServiceExt};
+use rmcp::{
+    tool, tool_handler, tool_router, ErrorData, Peer, RoleServer, ServerHandler, ServiceExt,
+};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::Report;
+use crate::probe::plan::Plan;
+use crate::probe::safety::Policy;
 use crate::report::{self, Sources};
 use crate::source::{self, Input, Options};
 use crate::spec::SpecInput;
@@ -68,11 +72,13 @@ pub struct ExplainRuleArgs {
 #[derive(Clone)]
 pub struct Server {
     tool_router: ToolRouter<Server>,
+    /// Fixed when the server starts (flags and environment); no call can widen it.
+    policy: Policy,
 }
 
 impl Default for Server {
     fn default() -> Self {
-        Self::new()
+        Self::new(Policy::default())
     }
 }
 
@@ -106,10 +112,60 @@ fn report_result(report: &Report, sources: &Sources) -> CallToolResult {
 
 #[tool_router]
 impl Server {
-    pub fn new() -> Self {
+    pub fn new(policy: Policy) -> Self {
         Server {
             tool_router: Self::tool_router(),
+            policy,
         }
+    }
+
+    #[tool(
+        description = "Prove a race on a running development service: fire synchronized bursts \
+        (HTTP/1.1 last-byte synchronisation) at one endpoint and observe the state before and \
+        after each round. Modes: lost-update (N increments, did the counter move by N? RC401), \
+        limit-overrun (more successes than allowed, e.g. a one-time coupon redeemed twice; \
+        RC402), rate-limit (no 429; RC403); 5xx under contention is RC404. Call it after a \
+        static finding to confirm it, or after a fix to show it holds. Targets must be \
+        loopback (127.0.0.1, localhost) unless the operator allowed the host; requests, \
+        concurrency (cap 50), rounds (cap 10) and time are capped. Sends progress after each \
+        round and stops when cancelled.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<Report>(),
+        annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
+    )]
+    async fn probe_endpoint(
+        &self,
+        Parameters(plan): Parameters<Plan>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, ErrorData> {
+        let token = meta.get_progress_token();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, String)>();
+        // Progress goes out as rounds finish, echoing the client's token.
+        let forward = tokio::spawn(async move {
+            while let Some((done, total, message)) = rx.recv().await {
+                if let Some(t) = &token {
+                    let _ = peer
+                        .notify_progress(
+                            ProgressNotificationParam::new(t.clone(), f64::from(done))
+                                .with_total(f64::from(total))
+                                .with_message(message),
+                        )
+                        .await;
+                }
+            }
+        });
+        let mut on_round = move |done: u32, total: u32, r: &crate::model::ProbeRound| {
+            let _ = tx.send((done, total, crate::rules::probe::describe(r, 1.0)));
+        };
+        let report = crate::probe::run(&plan, &self.policy, &mut on_round, &ct).await;
+        drop(on_round);
+        let _ = forward.await;
+        let mut result = report_result(&report, &Sources::default());
+        if !report.errors.is_empty() && report.probe.is_none() {
+            result.is_error = Some(true);
+        }
+        Ok(result)
     }
 
     #[tool(
@@ -308,14 +364,15 @@ impl ServerHandler for Server {
 }
 
 /// Serve MCP on stdin/stdout until the client disconnects.
-pub fn serve_stdio() -> anyhow::Result<()> {
+pub fn serve_stdio(allow_hosts: &[String]) -> anyhow::Result<()> {
+    let policy = Policy::from_env(allow_hosts);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     rt.block_on(async {
         tracing::info!("racecheck MCP server starting on stdio");
-        let service = Server::new().serve(rmcp::transport::stdio()).await?;
+        let service = Server::new(policy).serve(rmcp::transport::stdio()).await?;
         service.waiting().await?;
         Ok(())
     })

@@ -95,20 +95,28 @@ pub fn text(report: &Report, sources: &Sources) -> String {
                 StepKind::Write => "write",
                 StepKind::Note => "note",
             };
-            let code = sources
+            let Some(code) = sources
                 .line(&e.file, e.line)
                 .map(|l| l.trim_end().to_string())
-                .unwrap_or_default();
+            else {
+                // Nothing to quote (a probe round, an inline document): the note alone.
+                let _ = writeln!(out, "{pad} = {mark}: {}", e.note);
+                continue;
+            };
             let _ = writeln!(out, "{:>width$} | {code}", e.line);
             let indent = (e.column as usize).saturating_sub(1);
             let _ = writeln!(out, "{pad} | {}^ {mark}: {}", " ".repeat(indent), e.note);
         }
         let _ = writeln!(out, "{pad} |");
+        let place = match (&f.function, &f.operation) {
+            (Some(func), _) => format!("in `{func}`"),
+            (None, Some(op)) => format!("on `{op}`"),
+            _ => String::new(),
+        };
         let _ = writeln!(
             out,
-            "{pad} = confidence: {}; in `{}`",
-            f.confidence.as_str(),
-            f.function.as_deref().unwrap_or("?")
+            "{pad} = confidence: {}; {place}",
+            f.confidence.as_str()
         );
         for r in &f.routes {
             let _ = writeln!(
@@ -126,6 +134,13 @@ pub fn text(report: &Report, sources: &Sources) -> String {
         }
         out.push('\n');
     }
+    if let Some(p) = &report.probe {
+        let _ = writeln!(out, "probe {} ({})", p.target, p.mode);
+        for r in &p.rounds {
+            let _ = writeln!(out, "  {}", crate::rules::probe::describe(r, 1.0));
+        }
+        let _ = writeln!(out, "  verdict: {}\n", p.verdict);
+    }
     for e in &report.errors {
         let at = match (e.line, e.column) {
             (Some(l), Some(c)) => format!("{}:{l}:{c}", e.path),
@@ -135,17 +150,31 @@ pub fn text(report: &Report, sources: &Sources) -> String {
         let _ = writeln!(out, "error[not analysed]: {}\n  --> {at}\n", e.message);
     }
     let s = &report.stats;
+    let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    let what = if let Some(p) = &report.probe {
+        let sent: u32 = p.rounds.iter().map(|r| r.sent).sum();
+        format!("{} round(s), {sent} requests", p.rounds.len())
+    } else if s.operations > 0 {
+        format!(
+            "{} ({} lines, {})",
+            plural(s.files, "file"),
+            s.lines,
+            plural(s.operations, "operation")
+        )
+    } else {
+        format!(
+            "{} ({} lines, {} functions, {} routes, {} DynamoDB operations)",
+            plural(s.files, "file"),
+            s.lines,
+            s.functions,
+            s.routes,
+            s.dynamodb_operations
+        )
+    };
     let _ = writeln!(
         out,
-        "{} finding{} in {} file{} ({} lines, {} functions, {} routes, {} DynamoDB operations){}{} in {} ms",
-        s.findings,
-        if s.findings == 1 { "" } else { "s" },
-        s.files,
-        if s.files == 1 { "" } else { "s" },
-        s.lines,
-        s.functions,
-        s.routes,
-        s.dynamodb_operations,
+        "{} in {what}{}{} in {} ms",
+        plural(s.findings, "finding"),
         if s.suppressed > 0 {
             format!(", {} suppressed", s.suppressed)
         } else {

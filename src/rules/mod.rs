@@ -5,6 +5,7 @@
 use crate::model::Severity;
 
 pub mod contract;
+pub mod probe;
 pub mod source;
 
 /// Where a rule's evidence comes from.
@@ -93,7 +94,11 @@ pub(crate) use declare_rule;
 
 /// Every rule, in catalog order.
 pub fn all() -> impl Iterator<Item = &'static RuleMeta> {
-    source::RULES.iter().chain(contract::RULES).copied()
+    source::RULES
+        .iter()
+        .chain(contract::RULES)
+        .chain(probe::RULES)
+        .copied()
 }
 
 /// Look a rule up by id (`RC101`, any case) or slug (`lost-update`).

@@ -568,6 +568,7 @@ fn check(
         },
         findings,
         errors: vec![],
+        probe: None,
     }
 }
 

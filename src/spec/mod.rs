@@ -300,5 +300,6 @@ fn finish(mut findings: Vec<Finding>, files: u64, lines: u64, operations: u64) -
         },
         findings,
         errors: vec![],
+        probe: None,
     }
 }

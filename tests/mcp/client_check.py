@@ -22,7 +22,7 @@ def check(cond, what):
     PASSED += 1
 
 
-async def main(binary: str, root: str) -> None:
+async def main(binary: str, root: str, racy: str) -> None:
     params = StdioServerParameters(command=binary, args=["mcp"], env={"RACECHECK_LOG": "info"})
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
@@ -31,7 +31,7 @@ async def main(binary: str, root: str) -> None:
             check(init.server_info.version, "server version is set")
 
             tools = {t.name: t for t in (await session.list_tools()).tools}
-            check({"analyze_source", "explain_rule", "validate_openapi"} <= set(tools), f"tools {sorted(tools)}")
+            check({"analyze_source", "explain_rule", "validate_openapi", "probe_endpoint"} <= set(tools), f"tools {sorted(tools)}")
             check(tools["validate_openapi"].output_schema.get("type") == "object", "validate_openapi has an output schema")
             analyze = tools["analyze_source"]
             check(analyze.output_schema and analyze.output_schema.get("type") == "object",
@@ -94,6 +94,34 @@ async def main(binary: str, root: str) -> None:
             res = await session.call_tool("validate_openapi", {"path": "/no/such/spec.yaml"})
             check(res.is_error and "/no/such/spec.yaml" in res.content[0].text, "missing spec path is a tool error")
 
+            # The probe: progress after each round with our token, and the verdict.
+            updates = []
+
+            async def on_progress(progress, total, message):
+                updates.append((progress, total, message))
+
+            plan = {"target": {"method": "POST", "url": racy + "/counter/incr-racy", "headers": {"authorization": "Bearer sekrit"}},
+                    "observe": {"url": racy + "/counter", "pointer": "/value"},
+                    "mode": "lost-update", "concurrency": 10, "rounds": 3}
+            res = await session.call_tool("probe_endpoint", plan, progress_callback=on_progress)
+            check(not res.is_error, f"probe_endpoint runs: {res.content[0].text[:300]}")
+            sc = res.structured_content
+            check([f["rule"] for f in sc["findings"]] == ["RC401"], f"probe finds lost updates: {sc['findings']}")
+            check(len(sc["probe"]["rounds"]) == 3, "three rounds reported")
+            check(len(updates) == 3 and updates[-1][0] == 3 and updates[-1][1] == 3, f"progress after each round: {updates}")
+            check("sekrit" not in res.content[0].text and "sekrit" not in str(sc), "the Authorization value is not echoed")
+            plan["target"]["url"] = racy + "/counter/incr-safe"
+            res = await session.call_tool("probe_endpoint", plan)
+            check(res.structured_content["findings"] == [], "the safe counter gives no finding")
+            check("no update was lost" in res.structured_content["probe"]["verdict"], "the verdict says what it saw")
+            plan["target"]["url"] = "http://10.9.9.9/x"
+            res = await session.call_tool("probe_endpoint", plan)
+            check(res.is_error and "not a loopback address" in res.content[0].text, "non-loopback targets are refused")
+            plan["target"]["url"] = racy + "/counter/incr-racy"
+            plan["concurrency"] = 500
+            res = await session.call_tool("probe_endpoint", plan)
+            check(res.is_error and "cap of 50" in res.content[0].text, "caps are enforced")
+
             res = await session.call_tool("explain_rule", {"rule": "RC101"})
             check(not res.is_error and "## What it does" in res.content[0].text, "explain_rule RC101")
             res = await session.call_tool("explain_rule", {"rule": "nope"})
@@ -112,4 +140,4 @@ async def main(binary: str, root: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3]))

@@ -1,0 +1,100 @@
+//! Arrival spread of a 20-request burst at a loopback server that timestamps arrivals itself
+//! (when each request has fully arrived), for the last-byte engine and for a naive concurrent
+//! reqwest burst, in one run. `cargo bench --bench probe_spread`.
+
+use std::time::Duration;
+
+use racecheck::probe::burst;
+use racecheck::probe::plan::{Plan, RequestSpec};
+use racecheck::probe::safety::Policy;
+use racy_server::RacyServer;
+use serde_json::Value;
+
+const N: usize = 20;
+const RUNS: usize = 25;
+
+async fn spread(client: &reqwest::Client, server: &RacyServer) -> Duration {
+    let v: Value = client
+        .get(server.url("/arrivals"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let us: Vec<u64> = v["arrivals_us"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    assert_eq!(us.len(), N, "every request arrived");
+    Duration::from_micros(us.iter().max().unwrap() - us.iter().min().unwrap())
+}
+
+async fn reset(client: &reqwest::Client, server: &RacyServer) {
+    client
+        .post(server.url("/arrivals/reset"))
+        .send()
+        .await
+        .unwrap();
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn main() {
+    // The server runs on its own runtime, as a separate service would.
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = server_rt
+        .block_on(RacyServer::start(Duration::ZERO))
+        .unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::new();
+        let plan = Plan {
+            target: RequestSpec { method: Some("POST".into()), url: server.url("/unlimited"), headers: Default::default(), body: serde_json::json!({"by": 1}) },
+            observe: None,
+            reset: None,
+            mode: Default::default(),
+            concurrency: Some(N as u32),
+            rounds: Some(1),
+            expect: Default::default(),
+            request_timeout_ms: None,
+            max_duration_ms: None,
+        };
+        let (addr, bytes) = racecheck::probe::request_bytes(&plan, &Policy::default()).unwrap();
+        let (mut last_byte, mut naive, mut release) = (vec![], vec![], vec![]);
+        for _ in 0..RUNS {
+            reset(&client, &server).await;
+            let b = burst::last_byte(addr, &bytes, N, racecheck::probe::DEFAULT_TIMEOUT).await.unwrap();
+            assert!(b.outcomes.iter().all(|o| o.status == Some(200)));
+            release.push(b.release_spread);
+            last_byte.push(spread(&client, &server).await);
+
+            reset(&client, &server).await;
+            let fresh = reqwest::Client::new();
+            let o = burst::naive(&fresh, reqwest::Method::POST, &server.url("/unlimited"), Some("{\"by\":1}".into()), N).await;
+            assert!(o.iter().all(|o| o.status == Some(200)));
+            naive.push(spread(&client, &server).await);
+        }
+        let (lb, nv, rl) = (median(last_byte), median(naive), median(release));
+        println!(
+            "{N}-request burst, median of {RUNS}: last-byte arrival spread {} us (client release spread {} us); naive reqwest burst {} us; naive / last-byte = {:.1}x",
+            lb.as_micros(),
+            rl.as_micros(),
+            nv.as_micros(),
+            nv.as_secs_f64() / lb.as_secs_f64().max(1e-9)
+        );
+    });
+}

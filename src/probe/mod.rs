@@ -1,0 +1,467 @@
+//! The probe: synchronized bursts at one endpoint of a running development service, with the
+//! state observed before and after each round, turned into findings with numbers.
+
+pub mod burst;
+pub mod plan;
+pub mod safety;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{
+    AnalysisError, Confidence, ErrorKind, EvidenceStep, Finding, Location, ProbeRound,
+    ProbeSummary, Report, StepKind,
+};
+use crate::rules::probe as rules;
+use plan::{Mode, Plan, RequestSpec};
+use safety::{Endpoint, Limits, Policy};
+
+/// Progress after each round: (round done, rounds, what it saw).
+pub type OnRound<'a> = dyn FnMut(u32, u32, &ProbeRound) + Send + 'a;
+
+fn error_report(message: String, target: &str) -> Report {
+    Report {
+        errors: vec![AnalysisError {
+            kind: ErrorKind::Invalid,
+            path: target.to_string(),
+            line: None,
+            column: None,
+            message,
+        }],
+        ..Report::default()
+    }
+}
+
+/// The request bytes for the burst: HTTP/1.1, `Connection: close`, JSON body.
+fn raw_request(method: &str, ep: &Endpoint, spec: &RequestSpec) -> Vec<u8> {
+    let path = match ep.url.query() {
+        Some(q) => format!("{}?{q}", ep.url.path()),
+        None => ep.url.path().to_string(),
+    };
+    let body = if spec.body.is_null() {
+        String::new()
+    } else {
+        spec.body.to_string()
+    };
+    let mut s = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: racecheck-probe\r\nAccept: */*\r\nConnection: close\r\n", ep.host_header);
+    for (k, v) in &spec.headers {
+        if k.eq_ignore_ascii_case("host")
+            || k.eq_ignore_ascii_case("content-length")
+            || k.eq_ignore_ascii_case("connection")
+        {
+            continue;
+        }
+        s.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty()
+        && !spec
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
+    {
+        s.push_str("Content-Type: application/json\r\n");
+    }
+    s.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.into_bytes()
+}
+
+async fn resolve(ep: &Endpoint) -> Result<SocketAddr, String> {
+    if let Some(a) = ep.addr {
+        return Ok(a);
+    }
+    // Only hosts the operator allowed get here.
+    let host = ep.url.host_str().unwrap_or_default();
+    let port = ep.url.port_or_known_default().unwrap_or(80);
+    tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| format!("cannot resolve `{host}`: {e}"))?
+        .next()
+        .ok_or_else(|| format!("`{host}` has no address"))
+}
+
+/// One request through reqwest (observe, reset); redirects are not followed, so a response
+/// cannot send the probe to another host.
+async fn send(
+    client: &reqwest::Client,
+    method: &str,
+    spec_url: &str,
+    headers: &BTreeMap<String, String>,
+    body: &Value,
+) -> Result<(u16, Value), String> {
+    let m = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+    let mut req = client.request(m, spec_url);
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    if !body.is_null() {
+        req = req
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let shown = safety::redact_url(spec_url);
+    let resp = req.send().await.map_err(|e| {
+        if e.is_timeout() {
+            format!("{method} {shown} timed out")
+        } else if e.is_connect() {
+            format!("cannot connect for {method} {shown}; is the service running?")
+        } else {
+            format!("{method} {shown} failed: {}", e.without_url())
+        }
+    })?;
+    let status = resp.status().as_u16();
+    let text = resp.text().await.map_err(|e| {
+        format!(
+            "{method} {shown}: reading the body failed: {}",
+            e.without_url()
+        )
+    })?;
+    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+}
+
+fn number_at(v: &Value, pointer: &str) -> Option<f64> {
+    match v.pointer(pointer)? {
+        Value::Number(n) => n.as_f64(),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        Value::Array(a) => Some(a.len() as f64),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+fn statuses(outcomes: &[burst::Outcome]) -> BTreeMap<String, u32> {
+    let mut m = BTreeMap::new();
+    for o in outcomes {
+        let key = match o.status {
+            Some(s) => s.to_string(),
+            None => "error".to_string(),
+        };
+        *m.entry(key).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Run the probe. Everything the plan asks is checked against the policy first; nothing is
+/// sent when a check fails.
+pub async fn run(
+    plan: &Plan,
+    policy: &Policy,
+    on_round: &mut OnRound<'_>,
+    cancel: &CancellationToken,
+) -> Report {
+    let method = plan
+        .target
+        .method
+        .clone()
+        .unwrap_or_else(|| "POST".into())
+        .to_ascii_uppercase();
+    let shown_target = format!("{method} {}", safety::redact_url(&plan.target.url));
+    let limits = match Limits::of(plan) {
+        Ok(l) => l,
+        Err(e) => return error_report(e, &shown_target),
+    };
+    let target = match safety::endpoint(&plan.target.url, policy) {
+        Ok(t) => t,
+        Err(e) => return error_report(e, &shown_target),
+    };
+    for extra in plan
+        .observe
+        .iter()
+        .map(|o| &o.url)
+        .chain(plan.reset.iter().map(|r| &r.url))
+    {
+        if let Err(e) = safety::endpoint(extra, policy) {
+            return error_report(e, &shown_target);
+        }
+    }
+    if plan.mode == Mode::LostUpdate && plan.observe.is_none() {
+        return error_report(
+            "mode `lost-update` needs `observe` (a GET URL and a JSON pointer to the number the target changes)".into(),
+            &shown_target,
+        );
+    }
+    let started = Instant::now();
+    match tokio::time::timeout(
+        limits.max_duration,
+        rounds(
+            plan,
+            &method,
+            &target,
+            &limits,
+            on_round,
+            cancel,
+            &shown_target,
+        ),
+    )
+    .await
+    {
+        Ok(mut r) => {
+            r.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+            r
+        }
+        Err(_) => error_report(
+            format!(
+                "the probe stopped at its time cap of {} ms (`max_duration_ms`)",
+                limits.max_duration.as_millis()
+            ),
+            &shown_target,
+        ),
+    }
+}
+
+async fn rounds(
+    plan: &Plan,
+    method: &str,
+    target: &Endpoint,
+    limits: &Limits,
+    on_round: &mut OnRound<'_>,
+    cancel: &CancellationToken,
+    shown_target: &str,
+) -> Report {
+    let client = match reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(limits.request_timeout)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return error_report(format!("cannot build the HTTP client: {e}"), shown_target),
+    };
+    let addr = match resolve(target).await {
+        Ok(a) => a,
+        Err(e) => return error_report(e, shown_target),
+    };
+    let request = raw_request(method, target, &plan.target);
+    let observe =
+        |before: bool| {
+            let client = &client;
+            async move {
+                let Some(o) = &plan.observe else {
+                    return Ok(None);
+                };
+                let headers = o
+                    .headers
+                    .clone()
+                    .unwrap_or_else(|| plan.target.headers.clone());
+                let m = o.method.clone().unwrap_or_else(|| "GET".into());
+                let (status, v) = send(client, &m, &o.url, &headers, &Value::Null).await?;
+                if !(200..300).contains(&status) {
+                    return Err(format!(
+                        "observing {} {} answered {status}",
+                        m,
+                        safety::redact_url(&o.url)
+                    ));
+                }
+                let n =
+                    number_at(&v, &o.pointer).ok_or_else(|| {
+                        format!(
+                    "observe pointer `{}` does not name a number in the response of {} {} ({})",
+                    o.pointer,
+                    m,
+                    safety::redact_url(&o.url),
+                    if before { "before the burst" } else { "after the burst" }
+                )
+                    })?;
+                Ok(Some(n))
+            }
+        };
+    // Warm the service (and check it answers) before the first burst.
+    if let Err(e) = observe(true).await {
+        return error_report(e, shown_target);
+    }
+    let mut summary = ProbeSummary {
+        target: shown_target.to_string(),
+        mode: plan.mode.as_str().to_string(),
+        rounds: vec![],
+        verdict: String::new(),
+    };
+    let mut errors = vec![];
+    for round in 1..=limits.rounds {
+        if cancel.is_cancelled() {
+            errors.push(AnalysisError {
+                kind: ErrorKind::Invalid,
+                path: shown_target.to_string(),
+                line: None,
+                column: None,
+                message: format!("cancelled after {} of {} rounds", round - 1, limits.rounds),
+            });
+            break;
+        }
+        if let Some(r) = &plan.reset {
+            let m = r.method.clone().unwrap_or_else(|| "POST".into());
+            let headers = if r.headers.is_empty() {
+                plan.target.headers.clone()
+            } else {
+                r.headers.clone()
+            };
+            match send(&client, &m, &r.url, &headers, &r.body).await {
+                Ok((s, _)) if (200..300).contains(&s) => {}
+                Ok((s, _)) => {
+                    errors.push(AnalysisError {
+                        kind: ErrorKind::Invalid,
+                        path: shown_target.to_string(),
+                        line: None,
+                        column: None,
+                        message: format!("the reset request answered {s}"),
+                    });
+                    break;
+                }
+                Err(e) => {
+                    errors.push(AnalysisError {
+                        kind: ErrorKind::Io,
+                        path: shown_target.to_string(),
+                        line: None,
+                        column: None,
+                        message: e,
+                    });
+                    break;
+                }
+            }
+        }
+        let before = match observe(true).await {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(AnalysisError {
+                    kind: ErrorKind::Io,
+                    path: shown_target.to_string(),
+                    line: None,
+                    column: None,
+                    message: e,
+                });
+                break;
+            }
+        };
+        let t = Instant::now();
+        let burst = tokio::select! {
+            _ = cancel.cancelled() => {
+                errors.push(AnalysisError { kind: ErrorKind::Invalid, path: shown_target.to_string(), line: None, column: None, message: format!("cancelled during round {round}") });
+                break;
+            }
+            b = burst::last_byte(addr, &request, limits.concurrency as usize, limits.request_timeout) => b,
+        };
+        let burst = match burst {
+            Ok(b) => b,
+            Err(e) => {
+                errors.push(AnalysisError {
+                    kind: ErrorKind::Io,
+                    path: shown_target.to_string(),
+                    line: None,
+                    column: None,
+                    message: e,
+                });
+                break;
+            }
+        };
+        let after = match observe(false).await {
+            Ok(v) => v,
+            Err(e) => {
+                errors.push(AnalysisError {
+                    kind: ErrorKind::Io,
+                    path: shown_target.to_string(),
+                    line: None,
+                    column: None,
+                    message: e,
+                });
+                break;
+            }
+        };
+        let successes = burst
+            .outcomes
+            .iter()
+            .filter(|o| o.status.is_some_and(|s| (200..300).contains(&s)))
+            .count() as u32;
+        let rate_limit_headers = burst.outcomes.iter().any(|o| {
+            o.headers
+                .iter()
+                .any(|(k, _)| k.contains("ratelimit") || k == "retry-after")
+        });
+        let failures: Vec<String> = burst
+            .outcomes
+            .iter()
+            .filter_map(|o| o.error.clone())
+            .collect();
+        let r = ProbeRound {
+            round,
+            sent: limits.concurrency,
+            statuses: statuses(&burst.outcomes),
+            successes,
+            before,
+            after,
+            release_spread_us: burst.release_spread.as_micros() as u64,
+            elapsed_ms: t.elapsed().as_millis() as u64,
+            rate_limit_headers,
+            errors: failures.into_iter().take(3).collect(),
+        };
+        on_round(round, limits.rounds, &r);
+        summary.rounds.push(r);
+    }
+    let expect_delta = plan.expect.delta_per_success.unwrap_or(1.0);
+    let max_successes = plan.expect.max_successes.unwrap_or(1);
+    let ctx = rules::ProbeCtx {
+        summary: &summary,
+        mode: plan.mode,
+        delta_per_success: expect_delta,
+        max_successes,
+    };
+    let mut findings: Vec<Finding> = vec![];
+    for c in rules::run(&ctx) {
+        findings.push(Finding {
+            rule: c.rule.id.into(),
+            slug: c.rule.slug.into(),
+            severity: c.rule.severity,
+            confidence: c.confidence,
+            message: c.message,
+            location: Location {
+                file: shown_target.to_string(),
+                line: 1,
+                column: 1,
+                end_line: 1,
+                end_column: 1,
+                pointer: None,
+            },
+            function: None,
+            operation: Some(shown_target.to_string()),
+            routes: vec![],
+            evidence: c
+                .evidence
+                .into_iter()
+                .map(|(round, note)| EvidenceStep {
+                    kind: StepKind::Note,
+                    file: shown_target.to_string(),
+                    line: round,
+                    column: 1,
+                    note,
+                })
+                .collect(),
+            fixes: c.fixes,
+        });
+    }
+    summary.verdict = rules::verdict(&ctx, &findings);
+    Report {
+        stats: crate::model::Stats {
+            findings: findings.len() as u64,
+            errors: errors.len() as u64,
+            ..Default::default()
+        },
+        findings,
+        errors,
+        probe: Some(summary),
+    }
+}
+
+/// For tests and benchmarks: the request bytes a plan would send.
+pub fn request_bytes(plan: &Plan, policy: &Policy) -> Result<(SocketAddr, Vec<u8>), String> {
+    let ep = safety::endpoint(&plan.target.url, policy)?;
+    let method = plan.target.method.clone().unwrap_or_else(|| "POST".into());
+    let addr = ep.addr.ok_or("the target must be an IP or localhost")?;
+    Ok((addr, raw_request(&method, &ep, &plan.target)))
+}
+
+/// A bounded default for one request, for callers that build their own bursts.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(safety::DEFAULT_REQUEST_TIMEOUT_MS);
+
+/// Confidence of a probe finding: observed, so high.
+pub const OBSERVED: Confidence = Confidence::High;

@@ -1,0 +1,102 @@
+//! Probe rules RC401–RC404: they read the rounds a probe observed.
+
+use crate::model::{Confidence, Finding, Fix, ProbeSummary};
+use crate::probe::plan::Mode;
+use crate::rules::RuleMeta;
+
+pub mod error_under_contention;
+pub mod limit_overrun_observed;
+pub mod lost_update_observed;
+pub mod no_rate_limit_observed;
+
+pub static RULES: &[&RuleMeta] = &[
+    &lost_update_observed::RULE,
+    &limit_overrun_observed::RULE,
+    &no_rate_limit_observed::RULE,
+    &error_under_contention::RULE,
+];
+
+pub struct ProbeCtx<'a> {
+    pub summary: &'a ProbeSummary,
+    pub mode: Mode,
+    pub delta_per_success: f64,
+    pub max_successes: u32,
+}
+
+pub struct ProbeCandidate {
+    pub rule: &'static RuleMeta,
+    pub confidence: Confidence,
+    pub message: String,
+    /// (round, what it showed).
+    pub evidence: Vec<(u32, String)>,
+    pub fixes: Vec<Fix>,
+}
+
+pub fn run(ctx: &ProbeCtx) -> Vec<ProbeCandidate> {
+    let mut out = vec![];
+    lost_update_observed::check(ctx, &mut out);
+    limit_overrun_observed::check(ctx, &mut out);
+    no_rate_limit_observed::check(ctx, &mut out);
+    error_under_contention::check(ctx, &mut out);
+    out
+}
+
+pub fn count(r: &crate::model::ProbeRound, code: &str) -> u32 {
+    r.statuses.get(code).copied().unwrap_or(0)
+}
+
+fn fmt(n: f64) -> String {
+    if n.fract() == 0.0 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// One round in a sentence: what was sent, what came back, what changed.
+pub fn describe(r: &crate::model::ProbeRound, delta: f64) -> String {
+    let codes: Vec<String> = r
+        .statuses
+        .iter()
+        .map(|(k, v)| format!("{v} x {k}"))
+        .collect();
+    let mut s = format!("round {}: {} sent, {}", r.round, r.sent, codes.join(", "));
+    if let (Some(b), Some(a)) = (r.before, r.after) {
+        s.push_str(&format!(
+            "; observed {} -> {} (change {}, expected {} for {} successes)",
+            fmt(b),
+            fmt(a),
+            fmt(a - b),
+            fmt(f64::from(r.successes) * delta),
+            r.successes
+        ));
+    }
+    s.push_str(&format!("; release spread {} us", r.release_spread_us));
+    s
+}
+
+/// What the probe saw, in one sentence, whatever it found.
+pub fn verdict(ctx: &ProbeCtx, findings: &[Finding]) -> String {
+    let rounds = &ctx.summary.rounds;
+    if rounds.is_empty() {
+        return "no round completed".into();
+    }
+    if let Some(f) = findings.first() {
+        return f.message.clone();
+    }
+    let sent: u32 = rounds.iter().map(|r| r.sent).sum();
+    let conflicts: u32 = rounds
+        .iter()
+        .map(|r| count(r, "409") + count(r, "412"))
+        .sum();
+    let limited: u32 = rounds.iter().map(|r| count(r, "429")).sum();
+    match ctx.mode {
+        Mode::RateLimit => {
+            format!("{limited} of {sent} requests got 429: the burst was rate limited")
+        }
+        _ if conflicts > 0 => format!(
+            "{conflicts} of {sent} got 409/412: conflicts are detected, and nothing was lost"
+        ),
+        _ => format!("all {sent} requests took effect: no update was lost"),
+    }
+}

@@ -1,0 +1,296 @@
+//! The probe against a real HTTP server in this process (`tools/racy-server`): racy endpoints
+//! show RC401/RC402 every time, safe ones never; safety holds before any traffic; caps,
+//! redaction, cancellation, and targets that refuse, hang or answer garbage.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use racecheck::model::{ProbeRound, Report};
+use racecheck::probe::plan::{Expect, Mode, ObserveSpec, Plan, RequestSpec};
+use racecheck::probe::safety::Policy;
+use racy_server::RacyServer;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+fn plan(target: &str, observe: Option<(&str, &str)>, mode: Mode) -> Plan {
+    Plan {
+        target: RequestSpec {
+            method: Some("POST".into()),
+            url: target.into(),
+            headers: BTreeMap::new(),
+            body: json!({"by": 1}),
+        },
+        observe: observe.map(|(url, pointer)| ObserveSpec {
+            method: None,
+            url: url.into(),
+            headers: None,
+            pointer: pointer.into(),
+        }),
+        reset: None,
+        mode,
+        concurrency: Some(12),
+        rounds: Some(2),
+        expect: Expect::default(),
+        request_timeout_ms: Some(3_000),
+        max_duration_ms: Some(30_000),
+    }
+}
+
+async fn probe(p: &Plan) -> Report {
+    let mut rounds: Vec<ProbeRound> = vec![];
+    let mut on_round = |_: u32, _: u32, r: &ProbeRound| rounds.push(r.clone());
+    let report = racecheck::probe::run(
+        p,
+        &Policy::default(),
+        &mut on_round,
+        &CancellationToken::new(),
+    )
+    .await;
+    if let Some(s) = &report.probe {
+        assert_eq!(s.rounds, rounds, "progress reports every round");
+    }
+    report
+}
+
+fn rules(r: &Report) -> Vec<String> {
+    r.findings.iter().map(|f| f.rule.clone()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_updates_on_the_racy_counter_every_time_and_never_on_the_safe_one() {
+    let server = RacyServer::start(Duration::from_millis(15)).await.unwrap();
+    let observe = Some((server.url("/counter"), "/value".to_string()));
+    let observe = observe.as_ref().map(|(u, p)| (u.as_str(), p.as_str()));
+    let mut lost = vec![];
+    for _ in 0..5 {
+        let r = probe(&plan(
+            &server.url("/counter/incr-racy"),
+            observe,
+            Mode::LostUpdate,
+        ))
+        .await;
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        assert_eq!(rules(&r), ["RC401"], "{:?}", r.probe);
+        let s = r.probe.unwrap();
+        for round in &s.rounds {
+            assert_eq!(round.successes, 12);
+            let change = round.after.unwrap() - round.before.unwrap();
+            assert!(change < 12.0, "{round:?}");
+            lost.push(12.0 - change);
+        }
+    }
+    eprintln!("racy counter: lost updates per 12-request round: {lost:?}");
+    for _ in 0..5 {
+        let r = probe(&plan(
+            &server.url("/counter/incr-safe"),
+            observe,
+            Mode::LostUpdate,
+        ))
+        .await;
+        assert!(r.findings.is_empty(), "{:?}", r.findings);
+        let s = r.probe.unwrap();
+        assert!(s.verdict.contains("no update was lost"), "{}", s.verdict);
+        for round in &s.rounds {
+            assert_eq!(round.after.unwrap() - round.before.unwrap(), 12.0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limit_overrun_on_the_racy_coupon_and_conflicts_on_the_safe_one() {
+    let server = RacyServer::start(Duration::from_millis(15)).await.unwrap();
+    for (path, racy) in [
+        ("/coupon/redeem-racy", true),
+        ("/coupon/redeem-safe", false),
+    ] {
+        for _ in 0..5 {
+            let mut p = plan(
+                &server.url(path),
+                Some((&server.url("/coupon"), "/redemptions")),
+                Mode::LimitOverrun,
+            );
+            p.reset = Some(RequestSpec {
+                method: Some("POST".into()),
+                url: server.url("/reset"),
+                headers: BTreeMap::new(),
+                body: Value::Null,
+            });
+            p.expect.max_successes = Some(1);
+            let r = probe(&p).await;
+            assert!(r.errors.is_empty(), "{:?}", r.errors);
+            if racy {
+                assert_eq!(rules(&r), ["RC402"], "{:?}", r.probe);
+            } else {
+                assert!(r.findings.is_empty(), "{:?}", r.findings);
+                let s = r.probe.unwrap();
+                assert!(s.verdict.contains("22 of 24 got 409"), "{}", s.verdict);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_and_errors_under_contention() {
+    let server = RacyServer::start(Duration::from_millis(15)).await.unwrap();
+    let r = probe(&plan(&server.url("/unlimited"), None, Mode::RateLimit)).await;
+    assert_eq!(rules(&r), ["RC403"]);
+    let r = probe(&plan(&server.url("/limited"), None, Mode::RateLimit)).await;
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    assert!(r.probe.unwrap().verdict.contains("got 429"));
+    let r = probe(&plan(&server.url("/flaky"), None, Mode::RateLimit)).await;
+    assert!(rules(&r).contains(&"RC404".to_string()), "{:?}", r.findings);
+}
+
+#[tokio::test]
+async fn non_loopback_and_caps_are_refused_before_any_traffic() {
+    let server = RacyServer::start(Duration::from_millis(1)).await.unwrap();
+    // The observe URL is elsewhere: nothing at all may be sent, not even to the loopback target.
+    for bad in [
+        "http://10.0.0.1/x",
+        "http://example.invalid/x",
+        "http://[2001:db8::1]/x",
+    ] {
+        let p = plan(
+            &server.url("/counter/incr-racy"),
+            Some((bad, "/value")),
+            Mode::LostUpdate,
+        );
+        let r = probe(&p).await;
+        assert!(
+            r.errors[0].message.contains("not a loopback address"),
+            "{:?}",
+            r.errors
+        );
+    }
+    let mut p = plan(&server.url("/counter/incr-racy"), None, Mode::RateLimit);
+    for (set, words) in [
+        ((51, 1), "concurrency 51 is over the cap of 50"),
+        ((10, 11), "rounds 11 is over the cap of 10"),
+        ((50, 5), "concurrency x rounds 250 is over the cap of 200"),
+    ] {
+        p.concurrency = Some(set.0);
+        p.rounds = Some(set.1);
+        let r = probe(&p).await;
+        assert!(r.errors[0].message.contains(words), "{:?}", r.errors);
+    }
+    p.concurrency = Some(2);
+    p.rounds = Some(1);
+    p.request_timeout_ms = Some(60_000);
+    assert!(probe(&p).await.errors[0]
+        .message
+        .contains("request_timeout_ms 60000 is over the cap"));
+    let counter: Value = reqwest::get(server.url("/counter"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counter["value"], 0, "no request reached the server");
+}
+
+#[tokio::test]
+async fn secrets_never_appear_in_output() {
+    let server = RacyServer::start(Duration::from_millis(1)).await.unwrap();
+    let mut p = plan(
+        &server.url("/counter/incr-racy?api_key=hunter2"),
+        Some((&server.url("/counter"), "/value")),
+        Mode::LostUpdate,
+    );
+    p.target
+        .headers
+        .insert("Authorization".into(), "Bearer s3cr3t-value".into());
+    p.target
+        .headers
+        .insert("X-Session-Token".into(), "tok-4242".into());
+    p.target
+        .headers
+        .insert("Cookie".into(), "sid=cookie-9999".into());
+    let r = probe(&p).await;
+    let text = racecheck::report::text(&r, &Default::default());
+    let json = serde_json::to_string(&r).unwrap();
+    for secret in ["s3cr3t-value", "tok-4242", "cookie-9999", "hunter2"] {
+        assert!(
+            !text.contains(secret) && !json.contains(secret),
+            "{secret} leaked"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cancellation_stops_the_probe() {
+    let server = RacyServer::start(Duration::from_millis(1)).await.unwrap();
+    let p = plan(
+        &server.url("/counter/incr-racy"),
+        Some((&server.url("/counter"), "/value")),
+        Mode::LostUpdate,
+    );
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let r = racecheck::probe::run(&p, &Policy::default(), &mut |_, _, _| {}, &cancel).await;
+    assert!(
+        r.errors[0]
+            .message
+            .contains("cancelled after 0 of 2 rounds"),
+        "{:?}",
+        r.errors
+    );
+}
+
+#[tokio::test]
+async fn refused_hanging_and_garbage_targets_fail_clearly_within_the_cap() {
+    // Nothing listens on this port.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let mut p = plan(&format!("http://127.0.0.1:{port}/x"), None, Mode::RateLimit);
+    p.request_timeout_ms = Some(500);
+    let r = probe(&p).await;
+    assert!(
+        r.errors[0].message.contains("cannot connect"),
+        "{:?}",
+        r.errors
+    );
+
+    // Accepts and never answers.
+    let hang = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hang_url = format!("http://{}/x", hang.local_addr().unwrap());
+    let keep = tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((s, _)) = hang.accept().await {
+            held.push(s);
+        }
+    });
+    let mut p = plan(&hang_url, None, Mode::RateLimit);
+    p.request_timeout_ms = Some(300);
+    p.rounds = Some(1);
+    let r = probe(&p).await;
+    let round = &r.probe.as_ref().unwrap().rounds[0];
+    assert_eq!(round.statuses.get("error"), Some(&12), "{round:?}");
+    assert!(
+        round.errors[0].contains("no complete response within 300 ms"),
+        "{round:?}"
+    );
+    keep.abort();
+
+    // Answers something that is not HTTP.
+    let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let garbage_url = format!("http://{}/x", garbage.local_addr().unwrap());
+    let serve = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let mut held = vec![];
+        while let Ok((mut s, _)) = garbage.accept().await {
+            let _ = s.write_all(b"SSH-2.0-OpenSSH\r\n\r\n").await;
+            held.push(s);
+        }
+    });
+    let mut p = plan(&garbage_url, None, Mode::RateLimit);
+    p.rounds = Some(1);
+    let r = probe(&p).await;
+    let round = &r
+        .probe
+        .as_ref()
+        .unwrap_or_else(|| panic!("{:?}", r.errors))
+        .rounds[0];
+    assert!(round.errors[0].contains("not HTTP/1.1"), "{round:?}");
+    serve.abort();
+}

@@ -1,0 +1,248 @@
+//! A small HTTP/1.1 server whose racy handlers read, wait a configurable window, then write,
+//! beside safe variants that do the same under one lock. It timestamps when each request has
+//! fully arrived, so the probe's burst spread can be measured at the receiving end.
+//!
+//! Routes (all answer JSON, `Connection: close`):
+//! - `GET /counter`, `POST /counter/incr-racy`, `POST /counter/incr-safe`
+//! - `GET /coupon`, `POST /coupon/redeem-racy`, `POST /coupon/redeem-safe` (409 once used)
+//! - `POST /flaky` (500 while another request is in flight), `POST /limited` (429 beyond 3 in
+//!   flight), `POST /unlimited`
+//! - `POST /reset`, `GET /arrivals` (microseconds since the first arrival), `POST /arrivals/reset`
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+
+#[derive(Default)]
+struct State {
+    counter: i64,
+    redeemed: bool,
+    redemptions: i64,
+}
+
+struct Shared {
+    window: Duration,
+    state: Mutex<State>,
+    in_flight: AtomicUsize,
+    arrivals: std::sync::Mutex<Vec<Instant>>,
+}
+
+/// A running server; it stops when dropped.
+pub struct RacyServer {
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RacyServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl RacyServer {
+    /// Start on a free loopback port; racy handlers wait `window` between read and write.
+    pub async fn start(window: Duration) -> std::io::Result<RacyServer> {
+        Self::start_on(0, window).await
+    }
+
+    /// Start on a given loopback port (0 picks a free one).
+    pub async fn start_on(port: u16, window: Duration) -> std::io::Result<RacyServer> {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            window,
+            state: Mutex::new(State::default()),
+            in_flight: AtomicUsize::new(0),
+            arrivals: std::sync::Mutex::new(vec![]),
+        });
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _ = serve(stream, shared).await;
+                });
+            }
+        });
+        Ok(RacyServer { addr, task })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+/// Read one request: the request line and the body (by Content-Length).
+async fn read_request(stream: &mut TcpStream) -> std::io::Result<Option<(String, String)>> {
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end]).to_string();
+            let len = head
+                .lines()
+                .find_map(|l| {
+                    let (k, v) = l.split_once(':')?;
+                    k.eq_ignore_ascii_case("content-length")
+                        .then(|| v.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(0);
+            while buf.len() < end + 4 + len {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let line = head.lines().next().unwrap_or("").to_string();
+            let body = String::from_utf8_lossy(&buf[end + 4..end + 4 + len]).to_string();
+            return Ok(Some((line, body)));
+        }
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()> {
+    let Some((line, _body)) = read_request(&mut stream).await? else {
+        return Ok(());
+    };
+    let arrived = Instant::now();
+    let mut parts = line.split_whitespace();
+    let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let busy = shared.in_flight.fetch_add(1, Ordering::SeqCst);
+    let (status, body) = route(method, path, &shared, busy, arrived).await;
+    shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        409 => "Conflict",
+        429 => "Too Many Requests",
+        _ => "Internal Server Error",
+    };
+    let response = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(response.as_bytes()).await?;
+    stream.shutdown().await
+}
+
+async fn route(
+    method: &str,
+    path: &str,
+    s: &Shared,
+    busy: usize,
+    arrived: Instant,
+) -> (u16, String) {
+    let record = |s: &Shared| {
+        if let Ok(mut a) = s.arrivals.lock() {
+            a.push(arrived);
+        }
+    };
+    match (method, path) {
+        ("GET", "/counter") => (
+            200,
+            format!("{{\"value\": {}}}", s.state.lock().await.counter),
+        ),
+        ("POST", "/counter/incr-racy") => {
+            record(s);
+            let current = s.state.lock().await.counter;
+            tokio::time::sleep(s.window).await;
+            s.state.lock().await.counter = current + 1;
+            (200, format!("{{\"value\": {}}}", current + 1))
+        }
+        ("POST", "/counter/incr-safe") => {
+            record(s);
+            let mut st = s.state.lock().await;
+            tokio::time::sleep(s.window).await;
+            st.counter += 1;
+            (200, format!("{{\"value\": {}}}", st.counter))
+        }
+        ("GET", "/coupon") => {
+            let st = s.state.lock().await;
+            (
+                200,
+                format!(
+                    "{{\"redeemed\": {}, \"redemptions\": {}}}",
+                    st.redeemed, st.redemptions
+                ),
+            )
+        }
+        ("POST", "/coupon/redeem-racy") => {
+            record(s);
+            let redeemed = s.state.lock().await.redeemed;
+            if redeemed {
+                return (409, "{\"error\": \"already redeemed\"}".into());
+            }
+            tokio::time::sleep(s.window).await;
+            let mut st = s.state.lock().await;
+            st.redeemed = true;
+            st.redemptions += 1;
+            (200, "{\"redeemed\": true}".into())
+        }
+        ("POST", "/coupon/redeem-safe") => {
+            record(s);
+            let mut st = s.state.lock().await;
+            if st.redeemed {
+                return (409, "{\"error\": \"already redeemed\"}".into());
+            }
+            tokio::time::sleep(s.window).await;
+            st.redeemed = true;
+            st.redemptions += 1;
+            (200, "{\"redeemed\": true}".into())
+        }
+        ("POST", "/flaky") => {
+            record(s);
+            tokio::time::sleep(s.window).await;
+            if busy > 0 {
+                (500, "{\"error\": \"lock timeout\"}".into())
+            } else {
+                (200, "{}".into())
+            }
+        }
+        ("POST", "/limited") => {
+            record(s);
+            if busy >= 3 {
+                return (429, "{\"error\": \"slow down\"}".into());
+            }
+            tokio::time::sleep(s.window).await;
+            (200, "{}".into())
+        }
+        ("POST", "/unlimited") => {
+            record(s);
+            tokio::time::sleep(s.window).await;
+            (200, "{}".into())
+        }
+        ("POST", "/reset") => {
+            *s.state.lock().await = State::default();
+            (200, "{}".into())
+        }
+        ("GET", "/arrivals") => {
+            let a = s.arrivals.lock().map(|a| a.clone()).unwrap_or_default();
+            let first = a.iter().min().copied();
+            let micros: Vec<u128> = a
+                .iter()
+                .map(|t| first.map(|f| t.duration_since(f).as_micros()).unwrap_or(0))
+                .collect();
+            (
+                200,
+                serde_json::json!({ "arrivals_us": micros }).to_string(),
+            )
+        }
+        ("POST", "/arrivals/reset") => {
+            if let Ok(mut a) = s.arrivals.lock() {
+                a.clear();
+            }
+            (200, "{}".into())
+        }
+        _ => (404, "{\"error\": \"not found\"}".into()),
+    }
+}

@@ -279,124 +279,87 @@ async fn rounds(
         verdict: String::new(),
     };
     let mut errors = vec![];
+    let fail = |kind: ErrorKind, message: String| AnalysisError {
+        kind,
+        path: shown_target.to_string(),
+        line: None,
+        column: None,
+        message,
+    };
     for round in 1..=limits.rounds {
         if cancel.is_cancelled() {
-            errors.push(AnalysisError {
-                kind: ErrorKind::Invalid,
-                path: shown_target.to_string(),
-                line: None,
-                column: None,
-                message: format!("cancelled after {} of {} rounds", round - 1, limits.rounds),
-            });
+            errors.push(fail(
+                ErrorKind::Invalid,
+                format!("cancelled after {} of {} rounds", round - 1, limits.rounds),
+            ));
             break;
         }
-        if let Some(r) = &plan.reset {
-            let m = r.method.clone().unwrap_or_else(|| "POST".into());
-            let headers = if r.headers.is_empty() {
-                plan.target.headers.clone()
-            } else {
-                r.headers.clone()
+        let one = async {
+            if let Some(r) = &plan.reset {
+                let m = r.method.clone().unwrap_or_else(|| "POST".into());
+                let headers = if r.headers.is_empty() {
+                    plan.target.headers.clone()
+                } else {
+                    r.headers.clone()
+                };
+                match send(&client, &m, &r.url, &headers, &r.body).await {
+                    Ok((s, _)) if (200..300).contains(&s) => {}
+                    Ok((s, _)) => {
+                        return Err((
+                            ErrorKind::Invalid,
+                            format!("the reset request answered {s}"),
+                        ))
+                    }
+                    Err(e) => return Err((ErrorKind::Io, e)),
+                }
+            }
+            let before = observe(true).await.map_err(|e| (ErrorKind::Io, e))?;
+            let t = Instant::now();
+            let burst = tokio::select! {
+                _ = cancel.cancelled() => return Err((ErrorKind::Invalid, format!("cancelled during round {round}"))),
+                b = burst::last_byte(addr, &request, limits.concurrency as usize, limits.request_timeout) => b,
+            }
+            .map_err(|e| (ErrorKind::Io, e))?;
+            let after = observe(false).await.map_err(|e| (ErrorKind::Io, e))?;
+            let successes = burst
+                .outcomes
+                .iter()
+                .filter(|o| o.status.is_some_and(|s| (200..300).contains(&s)))
+                .count() as u32;
+            let rate_limit_headers = burst.outcomes.iter().any(|o| {
+                o.headers
+                    .iter()
+                    .any(|(k, _)| k.contains("ratelimit") || k == "retry-after")
+            });
+            let failures: Vec<String> = burst
+                .outcomes
+                .iter()
+                .filter_map(|o| o.error.clone())
+                .collect();
+            let r = ProbeRound {
+                round,
+                sent: limits.concurrency,
+                statuses: statuses(&burst.outcomes),
+                successes,
+                before,
+                after,
+                release_spread_us: burst.release_spread.as_micros() as u64,
+                elapsed_ms: t.elapsed().as_millis() as u64,
+                rate_limit_headers,
+                errors: failures.into_iter().take(3).collect(),
             };
-            match send(&client, &m, &r.url, &headers, &r.body).await {
-                Ok((s, _)) if (200..300).contains(&s) => {}
-                Ok((s, _)) => {
-                    errors.push(AnalysisError {
-                        kind: ErrorKind::Invalid,
-                        path: shown_target.to_string(),
-                        line: None,
-                        column: None,
-                        message: format!("the reset request answered {s}"),
-                    });
-                    break;
-                }
-                Err(e) => {
-                    errors.push(AnalysisError {
-                        kind: ErrorKind::Io,
-                        path: shown_target.to_string(),
-                        line: None,
-                        column: None,
-                        message: e,
-                    });
-                    break;
-                }
+            Ok(r)
+        };
+        match one.await {
+            Ok(r) => {
+                on_round(round, limits.rounds, &r);
+                summary.rounds.push(r);
+            }
+            Err((kind, message)) => {
+                errors.push(fail(kind, message));
+                break;
             }
         }
-        let before = match observe(true).await {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(AnalysisError {
-                    kind: ErrorKind::Io,
-                    path: shown_target.to_string(),
-                    line: None,
-                    column: None,
-                    message: e,
-                });
-                break;
-            }
-        };
-        let t = Instant::now();
-        let burst = tokio::select! {
-            _ = cancel.cancelled() => {
-                errors.push(AnalysisError { kind: ErrorKind::Invalid, path: shown_target.to_string(), line: None, column: None, message: format!("cancelled during round {round}") });
-                break;
-            }
-            b = burst::last_byte(addr, &request, limits.concurrency as usize, limits.request_timeout) => b,
-        };
-        let burst = match burst {
-            Ok(b) => b,
-            Err(e) => {
-                errors.push(AnalysisError {
-                    kind: ErrorKind::Io,
-                    path: shown_target.to_string(),
-                    line: None,
-                    column: None,
-                    message: e,
-                });
-                break;
-            }
-        };
-        let after = match observe(false).await {
-            Ok(v) => v,
-            Err(e) => {
-                errors.push(AnalysisError {
-                    kind: ErrorKind::Io,
-                    path: shown_target.to_string(),
-                    line: None,
-                    column: None,
-                    message: e,
-                });
-                break;
-            }
-        };
-        let successes = burst
-            .outcomes
-            .iter()
-            .filter(|o| o.status.is_some_and(|s| (200..300).contains(&s)))
-            .count() as u32;
-        let rate_limit_headers = burst.outcomes.iter().any(|o| {
-            o.headers
-                .iter()
-                .any(|(k, _)| k.contains("ratelimit") || k == "retry-after")
-        });
-        let failures: Vec<String> = burst
-            .outcomes
-            .iter()
-            .filter_map(|o| o.error.clone())
-            .collect();
-        let r = ProbeRound {
-            round,
-            sent: limits.concurrency,
-            statuses: statuses(&burst.outcomes),
-            successes,
-            before,
-            after,
-            release_spread_us: burst.release_spread.as_micros() as u64,
-            elapsed_ms: t.elapsed().as_millis() as u64,
-            rate_limit_headers,
-            errors: failures.into_iter().take(3).collect(),
-        };
-        on_round(round, limits.rounds, &r);
-        summary.rounds.push(r);
     }
     let expect_delta = plan.expect.delta_per_success.unwrap_or(1.0);
     let max_successes = plan.expect.max_successes.unwrap_or(1);

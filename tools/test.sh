@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (`.ci/run` calls this): formatting, lints, the Python
-# MCP client the integration tests use, then every test of the workspace (which also compiles
-# the demo service and every fix snippet in tools/fix-check).
+# MCP client and the local DynamoDB (moto) the integration tests use, then every test of the
+# workspace (which also compiles the demo service and every fix snippet in tools/fix-check).
+# The end-to-end test starts moto and the demo service itself and stops them.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -9,7 +10,10 @@ echo "== cargo fmt --check"
 cargo fmt --all --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
-echo "== Python MCP client (tools/py-env)"
+echo "== Python MCP client (tools/py-env) and moto, the local DynamoDB (tools/dynamodb-local)"
 bash tools/py-env >/dev/null
+bash tools/dynamodb-local install
+echo "== the demo service binary (the end-to-end test starts it)"
+cargo build --locked -p demo-service
 echo "== cargo test"
 cargo test --workspace --locked

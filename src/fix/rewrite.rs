@@ -170,7 +170,16 @@ pub fn atomic_update(
         match delta {
             Some(d) if from_read => {
                 let ph = placeholder_for(&d.arg, &format!("{}_delta", ident(&attr)));
-                set.push(format!("{n} = {n} {} {ph}", d.sign));
+                if d.sign == '+' {
+                    // An increment also creates the attribute (a counter's first use).
+                    set.push(format!("{n} = if_not_exists({n}, :zero) + {ph}"));
+                    spec.add_value(
+                        ":zero",
+                        Arg::Const("AttributeValue::N(\"0\".to_string())".into()),
+                    );
+                } else {
+                    set.push(format!("{n} = {n} - {ph}"));
+                }
                 spec.add_value(&ph, d.arg);
             }
             _ => {

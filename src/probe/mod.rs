@@ -268,9 +268,12 @@ async fn rounds(
                 Ok(Some(n))
             }
         };
-    // Warm the service (and check it answers) before the first burst.
-    if let Err(e) = observe(true).await {
-        return error_report(e, shown_target);
+    // Warm the service (and check it answers) before the first burst; with a reset, the first
+    // round's reset and observation do it (the state may not exist before the reset).
+    if plan.reset.is_none() {
+        if let Err(e) = observe(true).await {
+            return error_report(e, shown_target);
+        }
     }
     let mut summary = ProbeSummary {
         target: shown_target.to_string(),

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .route("/{id}", get(get_counter))
         .route("/{id}/incr", post(incr))
         .route("/{id}/incr-atomic", post(incr_atomic))
+        .route("/{id}/incr-fixed", post(incr_fixed))
 }
 
 pub async fn get_counter(
@@ -95,4 +96,14 @@ pub async fn incr_atomic(
         .map_err(internal)?;
     let value = out.attributes().map(|a| num(a, "value")).unwrap_or(0);
     Ok(Json(json!({ "id": id, "value": value })))
+}
+
+/// The racy `incr` after applying racecheck's fix (`crate::fixed`, its suggestion verbatim).
+pub async fn incr_fixed(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<Incr>,
+) -> Result<axum::http::StatusCode, StatusCode> {
+    crate::fixed::incr_atomic(&state.db, &id, body.by).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -8,6 +8,8 @@
 mod accounts;
 mod counters;
 mod coupons;
+#[rustfmt::skip]
+mod fixed;
 mod profiles;
 mod store;
 

@@ -142,8 +142,9 @@ pub mod rc103_increment_0_5 {
             .update_item()
             .table_name("counters")
             .key("name", AttributeValue::S(name.to_owned()))
-            .update_expression("SET #value = #value + :value_delta")
+            .update_expression("SET #value = if_not_exists(#value, :zero) + :value_delta")
             .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_string()))
             .expression_attribute_values(":value_delta", AttributeValue::N("1".to_string()))
             .send()
             .await;
@@ -172,8 +173,9 @@ pub mod rc103_add_points_0_6 {
             .update_item()
             .table_name("scores")
             .key("user", AttributeValue::S(user.to_owned()))
-            .update_expression("SET #p = #p + :points")
+            .update_expression("SET #p = if_not_exists(#p, :zero) + :points")
             .expression_attribute_names("#p", "points")
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_string()))
             .expression_attribute_values(":points", AttributeValue::N(points.to_string()))
             .send()
             .await;
@@ -425,8 +427,9 @@ pub mod rc103_deposit_0_17 {
             .update_item()
             .table_name(table)
             .key("id", AttributeValue::S(id.to_owned()))
-            .update_expression("SET #balance = #balance + :amount")
+            .update_expression("SET #balance = if_not_exists(#balance, :zero) + :amount")
             .expression_attribute_names("#balance", "balance")
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_string()))
             .expression_attribute_values(":amount", AttributeValue::N(amount.to_string()))
             .send()
             .await;
@@ -482,7 +485,7 @@ pub mod rc104_transfer_0_18 {
     }
 }
 
-/// RC103 non-atomic-counter at tools/demo-service/src/counters.rs:66
+/// RC103 non-atomic-counter at tools/demo-service/src/counters.rs:67
 pub mod rc103_incr_0_19 {
     /// Changes the number in one atomic update expression.
     pub async fn incr_atomic(
@@ -497,8 +500,9 @@ pub mod rc103_incr_0_19 {
             .update_item()
             .table_name("counters")
             .key("id", AttributeValue::S(id.to_owned()))
-            .update_expression("SET #value = #value + :by")
+            .update_expression("SET #value = if_not_exists(#value, :zero) + :by")
             .expression_attribute_names("#value", "value")
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_string()))
             .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
             .send()
             .await;

@@ -1,0 +1,352 @@
+//! End to end on the bundled demo: a real DynamoDB-compatible server (moto, from PyPI, on
+//! loopback), the demo service on it, and all of racecheck's checks against them. Every
+//! process a test starts is stopped by it, also when it fails (guards kill them on drop).
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use racecheck::model::Report;
+use racecheck::probe::plan::{Expect, Mode, ObserveSpec, Plan, RequestSpec};
+use racecheck::probe::safety::Policy;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A child process killed when the guard goes out of scope.
+struct Guard(Child, &'static str);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_http(url: &str, guard: &mut Guard) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = guard.0.try_wait() {
+            panic!("{} exited early with {status}", guard.1);
+        }
+        if reqwest::blocking_get(url) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not answer on {url}",
+            guard.1
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+mod reqwest {
+    /// Whether anything answers HTTP at `url` (any status).
+    pub fn blocking_get(url: &str) -> bool {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async { ::reqwest::get(url).await.is_ok() })
+    }
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(ROOT).join("target"))
+}
+
+fn moto() -> (Guard, String) {
+    let install = Command::new("bash")
+        .arg(format!("{ROOT}/tools/dynamodb-local"))
+        .arg("install")
+        .output()
+        .expect("run tools/dynamodb-local");
+    assert!(
+        install.status.success(),
+        "installing moto failed: {}",
+        String::from_utf8_lossy(&install.stderr)
+    );
+    let port = free_port();
+    let child = Command::new(target_dir().join("moto/bin/moto_server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start moto_server");
+    let mut guard = Guard(child, "moto_server");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{endpoint}/moto-api/"), &mut guard);
+    (guard, endpoint)
+}
+
+fn demo(endpoint: &str) -> (Guard, String) {
+    let bin = target_dir().join("debug/demo-service");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let st = Command::new(cargo)
+            .args(["build", "-p", "demo-service"])
+            .current_dir(ROOT)
+            .status()
+            .unwrap();
+        assert!(st.success(), "building the demo service failed");
+    }
+    let port = free_port();
+    let child = Command::new(bin)
+        .env("DYNAMODB_ENDPOINT", endpoint)
+        .env("PORT", port.to_string())
+        .env("RACE_WINDOW_MS", "25")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the demo service");
+    let mut guard = Guard(child, "demo-service");
+    let url = format!("http://127.0.0.1:{port}");
+    wait_http(&format!("{url}/health"), &mut guard);
+    (guard, url)
+}
+
+fn request(url: String, method: &str, body: Value) -> RequestSpec {
+    RequestSpec {
+        method: Some(method.into()),
+        url,
+        headers: BTreeMap::new(),
+        body,
+    }
+}
+
+fn plan(
+    target: RequestSpec,
+    observe: Option<(String, &str)>,
+    reset: Option<RequestSpec>,
+    mode: Mode,
+) -> Plan {
+    Plan {
+        target,
+        observe: observe.map(|(url, pointer)| ObserveSpec {
+            method: None,
+            url,
+            headers: None,
+            pointer: pointer.into(),
+        }),
+        reset,
+        mode,
+        concurrency: Some(8),
+        rounds: Some(2),
+        expect: Expect {
+            delta_per_success: None,
+            max_successes: Some(1),
+        },
+        request_timeout_ms: Some(10_000),
+        max_duration_ms: Some(60_000),
+    }
+}
+
+async fn probe(p: &Plan) -> Report {
+    let r = racecheck::probe::run(
+        p,
+        &Policy::default(),
+        &mut |_, _, _| {},
+        &CancellationToken::new(),
+    )
+    .await;
+    assert!(r.errors.is_empty(), "{}: {:?}", p.target.url, r.errors);
+    r
+}
+
+fn rules(r: &Report) -> Vec<String> {
+    r.findings.iter().map(|f| f.rule.clone()).collect()
+}
+
+#[test]
+fn demo_end_to_end() {
+    // Source: exactly the racy handlers (the fixed increment included as safe).
+    let scan = racecheck::source::analyze(
+        &[racecheck::source::Input::Path(
+            format!("{ROOT}/tools/demo-service").into(),
+        )],
+        &Default::default(),
+    );
+    let mut flagged: Vec<(String, String)> = scan
+        .findings
+        .iter()
+        .map(|f| (f.function.clone().unwrap_or_default(), f.rule.clone()))
+        .collect();
+    flagged.sort();
+    let expected: Vec<(String, String)> = [
+        ("accounts::transfer", "RC104"),
+        ("accounts::withdraw", "RC102"),
+        ("counters::incr", "RC103"),
+        ("coupons::redeem", "RC102"),
+        ("profiles::update_profile", "RC101"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(flagged, expected);
+
+    // The fix the demo applies in `incr-fixed` is racecheck's own suggestion, verbatim.
+    let incr = scan
+        .findings
+        .iter()
+        .find(|f| f.function.as_deref() == Some("counters::incr"))
+        .unwrap();
+    let fixed = std::fs::read_to_string(format!("{ROOT}/tools/demo-service/src/fixed.rs")).unwrap();
+    assert!(
+        fixed.ends_with(&incr.fixes[0].snippet),
+        "tools/demo-service/src/fixed.rs is not racecheck's current fix for counters::incr"
+    );
+
+    // Contract: the documented gaps of the racy endpoints, and not of the correct ones.
+    let spec = racecheck::spec::check(&racecheck::spec::SpecInput::Path(
+        format!("{ROOT}/tools/demo-service/openapi.yaml").into(),
+    ));
+    let has = |op: &str, rule: &str| {
+        spec.findings
+            .iter()
+            .any(|f| f.operation.as_deref() == Some(op) && f.rule == rule)
+    };
+    assert!(
+        spec.findings.iter().all(|f| f.rule != "RC290"),
+        "{:?}",
+        spec.findings
+    );
+    assert!(has("PUT /profiles/{id}", "RC201"));
+    assert!(has("PUT /profiles/{id}", "RC206"));
+    assert!(!has("PUT /profiles/{id}/checked", "RC201"));
+    assert!(has("POST /coupons/{code}/redeem", "RC202"));
+    assert!(!has("POST /coupons/{code}/redeem-atomic", "RC202"));
+    assert!(has("POST /transfers", "RC204"));
+
+    // Behaviour: a real burst on a real DynamoDB-compatible server.
+    let (_moto, endpoint) = moto();
+    let (_demo, url) = demo(&endpoint);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut lost = vec![];
+        for rep in 0..3 {
+            // Counter: racy, atomic, and racy-with-racecheck's-fix.
+            for (path, racy) in [
+                ("incr", true),
+                ("incr-atomic", false),
+                ("incr-fixed", false),
+            ] {
+                let id = format!("{path}-{rep}");
+                let p = plan(
+                    request(
+                        format!("{url}/counters/{id}/{path}"),
+                        "POST",
+                        json!({"by": 1}),
+                    ),
+                    Some((format!("{url}/counters/{id}"), "/value")),
+                    None,
+                    Mode::LostUpdate,
+                );
+                let r = probe(&p).await;
+                if racy {
+                    assert_eq!(rules(&r), ["RC401"], "{:?}", r.probe);
+                    for round in &r.probe.as_ref().unwrap().rounds {
+                        lost.push(
+                            f64::from(round.successes)
+                                - (round.after.unwrap() - round.before.unwrap()),
+                        );
+                    }
+                } else {
+                    assert!(r.findings.is_empty(), "{path}: {:?}", r.findings);
+                }
+            }
+            // A one-time coupon and a withdrawal of the whole balance: one success allowed.
+            for (path, racy) in [("redeem", true), ("redeem-atomic", false)] {
+                let code = format!("{path}-{rep}");
+                let p = plan(
+                    request(format!("{url}/coupons/{code}/{path}"), "POST", Value::Null),
+                    Some((format!("{url}/coupons/{code}"), "/redemptions")),
+                    Some(request(format!("{url}/coupons/{code}"), "PUT", Value::Null)),
+                    Mode::LimitOverrun,
+                );
+                let r = probe(&p).await;
+                assert_eq!(
+                    rules(&r),
+                    if racy {
+                        vec!["RC402".to_string()]
+                    } else {
+                        vec![]
+                    },
+                    "{path}: {:?}",
+                    r.probe
+                );
+            }
+            for (path, racy) in [("withdraw", true), ("withdraw-atomic", false)] {
+                let id = format!("{path}-{rep}");
+                let p = plan(
+                    request(
+                        format!("{url}/accounts/{id}/{path}"),
+                        "POST",
+                        json!({"amount": 100}),
+                    ),
+                    None,
+                    Some(request(
+                        format!("{url}/accounts/{id}"),
+                        "PUT",
+                        json!({"amount": 100}),
+                    )),
+                    Mode::LimitOverrun,
+                );
+                let r = probe(&p).await;
+                assert_eq!(
+                    rules(&r),
+                    if racy {
+                        vec!["RC402".to_string()]
+                    } else {
+                        vec![]
+                    },
+                    "{path}: {:?}",
+                    r.probe
+                );
+            }
+        }
+        eprintln!("demo counter: updates lost per 8-request round: {lost:?}");
+    });
+
+    // An independent MCP client runs the probe and gets progress and the verdict.
+    let env = Command::new("bash")
+        .arg(format!("{ROOT}/tools/py-env"))
+        .output()
+        .unwrap();
+    assert!(
+        env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&env.stderr)
+    );
+    let python = String::from_utf8_lossy(&env.stdout).trim().to_string();
+    let out = Command::new(python)
+        .arg(format!("{ROOT}/tests/mcp/probe_demo.py"))
+        .arg(env!("CARGO_BIN_EXE_racecheck"))
+        .arg(&url)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{stdout}");
+}

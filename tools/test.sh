@@ -16,4 +16,8 @@ bash tools/dynamodb-local install
 echo "== the demo service binary (the end-to-end test starts it)"
 cargo build --locked -p demo-service
 echo "== cargo test"
-cargo test --workspace --locked
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole suite (cargo prints one per test binary).
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"

@@ -15,6 +15,9 @@ bash tools/py-env >/dev/null
 bash tools/dynamodb-local install
 echo "== the demo service binary (the end-to-end test starts it)"
 cargo build --locked -p demo-service
+echo "== MCP Inspector --strict on the tool schemas (tools/mcp-inspector-check)"
+cargo build --locked -p racecheck
+bash tools/mcp-inspector-check
 echo "== cargo test"
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT

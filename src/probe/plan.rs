@@ -20,8 +20,10 @@ pub struct RequestSpec {
     /// Headers to send. `Authorization`, `Cookie` and `*-Token` values never appear in output.
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
-    /// A JSON body (sent with `Content-Type: application/json`).
+    /// A JSON body (sent with `Content-Type: application/json`); usually an object, any JSON
+    /// value is accepted.
     #[serde(default)]
+    #[schemars(with = "serde_json::Map<String, Value>")]
     pub body: Value,
 }
 

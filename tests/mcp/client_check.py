@@ -5,8 +5,12 @@ Exits non-zero on the first failed check; prints "N passed, 0 failed" at the end
 """
 
 import asyncio
+import json
 import os
 import sys
+import urllib.request
+
+import anyio
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -114,6 +118,24 @@ async def main(binary: str, root: str, racy: str) -> None:
             res = await session.call_tool("probe_endpoint", plan)
             check(res.structured_content["findings"] == [], "the safe counter gives no finding")
             check("no update was lost" in res.structured_content["probe"]["verdict"], "the verdict says what it saw")
+            # A long probe the client abandons stops promptly: the counter stops moving.
+            def counter():
+                with urllib.request.urlopen(racy + "/counter", timeout=5) as r:
+                    return json.load(r)["value"]
+
+            slow = {"target": {"method": "POST", "url": racy + "/counter/incr-safe"},
+                    "observe": {"url": racy + "/counter", "pointer": "/value"},
+                    "mode": "lost-update", "concurrency": 5, "rounds": 10}
+            with anyio.move_on_after(0.4) as scope:
+                await session.call_tool("probe_endpoint", slow)
+            check(scope.cancelled_caught, "the long probe was still running when abandoned")
+            await asyncio.sleep(0.3)
+            first = counter()
+            await asyncio.sleep(1.0)
+            check(counter() == first, "the probe stopped when the client cancelled")
+            res = await session.call_tool("explain_rule", {"rule": "RC401"})
+            check(not res.is_error, "the server serves after a cancelled call")
+
             plan["target"]["url"] = "http://10.9.9.9/x"
             res = await session.call_tool("probe_endpoint", plan)
             check(res.is_error and "not a loopback address" in res.content[0].text, "non-loopback targets are refused")

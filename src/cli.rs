@@ -46,6 +46,21 @@ pub enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Source and contract together: every scan and spec finding, plus what the spec promises
+    /// and the handlers do not keep (RC301-RC303).
+    Audit {
+        /// The service's directory (a crate or workspace).
+        dir: PathBuf,
+        /// Its OpenAPI document (default: openapi.yaml|yml|json in DIR).
+        #[arg(long)]
+        spec: Option<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        #[arg(long, value_enum, default_value = "low")]
+        fail_on: Severity,
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Check an OpenAPI document (3.0/3.1, YAML or JSON) for writes that leave concurrent
     /// clients unprotected.
     Spec {
@@ -326,6 +341,16 @@ pub fn run(cli: Cli) -> i32 {
         } => {
             let inputs: Vec<Input> = paths.into_iter().map(Input::Path).collect();
             let report = source::analyze(&inputs, &Options { rules });
+            finish(&report, format, fail_on, output.as_ref())
+        }
+        Command::Audit {
+            dir,
+            spec,
+            format,
+            fail_on,
+            output,
+        } => {
+            let report = crate::audit::audit(&dir, spec.as_deref());
             finish(&report, format, fail_on, output.as_ref())
         }
         Command::Spec {

@@ -3,6 +3,7 @@
 //! The engine (`source`, `fix`, `rules`) returns [`model::Report`]s and knows nothing of its
 //! callers; `cli` and `mcp` parse arguments, call it, and render with `report`.
 
+pub mod audit;
 pub mod cli;
 pub mod fix;
 pub mod mcp;

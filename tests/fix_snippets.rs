@@ -23,9 +23,18 @@ fn generate() -> (String, usize) {
          // snippet racecheck produces for its fixtures, one module each. Do not edit.\n",
     );
     let mut count = 0;
-    // Each fixture file is analysed on its own, as a user would scan it.
-    for input in inputs {
-        let report = analyze(&[input], &Options::default());
+    // Each fixture file is analysed on its own, as a user would scan it; the audit fixture adds
+    // the Rust fixes of RC301/RC303.
+    let mut reports: Vec<_> = inputs
+        .into_iter()
+        .map(|i| analyze(&[i], &Options::default()))
+        .collect();
+    let mut audit = racecheck::audit::audit(std::path::Path::new("tests/fixtures/audit"), None);
+    audit
+        .findings
+        .retain(|f| f.rule == "RC301" || f.rule == "RC303");
+    reports.push(audit);
+    for report in reports {
         assert!(report.errors.is_empty(), "{:?}", report.errors);
         for f in &report.findings {
             for (i, fix) in f.fixes.iter().enumerate() {

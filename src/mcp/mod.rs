@@ -62,6 +62,18 @@ pub struct ValidateOpenapiArgs {
     pub base_dir: Option<String>,
 }
 
+/// Arguments of `audit_service`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct AuditArgs {
+    /// The service's directory (a crate or workspace).
+    pub path: String,
+    /// Its OpenAPI document; by default openapi.yaml|yml|json in `path`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub spec: Option<String>,
+}
+
 /// Arguments of `explain_rule`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct ExplainRuleArgs {
@@ -274,6 +286,45 @@ impl Server {
         };
         let mut result = report_result(&report, &Sources::default());
         if !report.errors.is_empty() {
+            result.is_error = Some(true);
+        }
+        Ok(result)
+    }
+
+    #[tool(
+        description = "Audit a service's source and its OpenAPI document together: every \
+        analyze_source and validate_openapi finding, source findings tagged with the operation \
+        they break, and what the contract promises that the handlers do not keep: If-Match/412 \
+        required but the write unconditional (RC301), mutating routes missing from the spec \
+        (RC302), Idempotency-Key or PUT idempotency not kept (RC303). Call it on a service \
+        directory that has an openapi.yaml (or pass `spec`).",
+        output_schema = rmcp::handler::server::common::schema_for_output::<Report>(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn audit_service(
+        &self,
+        Parameters(args): Parameters<AuditArgs>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, ErrorData> {
+        let dir = match existing(&args.path) {
+            Ok(p) => p,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        let spec = match args.spec.as_deref().map(existing) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => return Ok(tool_error(e)),
+            None => None,
+        };
+        let job = tokio::task::spawn_blocking(move || crate::audit::audit(&dir, spec.as_deref()));
+        let report = tokio::select! {
+            _ = ct.cancelled() => return Ok(tool_error("cancelled")),
+            joined = job => match joined {
+                Ok(r) => r,
+                Err(e) => return Ok(tool_error(format!("the audit failed: {e}"))),
+            },
+        };
+        let mut result = report_result(&report, &Sources::default());
+        if report.findings.is_empty() && !report.errors.is_empty() {
             result.is_error = Some(true);
         }
         Ok(result)

@@ -5,6 +5,7 @@
 use crate::model::Severity;
 
 pub mod contract;
+pub mod correlation;
 pub mod probe;
 pub mod source;
 
@@ -97,6 +98,7 @@ pub fn all() -> impl Iterator<Item = &'static RuleMeta> {
     source::RULES
         .iter()
         .chain(contract::RULES)
+        .chain(correlation::RULES)
         .chain(probe::RULES)
         .copied()
 }

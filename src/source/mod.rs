@@ -31,28 +31,68 @@ pub struct Options {
     pub rules: Vec<String>,
 }
 
+/// A write an Axum handler performs (itself or through the functions it calls).
+#[derive(Clone, Debug)]
+pub struct HandlerWrite {
+    pub location: Location,
+    /// `put_item`, `update_item`, ...
+    pub api: &'static str,
+    /// It carries a condition (or is part of a transaction with one).
+    pub conditioned: bool,
+    /// It adds to a stored number (`ADD`, `SET x = x + :d`): not idempotent.
+    pub increments: bool,
+}
+
+/// What the contract checks need to know of each routed handler.
+#[derive(Clone, Debug)]
+pub struct Handler {
+    pub route: Route,
+    pub function: String,
+    pub location: Location,
+    pub writes: Vec<HandlerWrite>,
+    /// The handler's code mentions an idempotency key.
+    pub reads_idempotency_key: bool,
+}
+
+pub fn location(span: &facts::Span) -> Location {
+    Location {
+        file: span.file.to_string(),
+        line: span.line,
+        column: span.column,
+        end_line: span.end_line,
+        end_column: span.end_column,
+        pointer: None,
+    }
+}
+
 /// Analyse the inputs. Never panics on bad input: what cannot be read or parsed is in
 /// `errors`.
 pub fn analyze(inputs: &[Input], options: &Options) -> Report {
+    analyze_service(inputs, options).0
+}
+
+/// [`analyze`], plus the routed handlers and what they write (for `audit`).
+pub fn analyze_service(inputs: &[Input], options: &Options) -> (Report, Vec<Handler>) {
     let started = Instant::now();
     let mut errors: Vec<AnalysisError> = vec![];
     let wanted = match resolve_rules(&options.rules) {
         Ok(w) => w,
         Err(e) => {
             errors.push(e);
-            return Report {
+            let report = Report {
                 errors,
                 ..Report::default()
             };
+            return (report, vec![]);
         }
     };
     let list = files::discover(inputs, &mut errors);
-    let mut report = run(&list, &wanted, &mut errors);
+    let (mut report, handlers) = run(&list, &wanted, &mut errors);
     report.errors.extend(errors);
     report.stats.files = list.len() as u64;
     report.stats.errors = report.errors.len() as u64;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
-    report
+    (report, handlers)
 }
 
 fn resolve_rules(keys: &[String]) -> Result<HashSet<&'static str>, AnalysisError> {
@@ -150,7 +190,11 @@ fn shares(list: &[Input], workers: usize) -> Vec<Vec<Input>> {
 /// Parse on worker threads, each keeping its syntax trees (spans refer to a per-thread source
 /// map), and walk the functions in rounds, callees before callers, every thread walking its
 /// own files' functions with the summaries of the rounds before.
-fn run(list: &[Input], wanted: &HashSet<&'static str>, errors: &mut Vec<AnalysisError>) -> Report {
+fn run(
+    list: &[Input],
+    wanted: &HashSet<&'static str>,
+    errors: &mut Vec<AnalysisError>,
+) -> (Report, Vec<Handler>) {
     let t = Instant::now();
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -266,9 +310,71 @@ fn run(list: &[Input], wanted: &HashSet<&'static str>, errors: &mut Vec<Analysis
         );
         let routes = routes::compose(&global, &route_locals);
         let report = check(&global, &summaries, &calls, &routes, &texts, wanted, errors);
+        let handlers = handlers(&global, &summaries, &routes, &texts);
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "checked");
-        report
+        (report, handlers)
     })
+}
+
+/// Every routed handler with the writes its flow performs.
+fn handlers(
+    global: &Global,
+    summaries: &[Option<Arc<Summary>>],
+    routes: &[Route],
+    texts: &[Arc<FileText>],
+) -> Vec<Handler> {
+    let mut out = vec![];
+    for r in routes {
+        let Some(ids) = global.by_name.get(&r.handler) else {
+            continue;
+        };
+        for &id in ids {
+            let Some(summary) = summaries.get(id).and_then(|s| s.as_ref()) else {
+                continue;
+            };
+            let meta = &global.metas[id];
+            let writes = writes::derive(summary)
+                .iter()
+                .map(|w| {
+                    let op = summary.ops.iter().find(|o| o.id == w.op);
+                    let tx_condition =
+                        op.is_some_and(|o| o.req.members.iter().any(|m| m.condition.is_present()));
+                    let increments = w.update.iter().any(|a| match a {
+                        expr::Action::Add { .. } => true,
+                        expr::Action::Set { value, rhs, .. } => {
+                            value.is_atomic() && rhs.contains('+')
+                        }
+                        _ => false,
+                    });
+                    HandlerWrite {
+                        location: location(op.map(|o| &o.span).unwrap_or(&meta.span)),
+                        api: w.kind.api_name(),
+                        conditioned: w.has_condition() || (w.in_transaction && tx_condition),
+                        increments,
+                    }
+                })
+                .collect();
+            let text = texts
+                .iter()
+                .find(|f| f.path == meta.span.file)
+                .map(|f| f.slice(&meta.span).to_ascii_lowercase())
+                .unwrap_or_default();
+            // Code, not comments, decides whether the handler reads the key.
+            let code: String = text
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.push(Handler {
+                route: r.clone(),
+                function: meta.qual.clone(),
+                location: location(&meta.span),
+                writes,
+                reads_idempotency_key: code.contains("idempotency"),
+            });
+        }
+    }
+    out
 }
 
 fn worker(

@@ -91,29 +91,73 @@ fn error(kind: ErrorKind, path: &str, message: String) -> Report {
 /// Check an OpenAPI document. Never panics: unreadable inputs are `errors`, documents that
 /// cannot be read as OpenAPI are RC290 findings with their position.
 pub fn check(input: &SpecInput) -> Report {
+    check_with_ops(input).0
+}
+
+/// What `audit` needs of each operation.
+#[derive(Clone, Debug)]
+pub struct OpFacts {
+    /// Upper-case method.
+    pub method: String,
+    pub path: String,
+    pub location: crate::model::Location,
+    /// A required `If-Match`/version, or a documented 412.
+    pub requires_precondition: bool,
+    /// An idempotency-key header parameter.
+    pub idempotency_key: bool,
+}
+
+/// [`check`], plus the operations (for `audit`).
+pub fn check_with_ops(input: &SpecInput) -> (Report, Vec<OpFacts>) {
     let started = Instant::now();
-    let (shown, text, dir): (Arc<str>, String, Option<PathBuf>) = match input {
+    let (shown, text, dir) = match load_input(input) {
+        Ok(x) => x,
+        Err(r) => return (*r, vec![]),
+    };
+    let (mut report, ops) = match crate::isolate(|| check_text(shown.clone(), &text, dir)) {
+        Ok(r) => r,
+        Err(panic) => (
+            error(
+                ErrorKind::Invalid,
+                &shown,
+                format!("`{shown}` was not checked: racecheck hit an internal error ({panic}); please report it with this file"),
+            ),
+            vec![],
+        ),
+    };
+    report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    (report, ops)
+}
+
+type Loaded = (Arc<str>, String, Option<PathBuf>);
+
+fn load_input(input: &SpecInput) -> Result<Loaded, Box<Report>> {
+    Ok(match input {
         SpecInput::Path(p) => {
             let shown = p.display().to_string();
             let bytes = match std::fs::read(p) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return error(
+                    return Err(Box::new(error(
                         ErrorKind::NotFound,
                         &shown,
                         format!("`{shown}` does not exist; pass an OpenAPI file (YAML or JSON)"),
-                    )
+                    )))
                 }
                 Err(e) => {
-                    return error(ErrorKind::Io, &shown, format!("cannot read `{shown}`: {e}"))
+                    return Err(Box::new(error(
+                        ErrorKind::Io,
+                        &shown,
+                        format!("cannot read `{shown}`: {e}"),
+                    )))
                 }
             };
             let Ok(text) = String::from_utf8(bytes) else {
-                return error(
+                return Err(Box::new(error(
                     ErrorKind::NotUtf8,
                     &shown,
                     format!("`{shown}` is not valid UTF-8"),
-                );
+                )));
             };
             let dir = p.parent().map(|d| {
                 if d.as_os_str().is_empty() {
@@ -129,20 +173,10 @@ pub fn check(input: &SpecInput) -> Report {
             content.clone(),
             base_dir.clone(),
         ),
-    };
-    let mut report = match crate::isolate(|| check_text(shown.clone(), &text, dir)) {
-        Ok(r) => r,
-        Err(panic) => error(
-            ErrorKind::Invalid,
-            &shown,
-            format!("`{shown}` was not checked: racecheck hit an internal error ({panic}); please report it with this file"),
-        ),
-    };
-    report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
-    report
+    })
 }
 
-fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> Report {
+fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec<OpFacts>) {
     let lines = text.lines().count() as u64;
     let mut findings = vec![];
     let at_top = |message: String| Problem {
@@ -159,7 +193,7 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> Report {
             let mut p = at_top(e.message);
             p.line = e.line.unwrap_or(1);
             p.column = e.column.unwrap_or(1);
-            return finish(vec![problem_finding(p)], 1, lines, 0);
+            return (finish(vec![problem_finding(p)], 1, lines, 0), vec![]);
         }
     };
     let kind = match &root.value {
@@ -180,7 +214,12 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> Report {
     };
     let is_31 = match kind {
         Ok(v) => v,
-        Err(message) => return finish(vec![problem_finding(at_top(message))], 1, lines, 0),
+        Err(message) => {
+            return (
+                finish(vec![problem_finding(at_top(message))], 1, lines, 0),
+                vec![],
+            )
+        }
     };
     if is_31 {
         normalize::to_3_0(&mut root.value);
@@ -285,7 +324,29 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> Report {
         });
     }
     let files = docs.docs.len() as u64;
-    finish(findings, files, lines, model.ops.len() as u64)
+    let ops = model
+        .ops
+        .iter()
+        .map(|op| {
+            let d = &docs.docs[op.doc];
+            let (line, column) = d.position(&op.pointer);
+            OpFacts {
+                method: op.method.to_uppercase(),
+                path: op.path.clone(),
+                location: Location {
+                    file: d.path.to_string(),
+                    line,
+                    column,
+                    end_line: line,
+                    end_column: column,
+                    pointer: Some(format!("#{}", op.pointer)),
+                },
+                requires_precondition: contract::has_precondition(op) || op.has_response(&["412"]),
+                idempotency_key: contract::has_idempotency_key(op),
+            }
+        })
+        .collect();
+    (finish(findings, files, lines, model.ops.len() as u64), ops)
 }
 
 fn finish(mut findings: Vec<Finding>, files: u64, lines: u64, operations: u64) -> Report {

@@ -35,7 +35,7 @@ async def main(binary: str, root: str, racy: str) -> None:
             check(init.server_info.version, "server version is set")
 
             tools = {t.name: t for t in (await session.list_tools()).tools}
-            check({"analyze_source", "explain_rule", "validate_openapi", "probe_endpoint"} <= set(tools), f"tools {sorted(tools)}")
+            check({"analyze_source", "explain_rule", "validate_openapi", "probe_endpoint", "audit_service"} <= set(tools), f"tools {sorted(tools)}")
             check(tools["validate_openapi"].output_schema.get("type") == "object", "validate_openapi has an output schema")
             analyze = tools["analyze_source"]
             check(analyze.output_schema and analyze.output_schema.get("type") == "object",
@@ -97,6 +97,11 @@ async def main(binary: str, root: str, racy: str) -> None:
             check(f["rule"] == "RC290" and f["location"]["line"] >= 2, f"malformed YAML is RC290 with its line: {f}")
             res = await session.call_tool("validate_openapi", {"path": "/no/such/spec.yaml"})
             check(res.is_error and "/no/such/spec.yaml" in res.content[0].text, "missing spec path is a tool error")
+
+            # Source and contract together.
+            res = await session.call_tool("audit_service", {"path": os.path.join(root, "tests", "fixtures", "audit")})
+            rc3 = sorted(f["rule"] for f in res.structured_content["findings"] if f["rule"].startswith("RC3"))
+            check(rc3 == ["RC301", "RC302", "RC303", "RC303"], f"audit_service correlation findings {rc3}")
 
             # The probe: progress after each round with our token, and the verdict.
             updates = []

@@ -1,0 +1,265 @@
+//! `audit`: the source and the contract of one service together. The Axum routes found in the
+//! code are matched to the operations of its OpenAPI document, so findings can say what the
+//! contract promises and the code does not keep (RC301–RC303), on top of every source and
+//! contract finding.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use crate::fix::{self, Arg, Conflict, PutSpec, Target, Ty};
+use crate::model::{
+    AnalysisError, Confidence, ErrorKind, EvidenceStep, Finding, FixSafety, Report, StepKind,
+};
+use crate::rules::correlation::{
+    idempotency_not_enforced, precondition_not_enforced, undocumented_mutation,
+};
+use crate::rules::RuleMeta;
+use crate::source::{self, Handler, Input, Options};
+use crate::spec::{self, OpFacts, SpecInput};
+
+const SPEC_NAMES: &[&str] = &[
+    "openapi.yaml",
+    "openapi.yml",
+    "openapi.json",
+    "api/openapi.yaml",
+    "docs/openapi.yaml",
+];
+
+/// The OpenAPI document of a service directory, if it has one where they usually are.
+pub fn find_spec(dir: &Path) -> Option<PathBuf> {
+    SPEC_NAMES.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
+/// `/items/{id}` and `/items/:item_id` are the same route.
+fn normalize(path: &str) -> String {
+    let mut out: Vec<String> = vec![];
+    for seg in path.trim_end_matches('/').split('/') {
+        if seg.starts_with('{') || seg.starts_with(':') || seg.starts_with('*') {
+            out.push("{}".into());
+        } else {
+            out.push(seg.to_string());
+        }
+    }
+    let p = out.join("/");
+    if p.is_empty() {
+        "/".into()
+    } else {
+        p
+    }
+}
+
+fn finding(
+    rule: &'static RuleMeta,
+    h: &Handler,
+    at: crate::model::Location,
+    op: Option<&OpFacts>,
+    message: String,
+    notes: Vec<(StepKind, crate::model::Location, String)>,
+    fixes: Vec<crate::model::Fix>,
+) -> Finding {
+    Finding {
+        rule: rule.id.into(),
+        slug: rule.slug.into(),
+        severity: rule.severity,
+        confidence: Confidence::Medium,
+        message,
+        location: at,
+        function: Some(h.function.clone()),
+        operation: op.map(|o| format!("{} {}", o.method, o.path)),
+        routes: vec![h.route.clone()],
+        evidence: notes
+            .into_iter()
+            .map(|(kind, l, note)| EvidenceStep {
+                kind,
+                file: l.file,
+                line: l.line,
+                column: l.column,
+                note,
+            })
+            .collect(),
+        fixes,
+    }
+}
+
+/// Audit a service: its Rust source under `dir` and its OpenAPI document (`spec`, or the
+/// first of `openapi.yaml|yml|json` in `dir`).
+pub fn audit(dir: &Path, spec_path: Option<&Path>) -> Report {
+    let started = std::time::Instant::now();
+    let (mut report, handlers) =
+        source::analyze_service(&[Input::Path(dir.to_path_buf())], &Options::default());
+    let Some(spec_path) = spec_path.map(Path::to_path_buf).or_else(|| find_spec(dir)) else {
+        report.errors.push(AnalysisError {
+            kind: ErrorKind::NotFound,
+            path: dir.display().to_string(),
+            line: None,
+            column: None,
+            message: format!(
+                "no OpenAPI document in `{}` ({}); pass --spec FILE, or use `racecheck scan` for the source alone",
+                dir.display(),
+                SPEC_NAMES.join(", ")
+            ),
+        });
+        return report;
+    };
+    let (spec_report, ops) = spec::check_with_ops(&SpecInput::Path(spec_path));
+    let mut findings = report.findings;
+    // Source findings on routed handlers say which operation they break.
+    for f in &mut findings {
+        if let Some(r) = f.routes.first() {
+            if let Some(op) = ops
+                .iter()
+                .find(|o| o.method == r.method && normalize(&o.path) == normalize(&r.path))
+            {
+                f.operation = Some(format!("{} {}", op.method, op.path));
+            }
+        }
+    }
+    findings.extend(spec_report.findings);
+    for h in &handlers {
+        let method = h.route.method.as_str();
+        let op = ops
+            .iter()
+            .find(|o| o.method == method && normalize(&o.path) == normalize(&h.route.path));
+        let mutating = matches!(method, "POST" | "PUT" | "PATCH" | "DELETE");
+        match op {
+            None if mutating => {
+                let fragment = json!({ h.route.path.replace(':', "{").as_str(): { method.to_ascii_lowercase(): {
+                    "summary": format!("handled by {}", h.function),
+                    "responses": {"200": {"description": "OK"}},
+                }}});
+                findings.push(finding(
+                    &undocumented_mutation::RULE,
+                    h,
+                    h.location.clone(),
+                    None,
+                    format!(
+                        "{} {} changes data but has no operation in the OpenAPI document",
+                        method, h.route.path
+                    ),
+                    vec![(
+                        StepKind::Note,
+                        h.location.clone(),
+                        format!("routed to `{}` here", h.function),
+                    )],
+                    vec![fix::fix(
+                        "Document the operation",
+                        "Add under `paths` (then racecheck's contract rules check it):".to_string(),
+                        FixSafety::DisplayOnly,
+                        fix::spec::render(&fragment, spec::doc::Format::Yaml),
+                    )],
+                ));
+            }
+            None => {}
+            Some(op) => {
+                if op.requires_precondition {
+                    for w in h.writes.iter().filter(|w| !w.conditioned) {
+                        findings.push(finding(
+                            &precondition_not_enforced::RULE,
+                            h,
+                            w.location.clone(),
+                            Some(op),
+                            format!(
+                                "{} {} promises a precondition (If-Match / 412), but `{}` writes with an unconditional {}",
+                                op.method, op.path, h.function, w.api
+                            ),
+                            vec![
+                                (StepKind::Note, op.location.clone(), "the contract requires a precondition here".into()),
+                                (StepKind::Write, w.location.clone(), format!("unconditional {} here", w.api)),
+                            ],
+                            vec![version_fix(h)],
+                        ));
+                    }
+                }
+                if op.idempotency_key && !h.reads_idempotency_key {
+                    findings.push(finding(
+                        &idempotency_not_enforced::RULE,
+                        h,
+                        h.location.clone(),
+                        Some(op),
+                        format!("{} {} takes an Idempotency-Key, but `{}` never reads it: a retry repeats the change", op.method, op.path, h.function),
+                        vec![
+                            (StepKind::Note, op.location.clone(), "the contract takes an idempotency key here".into()),
+                            (StepKind::Note, h.location.clone(), "the handler does not mention it".into()),
+                        ],
+                        vec![key_fix(h)],
+                    ));
+                }
+                if op.method == "PUT" {
+                    for w in h.writes.iter().filter(|w| w.increments) {
+                        findings.push(finding(
+                            &idempotency_not_enforced::RULE,
+                            h,
+                            w.location.clone(),
+                            Some(op),
+                            format!("{} {} is a PUT, which clients retry, but `{}` adds to a stored number: a retry adds twice", op.method, op.path, h.function),
+                            vec![
+                                (StepKind::Note, op.location.clone(), "PUT promises idempotency".into()),
+                                (StepKind::Write, w.location.clone(), format!("{} that increments here", w.api)),
+                            ],
+                            vec![fix::fix(
+                                "Set the absolute value, or make it a POST with an Idempotency-Key",
+                                "A PUT should store the state the client sent (`SET #value = :value`); keep increments for a POST action that takes an Idempotency-Key.",
+                                FixSafety::Unsafe,
+                                "// update_expression(\"SET #value = :value\") with the value from the request body".into(),
+                            )],
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    crate::model::sort_findings(&mut findings);
+    report.findings = findings;
+    report.errors.extend(spec_report.errors);
+    report.stats.operations = spec_report.stats.operations;
+    report.stats.files += spec_report.stats.files;
+    report.stats.lines += spec_report.stats.lines;
+    report.stats.findings = report.findings.len() as u64;
+    report.stats.errors = report.errors.len() as u64;
+    report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    report
+}
+
+/// A versioned, conditional put answered with 412 (a self-contained function).
+fn version_fix(h: &Handler) -> crate::model::Fix {
+    let spec = PutSpec {
+        target: Target {
+            table: None,
+            key: vec![("id".into(), Ty::S, "id".into())],
+        },
+        condition: "#version = :expected_version".into(),
+        names: vec![("#version".into(), "version".into())],
+        values: vec![(
+            ":expected_version".into(),
+            Arg::Param("expected_version".into(), Ty::N),
+        )],
+        conflict: Conflict::PreconditionFailed,
+    };
+    fix::fix(
+        "Write only if the stored version is the one the client sent",
+        "Take `expected_version` from `If-Match`, store `version + 1` in the item, and answer a failed condition with 412.",
+        FixSafety::Unsafe,
+        fix::render_put(&format!("{}_if_match", fix::ident(h.function.rsplit("::").next().unwrap_or("write"))), "Puts `item` only if the stored version is still `expected_version`.", &spec),
+    )
+}
+
+/// Record each idempotency key once, conditionally (a self-contained function).
+fn key_fix(h: &Handler) -> crate::model::Fix {
+    let spec = PutSpec {
+        target: Target {
+            table: None,
+            key: vec![("key".into(), Ty::S, "key".into())],
+        },
+        condition: "attribute_not_exists(#key)".into(),
+        names: vec![("#key".into(), "key".into())],
+        values: vec![],
+        conflict: Conflict::Conflict,
+    };
+    fix::fix(
+        "Record the Idempotency-Key before doing the work",
+        "Put the key (with the request's hash) on condition that it is new; on 409 return the stored outcome instead of repeating the change.",
+        FixSafety::Unsafe,
+        fix::render_put(&format!("{}_claim_key", fix::ident(h.function.rsplit("::").next().unwrap_or("handler"))), "Claims an idempotency key; fails with 409 when it was used before.", &spec),
+    )
+}

@@ -1,0 +1,76 @@
+//! `audit`: routes matched to operations, and what the contract promises but the code does
+//! not keep (RC301–RC303), on top of the source and contract findings.
+
+use std::path::Path;
+
+use racecheck::audit::audit;
+
+#[test]
+fn contract_promises_the_code_does_not_keep() {
+    let report = audit(Path::new("tests/fixtures/audit"), None);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let mut got: Vec<(String, String, String)> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule.starts_with("RC3"))
+        .map(|f| {
+            (
+                f.rule.clone(),
+                f.function.clone().unwrap_or_default(),
+                f.operation
+                    .clone()
+                    .unwrap_or_else(|| f.routes[0].path.clone()),
+            )
+        })
+        .collect();
+    got.sort();
+    let want = [
+        ("RC301", "crate::replace_item", "PUT /items/{itemId}"),
+        ("RC302", "crate::purge", "/admin/purge"),
+        ("RC303", "crate::bump", "PUT /counters/{id}"),
+        ("RC303", "crate::charge", "POST /payments"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    // The RC301 finding points at the unconditional write, with the spec line as evidence.
+    let rc301 = report.findings.iter().find(|f| f.rule == "RC301").unwrap();
+    assert!(rc301.location.file.ends_with("src/main.rs"));
+    assert!(rc301
+        .evidence
+        .iter()
+        .any(|e| e.file.ends_with("openapi.yaml")));
+    // Contract findings are there too.
+    assert!(report.findings.iter().any(|f| f.rule == "RC208"));
+}
+
+#[test]
+fn demo_audit_joins_source_findings_to_operations() {
+    let report = audit(Path::new("tools/demo-service"), None);
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let incr = report.findings.iter().find(|f| f.rule == "RC103").unwrap();
+    assert_eq!(incr.operation.as_deref(), Some("POST /counters/{id}/incr"));
+    assert!(report
+        .findings
+        .iter()
+        .any(|f| f.rule == "RC201" && f.operation.as_deref() == Some("PUT /profiles/{id}")));
+    assert!(
+        !report.findings.iter().any(|f| f.rule.starts_with("RC3")),
+        "the demo documents every route it serves"
+    );
+}
+
+#[test]
+fn a_service_without_a_spec_is_an_error() {
+    let report = audit(Path::new("tests/fixtures/crate"), None);
+    assert!(
+        report
+            .errors
+            .iter()
+            .any(|e| e.message.contains("no OpenAPI document")),
+        "{:?}",
+        report.errors
+    );
+}

@@ -113,6 +113,19 @@ fn existing(p: &str) -> Result<PathBuf, String> {
     ))
 }
 
+/// Run an analysis on a blocking thread; a cancelled call returns at once.
+async fn blocking(
+    ct: &CancellationToken,
+    what: &str,
+    job: impl FnOnce() -> Report + Send + 'static,
+) -> Result<Report, CallToolResult> {
+    let job = tokio::task::spawn_blocking(job);
+    tokio::select! {
+        _ = ct.cancelled() => Err(tool_error("cancelled")),
+        joined = job => joined.map_err(|e| tool_error(format!("{what} failed: {e}"))),
+    }
+}
+
 /// The report as the tool result: structured JSON (as `racecheck scan --format json` prints)
 /// and the human text.
 fn report_result(report: &Report, sources: &Sources) -> CallToolResult {
@@ -217,13 +230,13 @@ impl Server {
             ),
         };
         let options = Options { rules: args.rules };
-        let job = tokio::task::spawn_blocking(move || source::analyze(&[input], &options));
-        let report = tokio::select! {
-            _ = ct.cancelled() => return Ok(tool_error("cancelled")),
-            joined = job => match joined {
-                Ok(r) => r,
-                Err(e) => return Ok(tool_error(format!("the analysis failed: {e}"))),
-            },
+        let report = match blocking(&ct, "the analysis", move || {
+            source::analyze(&[input], &options)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(e),
         };
         let only_errors =
             report.findings.is_empty() && !report.errors.is_empty() && report.stats.lines == 0;
@@ -276,13 +289,9 @@ impl Server {
                 SpecInput::Inline { content, base_dir }
             }
         };
-        let job = tokio::task::spawn_blocking(move || crate::spec::check(&input));
-        let report = tokio::select! {
-            _ = ct.cancelled() => return Ok(tool_error("cancelled")),
-            joined = job => match joined {
-                Ok(r) => r,
-                Err(e) => return Ok(tool_error(format!("the check failed: {e}"))),
-            },
+        let report = match blocking(&ct, "the check", move || crate::spec::check(&input)).await {
+            Ok(r) => r,
+            Err(e) => return Ok(e),
         };
         let mut result = report_result(&report, &Sources::default());
         if !report.errors.is_empty() {
@@ -315,13 +324,13 @@ impl Server {
             Some(Err(e)) => return Ok(tool_error(e)),
             None => None,
         };
-        let job = tokio::task::spawn_blocking(move || crate::audit::audit(&dir, spec.as_deref()));
-        let report = tokio::select! {
-            _ = ct.cancelled() => return Ok(tool_error("cancelled")),
-            joined = job => match joined {
-                Ok(r) => r,
-                Err(e) => return Ok(tool_error(format!("the audit failed: {e}"))),
-            },
+        let report = match blocking(&ct, "the audit", move || {
+            crate::audit::audit(&dir, spec.as_deref())
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(e),
         };
         let mut result = report_result(&report, &Sources::default());
         if report.findings.is_empty() && !report.errors.is_empty() {

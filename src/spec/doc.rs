@@ -90,6 +90,21 @@ impl Doc {
     }
 }
 
+impl Doc {
+    /// A finding's location: the member's position, with its pointer.
+    pub fn location(&self, pointer: &str) -> crate::model::Location {
+        let (line, column) = self.position(pointer);
+        crate::model::Location {
+            file: self.path.to_string(),
+            line,
+            column,
+            end_line: line,
+            end_column: column,
+            pointer: Some(format!("#{pointer}")),
+        }
+    }
+}
+
 /// Escape one pointer segment (`/` -> `~1`, `~` -> `~0`).
 pub fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")

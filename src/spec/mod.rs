@@ -300,22 +300,13 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
     let mut cands: Vec<SpecCandidate> = vec![];
     contract::run(&ctx, &mut cands);
     for c in cands {
-        let d = &docs.docs[c.doc];
-        let (line, column) = d.position(&c.pointer);
         findings.push(Finding {
             rule: c.rule.id.into(),
             slug: c.rule.slug.into(),
             severity: c.rule.severity,
             confidence: c.confidence,
             message: c.message,
-            location: Location {
-                file: d.path.to_string(),
-                line,
-                column,
-                end_line: line,
-                end_column: column,
-                pointer: Some(format!("#{}", c.pointer)),
-            },
+            location: docs.docs[c.doc].location(&c.pointer),
             function: None,
             operation: c.operation,
             routes: vec![],
@@ -327,23 +318,12 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
     let ops = model
         .ops
         .iter()
-        .map(|op| {
-            let d = &docs.docs[op.doc];
-            let (line, column) = d.position(&op.pointer);
-            OpFacts {
-                method: op.method.to_uppercase(),
-                path: op.path.clone(),
-                location: Location {
-                    file: d.path.to_string(),
-                    line,
-                    column,
-                    end_line: line,
-                    end_column: column,
-                    pointer: Some(format!("#{}", op.pointer)),
-                },
-                requires_precondition: contract::has_precondition(op) || op.has_response(&["412"]),
-                idempotency_key: contract::has_idempotency_key(op),
-            }
+        .map(|op| OpFacts {
+            method: op.method.to_uppercase(),
+            path: op.path.clone(),
+            location: docs.docs[op.doc].location(&op.pointer),
+            requires_precondition: contract::has_precondition(op) || op.has_response(&["412"]),
+            idempotency_key: contract::has_idempotency_key(op),
         })
         .collect();
     (finish(findings, files, lines, model.ops.len() as u64), ops)

@@ -70,6 +70,42 @@ const MUTATORS: &[&str] = &[
     "replace",
     "append",
 ];
+/// Method names of the standard library and common crates.
+const STD_METHODS: &[&str] = &[
+    "get",
+    "get_mut",
+    "insert",
+    "remove",
+    "contains",
+    "contains_key",
+    "push",
+    "pop",
+    "len",
+    "is_empty",
+    "iter",
+    "map",
+    "and_then",
+    "unwrap",
+    "clone",
+    "to_string",
+    "into",
+    "from",
+    "parse",
+    "entry",
+    "extend",
+    "find",
+    "filter",
+    "collect",
+    "first",
+    "last",
+    "keys",
+    "values",
+    "new",
+    "default",
+    "send",
+    "json",
+];
+
 /// Fields of `GetItemOutput`, `QueryOutput` and friends.
 const SDK_OUTPUT_FIELDS: &[&str] = &[
     "item",
@@ -1065,8 +1101,21 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }
         }
 
-        // A method of the crate's own (a repository, a helper).
-        if !recv.has_read() || recv.origins.iter().any(|o| matches!(o, Origin::Param(_))) {
+        // A method of the crate's own (a repository, a helper). Names the standard library uses
+        // (`get`, `insert`) resolve only on receivers that look like a store, so `body.get(..)`
+        // is not taken for `Repo::get`.
+        let std_name = STD_METHODS.contains(&method.as_str());
+        let storey = || {
+            let t = text_of(&m.receiver).to_ascii_lowercase();
+            [
+                "self", "repo", "store", "db", "dao", "client", "service", "table", "storage",
+            ]
+            .iter()
+            .any(|k| t.contains(k))
+        };
+        if (!recv.has_read() || recv.origins.iter().any(|o| matches!(o, Origin::Param(_))))
+            && (!std_name || storey())
+        {
             if let Some(v) = self.resolve_call(&method, true, &args, m, Some(&recv)) {
                 return v;
             }

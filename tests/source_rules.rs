@@ -167,6 +167,7 @@ fixture_tests! {
     rc108_unbounded_retry => "tests/fixtures/source/RC108.rs",
     rc109_in_memory_rmw => "tests/fixtures/source/RC109.rs",
     crate_bank_service => "tests/fixtures/crate",
+    precision => "tests/fixtures/source/precision.rs",
 }
 
 /// The bundled demo service: exactly its racy handlers are flagged, each with its route.

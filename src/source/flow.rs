@@ -49,6 +49,9 @@ struct Walker<'w, 'g, 'a> {
     ccf_hint: bool,
     /// Lock guards bound in this function: atomics changed under one are not racing.
     held_locks: usize,
+    /// Type names written in each parameter's type (`State<Arc<Users>>` gives State, Arc,
+    /// Users), to tell `users.get(..)` on a repository from `map.get(..)`.
+    param_types: HashMap<String, Vec<String>>,
     callees: Vec<FnId>,
 }
 
@@ -339,6 +342,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             handling_hint: None,
             ccf_hint: false,
             held_locks: 0,
+            param_types: HashMap::new(),
             callees: vec![],
         }
     }
@@ -352,8 +356,10 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 syn::FnArg::Typed(t) => {
                     let mut names = vec![];
                     bind_names(&t.pat, &mut names);
+                    let types = type_names(&t.ty);
                     for n in names {
-                        self.env.insert(n, Val::of(Origin::Param(i)));
+                        self.env.insert(n.clone(), Val::of(Origin::Param(i)));
+                        self.param_types.insert(n, types.clone());
                     }
                 }
             }
@@ -1113,8 +1119,25 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             .iter()
             .any(|k| t.contains(k))
         };
+        let typed = || {
+            let Some(root) = root_ident(&m.receiver) else {
+                return false;
+            };
+            let Some(types) = self.param_types.get(&root) else {
+                return false;
+            };
+            let g = self.env_.global;
+            g.by_name.get(&method).is_some_and(|ids| {
+                ids.iter().any(|id| {
+                    g.metas[*id]
+                        .self_ty
+                        .as_ref()
+                        .is_some_and(|t| types.contains(t))
+                })
+            })
+        };
         if (!recv.has_read() || recv.origins.iter().any(|o| matches!(o, Origin::Param(_))))
-            && (!std_name || storey())
+            && (!std_name || storey() || typed())
         {
             if let Some(v) = self.resolve_call(&method, true, &args, m, Some(&recv)) {
                 return v;
@@ -1352,6 +1375,22 @@ fn looks_like_client(e: &Expr) -> bool {
     ["client", "dynamo", "ddb", "db"]
         .iter()
         .any(|k| t.contains(k))
+}
+
+/// Every type name a type mentions.
+fn type_names(ty: &syn::Type) -> Vec<String> {
+    use syn::visit::Visit;
+    #[derive(Default)]
+    struct V(Vec<String>);
+    impl<'a> Visit<'a> for V {
+        fn visit_path_segment(&mut self, s: &'a syn::PathSegment) {
+            self.0.push(s.ident.to_string());
+            syn::visit::visit_path_segment(self, s);
+        }
+    }
+    let mut v = V::default();
+    v.visit_type(ty);
+    v.0
 }
 
 fn root_ident(e: &Expr) -> Option<String> {

@@ -379,8 +379,41 @@ pub mod rc109_count_word_0_15 {
     }
 }
 
+/// RC101 lost-update at tests/fixtures/source/precision.rs:56
+pub mod rc101_shout_name_0_16 {
+    /// Writes the change only if the item is unchanged since it was read.
+    pub async fn shout_name_if_unchanged(
+        client: &aws_sdk_dynamodb::Client,
+        id: &str,
+        name: &str,
+        expected_name: &str,
+    ) -> Result<(), axum::http::StatusCode> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use axum::http::StatusCode;
+
+        let result = client
+            .update_item()
+            .table_name("users")
+            .key("id", AttributeValue::S(id.to_owned()))
+            .update_expression("SET #name = :name")
+            .condition_expression("#name = :expected_name")
+            .expression_attribute_names("#name", "name")
+            .expression_attribute_values(":name", AttributeValue::S(name.to_owned()))
+            .expression_attribute_values(":expected_name", AttributeValue::S(expected_name.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StatusCode::CONFLICT)
+            }
+            Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
 /// RC101 lost-update at tests/fixtures/crate/src/handlers.rs:25
-pub mod rc101_rename_account_0_16 {
+pub mod rc101_rename_account_0_17 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn rename_account_with_version_check(
@@ -412,7 +445,7 @@ pub mod rc101_rename_account_0_16 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/crate/src/handlers.rs:38
-pub mod rc103_deposit_0_17 {
+pub mod rc103_deposit_0_18 {
     /// Changes the number in one atomic update expression.
     pub async fn deposit_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -444,7 +477,7 @@ pub mod rc103_deposit_0_17 {
 }
 
 /// RC104 split-multi-item-write at tools/demo-service/src/accounts.rs:162
-pub mod rc104_transfer_0_18 {
+pub mod rc104_transfer_0_19 {
     /// Applies all the writes of the request atomically, or none of them.
     pub async fn transfer_in_one_transaction(
         client: &aws_sdk_dynamodb::Client,
@@ -486,7 +519,7 @@ pub mod rc104_transfer_0_18 {
 }
 
 /// RC103 non-atomic-counter at tools/demo-service/src/counters.rs:67
-pub mod rc103_incr_0_19 {
+pub mod rc103_incr_0_20 {
     /// Changes the number in one atomic update expression.
     pub async fn incr_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -517,7 +550,7 @@ pub mod rc103_incr_0_19 {
 }
 
 /// RC102 check-then-act at tools/demo-service/src/coupons.rs:86
-pub mod rc102_redeem_0_20 {
+pub mod rc102_redeem_0_21 {
     /// Checks and writes in one request: DynamoDB rejects the write when the check fails.
     pub async fn redeem_checked(
         client: &aws_sdk_dynamodb::Client,
@@ -551,7 +584,7 @@ pub mod rc102_redeem_0_20 {
 }
 
 /// RC101 lost-update at tools/demo-service/src/profiles.rs:98
-pub mod rc101_update_profile_0_21 {
+pub mod rc101_update_profile_0_22 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn update_profile_with_version_check(
@@ -582,7 +615,7 @@ pub mod rc101_update_profile_0_21 {
 }
 
 /// RC301 precondition-not-enforced at tests/fixtures/audit/src/main.rs:27
-pub mod rc301_replace_item_0_22 {
+pub mod rc301_replace_item_0_23 {
     /// Puts `item` only if the stored version is still `expected_version`.
     pub async fn replace_item_if_match(
         client: &aws_sdk_dynamodb::Client,
@@ -613,7 +646,7 @@ pub mod rc301_replace_item_0_22 {
 }
 
 /// RC303 idempotency-not-enforced at tests/fixtures/audit/src/main.rs:64
-pub mod rc303_charge_0_23 {
+pub mod rc303_charge_0_24 {
     /// Claims an idempotency key; fails with 409 when it was used before.
     pub async fn charge_claim_key(
         client: &aws_sdk_dynamodb::Client,
@@ -641,6 +674,6 @@ pub mod rc303_charge_0_23 {
 }
 
 /// RC303 idempotency-not-enforced at tests/fixtures/audit/src/main.rs:97
-pub mod rc303_bump_0_24 {
+pub mod rc303_bump_0_25 {
     // update_expression("SET #value = :value") with the value from the request body
 }

@@ -168,6 +168,7 @@ fixture_tests! {
     rc109_in_memory_rmw => "tests/fixtures/source/RC109.rs",
     crate_bank_service => "tests/fixtures/crate",
     precision => "tests/fixtures/source/precision.rs",
+    rusoto => "tests/fixtures/source/rusoto.rs",
 }
 
 /// The bundled demo service: exactly its racy handlers are flagged, each with its route.

@@ -39,17 +39,25 @@ pub fn delta_of(computed: &str, attr: &str) -> Option<Delta> {
     } else {
         &b.right
     };
-    let arg = match other.as_ref() {
-        Expr::Lit(syn::ExprLit {
+    Some(Delta {
+        sign,
+        arg: delta_arg(&text(other)),
+    })
+}
+
+/// The change as the snippet sends it: a literal stays a constant, anything else becomes a
+/// parameter named after the code's variable.
+fn delta_arg(other: &str) -> Arg {
+    match syn::parse_str::<Expr>(other) {
+        Ok(Expr::Lit(syn::ExprLit {
             lit: syn::Lit::Int(i),
             ..
-        }) => Arg::Const(format!(
+        })) => Arg::Const(format!(
             "AttributeValue::N(\"{}\".to_string())",
             i.base10_digits()
         )),
-        e => Arg::Param(param_name(&text(e), "delta"), Ty::N),
-    };
-    Some(Delta { sign, arg })
+        _ => Arg::Param(param_name(other, "delta"), Ty::N),
+    }
 }
 
 fn placeholder_for(arg: &Arg, fallback: &str) -> String {
@@ -161,12 +169,19 @@ pub fn atomic_update(
         let Some(part) = part else { continue };
         let n = spec.name(&attr);
         let from_read = part.val.has_read();
-        let delta = part
-            .val
-            .computed_at
-            .as_ref()
-            .filter(|_| part.val.arith)
-            .and_then(|span| delta_of(&text_of(span), &attr));
+        // The walker saw which operand was the read value; the text is the fallback.
+        let delta = match &part.val.delta {
+            Some((sign, other)) if part.val.arith => Some(Delta {
+                sign: *sign,
+                arg: delta_arg(other),
+            }),
+            _ => part
+                .val
+                .computed_at
+                .as_ref()
+                .filter(|_| part.val.arith)
+                .and_then(|span| delta_of(&text_of(span), &attr)),
+        };
         match delta {
             Some(d) if from_read => {
                 let ph = placeholder_for(&d.arg, &format!("{}_delta", ident(&attr)));

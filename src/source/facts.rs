@@ -38,6 +38,9 @@ pub struct Val {
     pub arith: bool,
     /// Where that arithmetic first happened.
     pub computed_at: Option<Span>,
+    /// The change made to the read value: `+` or `-`, and the other operand as written
+    /// (`balance - amount` gives `-`, `amount`).
+    pub delta: Option<(char, String)>,
     /// Item attributes this value was taken from (`item.get("balance")`, `acct.balance`).
     pub attrs: BTreeSet<String>,
     /// An unsent DynamoDB request builder.
@@ -61,6 +64,7 @@ impl Val {
         if other.arith && !self.arith {
             self.arith = true;
             self.computed_at = other.computed_at.clone();
+            self.delta = other.delta.clone();
         }
         self.attrs.extend(other.attrs.iter().cloned());
         self.members.extend(other.members.iter().cloned());
@@ -71,6 +75,7 @@ impl Val {
             origins: self.origins.clone(),
             arith: self.arith,
             computed_at: self.computed_at.clone(),
+            delta: self.delta.clone(),
             attrs: self.attrs.clone(),
             ..Val::default()
         }

@@ -111,6 +111,17 @@ const STD_METHODS: &[&str] = &[
 
 /// Fields of `GetItemOutput`, `QueryOutput` and friends.
 const SDK_OUTPUT_FIELDS: &[&str] = &[
+    // rusoto's AttributeValue fields
+    "n",
+    "s",
+    "b",
+    "ss",
+    "ns",
+    "bs",
+    "l",
+    "m",
+    "bool",
+    "null",
     "item",
     "items",
     "attributes",
@@ -154,9 +165,22 @@ fn is_send(e: &Expr) -> bool {
     match e {
         Expr::Await(a) => is_send(&a.base),
         Expr::Paren(p) => is_send(&p.expr),
-        Expr::MethodCall(m) => m.method == "send",
+        Expr::MethodCall(m) => m.method == "send" || rusoto_input(m).is_some(),
         _ => false,
     }
+}
+
+/// `client.put_item(PutItemInput { .. })`: a rusoto_dynamodb call, sent by the call itself.
+fn rusoto_input(m: &syn::ExprMethodCall) -> Option<(OpKind, &syn::ExprStruct)> {
+    let kind = OpKind::from_client_method(&m.method.to_string())?;
+    if m.args.len() != 1 {
+        return None;
+    }
+    let Expr::Struct(s) = strip(&m.args[0]) else {
+        return None;
+    };
+    let name = s.path.segments.last()?.ident.to_string();
+    name.ends_with("Input").then_some((kind, s))
 }
 
 /// Whether a lock call (through `unwrap`, `expect`, `.await`, `?`) is the whole expression:
@@ -608,6 +632,19 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }
             Expr::Break(b) => b.expr.as_ref().map(|x| self.expr(x)).unwrap_or_default(),
             Expr::Struct(s) => {
+                // rusoto's transaction members are struct literals (`Put { .. }`).
+                if let Some(kind) = s
+                    .path
+                    .segments
+                    .last()
+                    .and_then(|l| OpKind::from_type_name(&l.ident.to_string()))
+                {
+                    let b = self.struct_builder(kind, String::new(), s);
+                    return Val {
+                        builder: Some(Box::new(b)),
+                        ..Val::default()
+                    };
+                }
                 let mut v = self.exprs(s.fields.iter().map(|f| &f.expr));
                 if let Some(rest) = &s.rest {
                     v.join(&self.expr(rest));
@@ -658,6 +695,17 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         if (is_arith || is_compound) && v.has_read() && !v.arith {
             v.arith = true;
             v.computed_at = Some(self.span(b));
+            // Which side is the read value tells the change: `read - x`, `x + read`.
+            let sign = match b.op {
+                Add(_) | AddAssign(_) => Some('+'),
+                Sub(_) | SubAssign(_) if l.has_read() => Some('-'),
+                _ => None,
+            };
+            v.delta = match (sign, l.has_read(), r.has_read()) {
+                (Some(sg), true, false) => Some((sg, text_of(&b.right))),
+                (Some('+'), false, true) => Some(('+', text_of(&b.left))),
+                _ => None,
+            };
         }
         if is_compound {
             // `x += d` reads and writes x: the new value carries both.
@@ -934,6 +982,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             let mut out = Val {
                 arith: v.arith,
                 computed_at: v.computed_at.clone(),
+                delta: v.delta.clone(),
                 attrs: v.attrs.clone(),
                 ..Val::default()
             };
@@ -954,6 +1003,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                             if a.arith && !out.arith {
                                 out.arith = true;
                                 out.computed_at = a.computed_at.clone();
+                                out.delta = a.delta.clone();
                             }
                         }
                     }
@@ -1016,6 +1066,11 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         // A request builder being built, or sent.
         if let Some(b) = &recv.builder {
             return self.builder_method(b, m, &method);
+        }
+        if let Some((kind, input)) = rusoto_input(m) {
+            let mut b = self.struct_builder(kind, text_of(&m.receiver), input);
+            b.start = self.span(&*m.receiver);
+            return self.execute(b, m);
         }
         if m.args.is_empty() {
             if let Some(kind) = OpKind::from_client_method(&method) {
@@ -1168,35 +1223,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
 
     fn builder_method(&mut self, b: &Builder, m: &syn::ExprMethodCall, method: &str) -> Val {
         if method == "send" {
-            let handling = self.handling_hint.take().unwrap_or(Handling::Bound);
-            let ccf_hint = std::mem::take(&mut self.ccf_hint);
-            let id = self.ops.len();
-            let send_span = self.span(m);
-            let span = Span {
-                file: b.start.file.clone(),
-                line: b.start.line,
-                column: b.start.column,
-                end_line: send_span.end_line,
-                end_column: send_span.end_column,
-            };
-            let result = if b.kind.is_read() {
-                Val::of(Origin::Read(id))
-            } else {
-                Val::default()
-            };
-            self.ops.push(Op {
-                id,
-                req: b.clone(),
-                span,
-                via: vec![],
-                guards: self.guards.clone(),
-                loops: self.loops.clone(),
-                handling,
-                ccf_handled: self.meta.mentions_ccf || ccf_hint,
-                function: self.meta.qual.clone(),
-                result: result.clone(),
-            });
-            return result;
+            return self.execute(b.clone(), m);
         }
         let mut nb = b.clone();
         let arg = |i: usize| m.args.iter().nth(i);
@@ -1296,6 +1323,92 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }),
             other => super::index::mentions_ccf(&text_of(other)),
         }
+    }
+
+    /// The request is sent: record the operation with what surrounds it.
+    fn execute(&mut self, b: Builder, m: &syn::ExprMethodCall) -> Val {
+        let handling = self.handling_hint.take().unwrap_or(Handling::Bound);
+        let ccf_hint = std::mem::take(&mut self.ccf_hint);
+        let id = self.ops.len();
+        let send_span = self.span(m);
+        let span = Span {
+            file: b.start.file.clone(),
+            line: b.start.line,
+            column: b.start.column,
+            end_line: send_span.end_line,
+            end_column: send_span.end_column,
+        };
+        let result = if b.kind.is_read() {
+            Val::of(Origin::Read(id))
+        } else {
+            Val::default()
+        };
+        self.ops.push(Op {
+            id,
+            req: b,
+            span,
+            via: vec![],
+            guards: self.guards.clone(),
+            loops: self.loops.clone(),
+            handling,
+            ccf_handled: self.meta.mentions_ccf || ccf_hint,
+            function: self.meta.qual.clone(),
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// A request given as a struct literal (rusoto's `PutItemInput { .. }`, `Put { .. }`).
+    fn struct_builder(&mut self, kind: OpKind, client: String, s: &syn::ExprStruct) -> Builder {
+        let start = s
+            .path
+            .segments
+            .first()
+            .map(|x| x.ident.span())
+            .unwrap_or_else(|| s.brace_token.span.open());
+        let mut b = Builder::new(kind, client, self.span(&Keyword(start)));
+        for f in &s.fields {
+            let syn::Member::Named(name) = &f.member else {
+                continue;
+            };
+            let value = &f.expr;
+            match name.to_string().as_str() {
+                "table_name" => b.table = self.table_ref(value),
+                "key" => b.key_whole = Some(self.expr(value).data()),
+                "item" => {
+                    b.item_whole = Some(Part {
+                        name: "*".into(),
+                        val: self.expr(value).data(),
+                        text: text_of(value),
+                    })
+                }
+                "condition_expression" => {
+                    b.condition = match strip(value) {
+                        Expr::Path(p) if p.path.is_ident("None") => Cond::ExplicitNone,
+                        other => Cond::Given(self.text_arg(other)),
+                    }
+                }
+                "update_expression" => b.update = Some(self.text_arg(value)),
+                "expression_attribute_values" => b.values_whole = Some(self.expr(value).data()),
+                "put" | "update" | "delete" | "condition_check" | "transact_items" => {
+                    let v = self.expr(value);
+                    if let Some(x) = v.builder {
+                        push_member(&mut b, *x);
+                    }
+                    for x in v.members {
+                        push_member(&mut b, x);
+                    }
+                }
+                _ => {
+                    let v = self.expr(value);
+                    b.other.join(&v.data());
+                    for x in v.members {
+                        push_member(&mut b, x);
+                    }
+                }
+            }
+        }
+        b
     }
 
     fn table_ref(&mut self, a: &Expr) -> TableRef {

@@ -412,8 +412,55 @@ pub mod rc101_shout_name_0_16 {
     }
 }
 
+/// RC103 non-atomic-counter at tests/fixtures/source/rusoto.rs:30
+pub mod rc103_add_credits_0_17 {
+    /// Changes the number in one atomic update expression.
+    pub async fn add_credits_atomic(
+        client: &aws_sdk_dynamodb::Client,
+        id: &str,
+        credits: i64,
+    ) -> Result<(), axum::http::StatusCode> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        use axum::http::StatusCode;
+
+        let result = client
+            .update_item()
+            .table_name("wallets")
+            .key("id", AttributeValue::S(id.to_owned()))
+            .update_expression("SET #credits = if_not_exists(#credits, :zero) + :credits")
+            .expression_attribute_names("#credits", "credits")
+            .expression_attribute_values(":zero", AttributeValue::N("0".to_string()))
+            .expression_attribute_values(":credits", AttributeValue::N(credits.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if err.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StatusCode::CONFLICT)
+            }
+            Err(_) => Err(StatusCode::INTERNAL_SERVER_ERROR),
+        }
+    }
+}
+
+/// RC105 unhandled-condition-failure at tests/fixtures/source/rusoto.rs:60
+pub mod rc105_open_wallet_0_18 {
+    /// The answer for a failed `transact_write_items`: a failed condition is the client's conflict, not a 500.
+    /// Use it as `.send().await.map_err(|e| transact_write_items_error_status(&e))?`.
+    pub fn transact_write_items_error_status(
+        err: &aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError>,
+    ) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+
+        match err.as_service_error() {
+            Some(e) if e.is_transaction_canceled_exception() => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
 /// RC101 lost-update at tests/fixtures/crate/src/handlers.rs:25
-pub mod rc101_rename_account_0_17 {
+pub mod rc101_rename_account_0_19 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn rename_account_with_version_check(
@@ -445,7 +492,7 @@ pub mod rc101_rename_account_0_17 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/crate/src/handlers.rs:38
-pub mod rc103_deposit_0_18 {
+pub mod rc103_deposit_0_20 {
     /// Changes the number in one atomic update expression.
     pub async fn deposit_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -477,7 +524,7 @@ pub mod rc103_deposit_0_18 {
 }
 
 /// RC104 split-multi-item-write at tools/demo-service/src/accounts.rs:162
-pub mod rc104_transfer_0_19 {
+pub mod rc104_transfer_0_21 {
     /// Applies all the writes of the request atomically, or none of them.
     pub async fn transfer_in_one_transaction(
         client: &aws_sdk_dynamodb::Client,
@@ -519,7 +566,7 @@ pub mod rc104_transfer_0_19 {
 }
 
 /// RC103 non-atomic-counter at tools/demo-service/src/counters.rs:67
-pub mod rc103_incr_0_20 {
+pub mod rc103_incr_0_22 {
     /// Changes the number in one atomic update expression.
     pub async fn incr_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -550,7 +597,7 @@ pub mod rc103_incr_0_20 {
 }
 
 /// RC102 check-then-act at tools/demo-service/src/coupons.rs:86
-pub mod rc102_redeem_0_21 {
+pub mod rc102_redeem_0_23 {
     /// Checks and writes in one request: DynamoDB rejects the write when the check fails.
     pub async fn redeem_checked(
         client: &aws_sdk_dynamodb::Client,
@@ -584,7 +631,7 @@ pub mod rc102_redeem_0_21 {
 }
 
 /// RC101 lost-update at tools/demo-service/src/profiles.rs:98
-pub mod rc101_update_profile_0_22 {
+pub mod rc101_update_profile_0_24 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn update_profile_with_version_check(
@@ -615,7 +662,7 @@ pub mod rc101_update_profile_0_22 {
 }
 
 /// RC301 precondition-not-enforced at tests/fixtures/audit/src/main.rs:27
-pub mod rc301_replace_item_0_23 {
+pub mod rc301_replace_item_0_25 {
     /// Puts `item` only if the stored version is still `expected_version`.
     pub async fn replace_item_if_match(
         client: &aws_sdk_dynamodb::Client,
@@ -646,7 +693,7 @@ pub mod rc301_replace_item_0_23 {
 }
 
 /// RC303 idempotency-not-enforced at tests/fixtures/audit/src/main.rs:64
-pub mod rc303_charge_0_24 {
+pub mod rc303_charge_0_26 {
     /// Claims an idempotency key; fails with 409 when it was used before.
     pub async fn charge_claim_key(
         client: &aws_sdk_dynamodb::Client,
@@ -674,6 +721,6 @@ pub mod rc303_charge_0_24 {
 }
 
 /// RC303 idempotency-not-enforced at tests/fixtures/audit/src/main.rs:97
-pub mod rc303_bump_0_25 {
+pub mod rc303_bump_0_27 {
     // update_expression("SET #value = :value") with the value from the request body
 }

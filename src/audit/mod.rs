@@ -59,12 +59,6 @@ fn finding(
     fixes: Vec<crate::model::Fix>,
 ) -> Finding {
     Finding {
-        rule: rule.id.into(),
-        slug: rule.slug.into(),
-        severity: rule.severity,
-        confidence: Confidence::Medium,
-        message,
-        location: at,
         function: Some(h.function.clone()),
         operation: op.map(|o| format!("{} {}", o.method, o.path)),
         routes: vec![h.route.clone()],
@@ -79,6 +73,7 @@ fn finding(
             })
             .collect(),
         fixes,
+        ..rule.finding(Confidence::Medium, message, at)
     }
 }
 

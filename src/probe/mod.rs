@@ -374,23 +374,16 @@ async fn rounds(
     };
     let mut findings: Vec<Finding> = vec![];
     for c in rules::run(&ctx) {
+        let location = Location {
+            file: shown_target.to_string(),
+            line: 1,
+            column: 1,
+            end_line: 1,
+            end_column: 1,
+            pointer: None,
+        };
         findings.push(Finding {
-            rule: c.rule.id.into(),
-            slug: c.rule.slug.into(),
-            severity: c.rule.severity,
-            confidence: c.confidence,
-            message: c.message,
-            location: Location {
-                file: shown_target.to_string(),
-                line: 1,
-                column: 1,
-                end_line: 1,
-                end_column: 1,
-                pointer: None,
-            },
-            function: None,
             operation: Some(shown_target.to_string()),
-            routes: vec![],
             evidence: c
                 .evidence
                 .into_iter()
@@ -403,6 +396,7 @@ async fn rounds(
                 })
                 .collect(),
             fixes: c.fixes,
+            ..c.rule.finding(c.confidence, c.message, location)
         });
     }
     summary.verdict = rules::verdict(&ctx, &findings);

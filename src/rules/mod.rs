@@ -61,6 +61,28 @@ impl RuleMeta {
         }
     }
 
+    /// A finding of this rule; the caller adds function, operation, routes, evidence, fixes.
+    pub fn finding(
+        &'static self,
+        confidence: crate::model::Confidence,
+        message: String,
+        location: crate::model::Location,
+    ) -> crate::model::Finding {
+        crate::model::Finding {
+            rule: self.id.to_string(),
+            slug: self.slug.to_string(),
+            severity: self.severity,
+            confidence,
+            message,
+            location,
+            function: None,
+            operation: None,
+            routes: vec![],
+            evidence: vec![],
+            fixes: vec![],
+        }
+    }
+
     /// The rule's documentation as Markdown.
     pub fn doc(&self) -> String {
         let mut s = format!("# {} `{}`\n\n{}\n\n", self.id, self.slug, self.summary);

@@ -640,24 +640,11 @@ fn check(
             continue;
         }
         findings.push(Finding {
-            rule: c.rule.id.to_string(),
-            slug: c.rule.slug.to_string(),
-            severity: c.rule.severity,
-            confidence: c.confidence,
-            message: c.message,
-            location: Location {
-                file: c.at.file.to_string(),
-                line: c.at.line,
-                column: c.at.column,
-                end_line: c.at.end_line,
-                end_column: c.at.end_column,
-                pointer: None,
-            },
             function: Some(f.qual.clone()),
-            operation: None,
             routes: routes_of(id),
             evidence: c.evidence,
             fixes: c.fixes,
+            ..c.rule.finding(c.confidence, c.message, location(&c.at))
         });
     }
     crate::model::sort_findings(&mut findings);

@@ -54,24 +54,19 @@ fn problem_finding(p: Problem) -> Finding {
         });
     }
     Finding {
-        rule: spec_error::RULE.id.into(),
-        slug: spec_error::RULE.slug.into(),
-        severity: spec_error::RULE.severity,
-        confidence: Confidence::High,
-        message: p.message,
-        location: Location {
-            file: p.file,
-            line: p.line,
-            column: p.column,
-            end_line: p.line,
-            end_column: p.column,
-            pointer: p.pointer.map(|x| format!("#{x}")),
-        },
-        function: None,
-        operation: None,
-        routes: vec![],
         evidence,
-        fixes: vec![],
+        ..spec_error::RULE.finding(
+            Confidence::High,
+            p.message,
+            Location {
+                file: p.file,
+                line: p.line,
+                column: p.column,
+                end_line: p.line,
+                end_column: p.column,
+                pointer: p.pointer.map(|x| format!("#{x}")),
+            },
+        )
     }
 }
 
@@ -301,17 +296,14 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
     contract::run(&ctx, &mut cands);
     for c in cands {
         findings.push(Finding {
-            rule: c.rule.id.into(),
-            slug: c.rule.slug.into(),
-            severity: c.rule.severity,
-            confidence: c.confidence,
-            message: c.message,
-            location: docs.docs[c.doc].location(&c.pointer),
-            function: None,
             operation: c.operation,
-            routes: vec![],
             evidence: c.evidence,
             fixes: c.fixes,
+            ..c.rule.finding(
+                c.confidence,
+                c.message,
+                docs.docs[c.doc].location(&c.pointer),
+            )
         });
     }
     let files = docs.docs.len() as u64;

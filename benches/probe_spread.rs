@@ -55,6 +55,9 @@ fn main() {
     let server = server_rt
         .block_on(RacyServer::start(Duration::ZERO))
         .unwrap();
+    let h2_server = server_rt
+        .block_on(RacyServer::start_h2(Duration::ZERO))
+        .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -70,6 +73,7 @@ fn main() {
             concurrency: Some(N as u32),
             rounds: Some(1),
             expect: Default::default(),
+            http2: false,
             request_timeout_ms: None,
             max_duration_ms: None,
         };
@@ -88,6 +92,18 @@ fn main() {
             assert!(o.iter().all(|o| o.status == Some(200)));
             naive.push(spread(&client, &server).await);
         }
+        // HTTP/2 single packet against the same routes on an h2c server.
+        let mut single = vec![];
+        for _ in 0..RUNS {
+            h2_server.reset_arrivals();
+            let req = http::Request::post(h2_server.url("/unlimited")).header("content-type", "application/json").body(()).unwrap();
+            let b = burst::single_packet(h2_server.addr, req, b"{\"by\":1}", N, racecheck::probe::DEFAULT_TIMEOUT).await.unwrap();
+            assert!(b.outcomes.iter().all(|o| o.status == Some(200)), "{:?}", b.outcomes[0]);
+            let (spread, n) = h2_server.arrival_spread();
+            assert_eq!(n, N);
+            single.push(spread);
+        }
+        println!("{N}-request HTTP/2 single-packet burst, median of {RUNS}: arrival spread {} us", median(single).as_micros());
         let (lb, nv, rl) = (median(last_byte), median(naive), median(release));
         println!(
             "{N}-request burst, median of {RUNS}: last-byte arrival spread {} us (client release spread {} us); naive reqwest burst {} us; naive / last-byte = {:.1}x",

@@ -134,6 +134,9 @@ pub struct ProbeArgs {
     /// Successes allowed per round in limit-overrun mode (default 1).
     #[arg(long)]
     pub max_successes: Option<u32>,
+    /// Speak HTTP/2 without TLS (h2c, prior knowledge) and use the single-packet technique.
+    #[arg(long)]
+    pub http2: bool,
     /// Allow a host besides loopback (repeat for more; also RACECHECK_ALLOW_HOSTS).
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
@@ -171,6 +174,7 @@ fn probe_plan(a: &ProbeArgs) -> Result<crate::probe::plan::Plan, String> {
             concurrency: None,
             rounds: None,
             expect: Default::default(),
+            http2: false,
             request_timeout_ms: None,
             max_duration_ms: None,
         },
@@ -221,6 +225,7 @@ fn probe_plan(a: &ProbeArgs) -> Result<crate::probe::plan::Plan, String> {
     if let Some(m) = a.mode {
         plan.mode = m;
     }
+    plan.http2 |= a.http2;
     plan.concurrency = a.concurrency.or(plan.concurrency);
     plan.rounds = a.rounds.or(plan.rounds);
     plan.expect.delta_per_success = a.expect_delta.or(plan.expect.delta_per_success);

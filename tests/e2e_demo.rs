@@ -150,6 +150,7 @@ fn plan(
             delta_per_success: None,
             max_successes: Some(1),
         },
+        http2: false,
         request_timeout_ms: Some(10_000),
         max_duration_ms: Some(60_000),
     }

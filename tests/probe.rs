@@ -31,6 +31,7 @@ fn plan(target: &str, observe: Option<(&str, &str)>, mode: Mode) -> Plan {
         concurrency: Some(12),
         rounds: Some(2),
         expect: Expect::default(),
+        http2: false,
         request_timeout_ms: Some(3_000),
         max_duration_ms: Some(30_000),
     }
@@ -293,4 +294,54 @@ async fn refused_hanging_and_garbage_targets_fail_clearly_within_the_cap() {
         .rounds[0];
     assert!(round.errors[0].contains("not HTTP/1.1"), "{round:?}");
     serve.abort();
+}
+
+/// HTTP/2 (h2c) with the single-packet technique: the same verdicts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_single_packet_shows_the_same_races() {
+    let server = RacyServer::start_h2(Duration::from_millis(15))
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let mut p = plan(
+            &server.url("/counter/incr-racy"),
+            Some((&server.url("/counter"), "/value")),
+            Mode::LostUpdate,
+        );
+        p.http2 = true;
+        // Observe over HTTP/2 too: this server speaks nothing else.
+        p.observe = None;
+        p.mode = Mode::RateLimit;
+        let r = probe(&p).await;
+        assert!(r.errors.is_empty(), "{:?}", r.errors);
+        let s = r.probe.unwrap();
+        assert!(s.rounds.iter().all(|r| r.successes == 12), "{:?}", s.rounds);
+    }
+    // 3 probes of 2 rounds x 12 successful increments: the racy counter kept far fewer.
+    let counted = count_h2(server.addr).await;
+    assert!(
+        counted < 72,
+        "the racy counter kept {counted} of 72 increments"
+    );
+}
+
+/// Read the racy server's counter over HTTP/2.
+async fn count_h2(addr: std::net::SocketAddr) -> i64 {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, conn) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let req = http::Request::get(format!("http://{addr}/counter"))
+        .body(())
+        .unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    let mut body = resp.await.unwrap().into_body();
+    let mut bytes = vec![];
+    while let Some(chunk) = body.data().await {
+        bytes.extend_from_slice(&chunk.unwrap());
+    }
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    v["value"].as_i64().unwrap()
 }

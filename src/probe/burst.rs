@@ -269,3 +269,97 @@ pub async fn naive(
     }
     out
 }
+
+/// The HTTP/2 single-packet technique (cleartext, prior knowledge): one connection, `n`
+/// streams each sent but for its final DATA frame, then all final frames queued together so
+/// they leave in one write.
+pub async fn single_packet(
+    addr: SocketAddr,
+    request: http::Request<()>,
+    body: &[u8],
+    n: usize,
+    timeout: Duration,
+) -> Result<Burst, String> {
+    let tcp = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| {
+            format!(
+                "connecting to {addr} timed out after {} ms",
+                timeout.as_millis()
+            )
+        })?
+        .map_err(|e| format!("cannot connect to {addr}: {e}; is the service running?"))?;
+    let _ = tcp.set_nodelay(true);
+    let (client, connection) = tokio::time::timeout(timeout, h2::client::handshake(tcp))
+        .await
+        .map_err(|_| format!("the HTTP/2 handshake with {addr} timed out"))?
+        .map_err(|e| format!("{addr} does not speak HTTP/2 with prior knowledge (h2c): {e}"))?;
+    let driver = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let (prefix, last) = match body.split_last() {
+        Some((last, prefix)) => (prefix.to_vec(), vec![*last]),
+        None => (vec![], vec![]),
+    };
+    let mut client = client;
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        client = tokio::time::timeout(timeout, client.ready())
+            .await
+            .map_err(|_| "the server accepts no more streams".to_string())?
+            .map_err(|e| format!("HTTP/2 stream refused: {e}"))?;
+        let mut req = http::Request::builder()
+            .method(request.method().clone())
+            .uri(request.uri().clone());
+        for (k, v) in request.headers() {
+            req = req.header(k, v);
+        }
+        let req = req.body(()).map_err(|e| format!("bad request: {e}"))?;
+        let (response, mut send) = client
+            .send_request(req, false)
+            .map_err(|e| format!("sending a request failed: {e}"))?;
+        if !prefix.is_empty() {
+            send.send_data(bytes::Bytes::from(prefix.clone()), false)
+                .map_err(|e| format!("sending a body failed: {e}"))?;
+        }
+        streams.push((response, send));
+    }
+    // Let every stream's head reach the server; then only the final frames are missing.
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let start = Instant::now();
+    for (_, send) in &mut streams {
+        send.send_data(bytes::Bytes::from(last.clone()), true)
+            .map_err(|e| format!("releasing the burst failed: {e}"))?;
+    }
+    let release_spread = start.elapsed();
+    let mut outcomes = Vec::with_capacity(n);
+    for (response, _) in streams {
+        outcomes.push(match tokio::time::timeout(timeout, response).await {
+            Ok(Ok(r)) => Outcome {
+                status: Some(r.status().as_u16()),
+                headers: r
+                    .headers()
+                    .iter()
+                    .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+                    .collect(),
+                error: None,
+            },
+            Ok(Err(e)) => Outcome {
+                error: Some(format!("the stream failed: {e}")),
+                ..Outcome::default()
+            },
+            Err(_) => Outcome {
+                error: Some(format!(
+                    "no complete response within {} ms",
+                    timeout.as_millis()
+                )),
+                ..Outcome::default()
+            },
+        });
+    }
+    driver.abort();
+    Ok(Burst {
+        outcomes,
+        release_spread,
+    })
+}

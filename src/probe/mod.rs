@@ -69,6 +69,42 @@ fn raw_request(method: &str, ep: &Endpoint, spec: &RequestSpec) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// The request for the HTTP/2 engine, and its body.
+fn h2_request(
+    method: &str,
+    ep: &Endpoint,
+    spec: &RequestSpec,
+) -> Result<(http::Request<()>, Vec<u8>), String> {
+    let body = if spec.body.is_null() {
+        vec![]
+    } else {
+        spec.body.to_string().into_bytes()
+    };
+    let mut req = http::Request::builder().method(method).uri(ep.url.as_str());
+    for (k, v) in &spec.headers {
+        if matches!(
+            k.to_ascii_lowercase().as_str(),
+            "host" | "content-length" | "connection"
+        ) {
+            continue;
+        }
+        req = req.header(k.as_str(), v.as_str());
+    }
+    if !body.is_empty()
+        && !spec
+            .headers
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("content-type"))
+    {
+        req = req.header("content-type", "application/json");
+    }
+    let req = req
+        .header("content-length", body.len())
+        .body(())
+        .map_err(|_| "the target's method or a header is not valid HTTP".to_string())?;
+    Ok((req, body))
+}
+
 async fn resolve(ep: &Endpoint) -> Result<SocketAddr, String> {
     if let Some(a) = ep.addr {
         return Ok(a);
@@ -320,7 +356,14 @@ async fn rounds(
             let t = Instant::now();
             let burst = tokio::select! {
                 _ = cancel.cancelled() => return Err((ErrorKind::Invalid, format!("cancelled during round {round}"))),
-                b = burst::last_byte(addr, &request, limits.concurrency as usize, limits.request_timeout) => b,
+                b = async {
+                    if plan.http2 {
+                        let (req, body) = h2_request(method, target, &plan.target)?;
+                        burst::single_packet(addr, req, &body, limits.concurrency as usize, limits.request_timeout).await
+                    } else {
+                        burst::last_byte(addr, &request, limits.concurrency as usize, limits.request_timeout).await
+                    }
+                } => b,
             }
             .map_err(|e| (ErrorKind::Io, e))?;
             let after = observe(false).await.map_err(|e| (ErrorKind::Io, e))?;

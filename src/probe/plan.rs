@@ -107,6 +107,10 @@ pub struct Plan {
     pub rounds: Option<u32>,
     #[serde(default)]
     pub expect: Expect,
+    /// Speak HTTP/2 without TLS (h2c, prior knowledge) and release the burst with the
+    /// single-packet technique: every request's final frame in one write.
+    #[serde(default)]
+    pub http2: bool,
     /// Time allowed for one request, in ms (default 5,000, cap 30,000).
     #[serde(default)]
     #[schemars(with = "u32")]

@@ -36,6 +36,7 @@ struct Shared {
 pub struct RacyServer {
     pub addr: SocketAddr,
     task: tokio::task::JoinHandle<()>,
+    shared: Arc<Shared>,
 }
 
 impl Drop for RacyServer {
@@ -50,6 +51,32 @@ impl RacyServer {
         Self::start_on(0, window).await
     }
 
+    /// Start an HTTP/2 server (cleartext, prior knowledge) with the same routes.
+    pub async fn start_h2(window: Duration) -> std::io::Result<RacyServer> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            window,
+            state: Mutex::new(State::default()),
+            in_flight: AtomicUsize::new(0),
+            arrivals: std::sync::Mutex::new(vec![]),
+        });
+        let state = shared.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let _ = serve_h2(stream, shared).await;
+                });
+            }
+        });
+        Ok(RacyServer {
+            addr,
+            task,
+            shared: state,
+        })
+    }
+
     /// Start on a given loopback port (0 picks a free one).
     pub async fn start_on(port: u16, window: Duration) -> std::io::Result<RacyServer> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
@@ -60,6 +87,7 @@ impl RacyServer {
             in_flight: AtomicUsize::new(0),
             arrivals: std::sync::Mutex::new(vec![]),
         });
+        let state = shared.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let shared = shared.clone();
@@ -68,7 +96,32 @@ impl RacyServer {
                 });
             }
         });
-        Ok(RacyServer { addr, task })
+        Ok(RacyServer {
+            addr,
+            task,
+            shared: state,
+        })
+    }
+
+    /// Time between the first and the last request to arrive since the last reset, and how
+    /// many arrived.
+    pub fn arrival_spread(&self) -> (Duration, usize) {
+        let a = self
+            .shared
+            .arrivals
+            .lock()
+            .map(|a| a.clone())
+            .unwrap_or_default();
+        match (a.iter().min(), a.iter().max()) {
+            (Some(first), Some(last)) => (last.duration_since(*first), a.len()),
+            _ => (Duration::ZERO, 0),
+        }
+    }
+
+    pub fn reset_arrivals(&self) {
+        if let Ok(mut a) = self.shared.arrivals.lock() {
+            a.clear();
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -133,6 +186,37 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()
     );
     stream.write_all(response.as_bytes()).await?;
     stream.shutdown().await
+}
+
+async fn serve_h2(stream: TcpStream, shared: Arc<Shared>) -> Result<(), h2::Error> {
+    let mut conn = h2::server::handshake(stream).await?;
+    while let Some(next) = conn.accept().await {
+        let (request, mut respond) = next?;
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let method = request.method().as_str().to_string();
+            let path = request.uri().path().to_string();
+            let mut body = request.into_body();
+            // The request has arrived when its stream ends.
+            while let Some(chunk) = body.data().await {
+                let Ok(chunk) = chunk else { return };
+                let _ = body.flow_control().release_capacity(chunk.len());
+            }
+            let arrived = Instant::now();
+            let busy = shared.in_flight.fetch_add(1, Ordering::SeqCst);
+            let (status, text) = route(&method, &path, &shared, busy, arrived).await;
+            shared.in_flight.fetch_sub(1, Ordering::SeqCst);
+            let response = http::Response::builder()
+                .status(status)
+                .header("content-type", "application/json")
+                .body(())
+                .unwrap_or_default();
+            if let Ok(mut send) = respond.send_response(response, false) {
+                let _ = send.send_data(bytes::Bytes::from(text), true);
+            }
+        });
+    }
+    Ok(())
 }
 
 async fn route(

@@ -182,6 +182,7 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
         message,
         chain: vec![],
     };
+    let t = Instant::now();
     let mut root = match Doc::parse(shown.clone(), text) {
         Ok(d) => d,
         Err(e) => {
@@ -222,6 +223,7 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
     let format = root.format;
     let mut docs = Docs::new(root, dir);
 
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "spec parsed");
     // Every reference in every document reached, followed to its end.
     let mut problems: Vec<Problem> = vec![];
     // One finding per broken thing; the other references to it are counted in its message.
@@ -252,6 +254,7 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
         checked += 1;
     }
 
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "refs checked");
     // The structure, as OpenAPI 3.0 (3.1 normalised).
     let deserializer = &docs.docs[0].value;
     if let Err(e) = serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(deserializer) {
@@ -287,7 +290,9 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
     }
     findings.extend(problems.into_iter().map(problem_finding));
 
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "structure validated");
     let model = model::build(&mut docs, format);
+    tracing::debug!(ms = t.elapsed().as_millis() as u64, "model built");
     let ctx = SpecCtx {
         model: &model,
         docs: &docs,

@@ -291,7 +291,7 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
     findings.extend(problems.into_iter().map(problem_finding));
 
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "structure validated");
-    let model = model::build(&mut docs, format);
+    let model = model::build(&docs, format);
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "model built");
     let ctx = SpecCtx {
         model: &model,

@@ -122,18 +122,20 @@ impl SpecModel {
 }
 
 /// A value, following its `$ref` chain; `None` when the chain is broken (reported separately).
-fn deref(docs: &mut Docs, doc: DocId, v: &Value) -> Option<(DocId, String)> {
+fn deref(docs: &Docs, doc: DocId, v: &Value) -> Option<(DocId, String)> {
     match v.get("$ref").and_then(Value::as_str) {
-        Some(r) => docs.resolve(doc, r).ok(),
+        Some(r) => docs.resolve_loaded(doc, r),
         None => None,
     }
 }
 
-/// Resolve `v` (found in `doc`) to an owned value and its document.
-fn follow(docs: &mut Docs, doc: DocId, v: &Value) -> (DocId, Value) {
+const NULL: Value = Value::Null;
+
+/// Resolve `v` (found in `doc`) to the value it stands for and its document.
+fn follow<'d>(docs: &'d Docs, doc: DocId, v: &'d Value) -> (DocId, &'d Value) {
     match deref(docs, doc, v) {
-        Some((d, p)) => (d, docs.get(d, &p).cloned().unwrap_or(Value::Null)),
-        None => (doc, v.clone()),
+        Some((d, p)) => (d, docs.get(d, &p).unwrap_or(&NULL)),
+        None => (doc, v),
     }
 }
 
@@ -144,7 +146,7 @@ fn lower_keys(v: Option<&Value>) -> Vec<String> {
 }
 
 /// Top-level properties of a schema (through `$ref`s and `allOf`, a few levels deep).
-fn schema_props(docs: &mut Docs, doc: DocId, schema: &Value, depth: usize, body: &mut Body) {
+fn schema_props(docs: &Docs, doc: DocId, schema: &Value, depth: usize, body: &mut Body) {
     if depth > 4 {
         return;
     }
@@ -189,28 +191,28 @@ fn security_of(v: Option<&Value>) -> Option<Security> {
     })
 }
 
-pub fn build(docs: &mut Docs, format: Format) -> SpecModel {
-    let root = docs.docs[0].value.clone();
+pub fn build(docs: &Docs, format: Format) -> SpecModel {
+    let root = &docs.docs[0].value;
     let global = security_of(root.get("security"));
     let mut ops = vec![];
+    let empty = serde_json::Map::new();
+    let no_params: Vec<Value> = vec![];
     let paths = root
         .get("paths")
         .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
-    for (path, item) in &paths {
+        .unwrap_or(&empty);
+    for (path, item) in paths {
         let (item_doc, item_ptr) = match deref(docs, 0, item) {
             Some(t) => t,
             None => (0, format!("/paths/{}", escape(path))),
         };
-        let Some(item) = docs.get(item_doc, &item_ptr).cloned() else {
+        let Some(item) = docs.get(item_doc, &item_ptr) else {
             continue;
         };
-        let shared: Vec<Value> = item
+        let shared = item
             .get("parameters")
             .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
+            .unwrap_or(&no_params);
         for method in METHODS {
             let Some(op) = item.get(*method) else {
                 continue;
@@ -224,11 +226,10 @@ pub fn build(docs: &mut Docs, format: Format) -> SpecModel {
                 }
             }
             let mut params: Vec<Param> = vec![];
-            let own: Vec<Value> = op
+            let own = op
                 .get("parameters")
                 .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
+                .unwrap_or(&no_params);
             for p in own.iter().chain(shared.iter()) {
                 let reference = p.get("$ref").and_then(Value::as_str).map(String::from);
                 let (_, pv) = follow(docs, item_doc, p);
@@ -253,7 +254,7 @@ pub fn build(docs: &mut Docs, format: Format) -> SpecModel {
                 let (d, rb) = follow(docs, item_doc, rb);
                 let mut b = Body::default();
                 if let Some(s) = json_schema_of(rb.get("content")) {
-                    schema_props(docs, d, &s.clone(), 0, &mut b);
+                    schema_props(docs, d, s, 0, &mut b);
                 }
                 b
             });
@@ -263,7 +264,7 @@ pub fn build(docs: &mut Docs, format: Format) -> SpecModel {
                     let (d, rv) = follow(docs, item_doc, r);
                     let mut b = Body::default();
                     if let Some(s) = json_schema_of(rv.get("content")) {
-                        schema_props(docs, d, &s.clone(), 0, &mut b);
+                        schema_props(docs, d, s, 0, &mut b);
                     }
                     responses.push(Resp {
                         code: code.to_ascii_uppercase(),
@@ -288,7 +289,7 @@ pub fn build(docs: &mut Docs, format: Format) -> SpecModel {
             });
         }
     }
-    let components = components(&root);
+    let components = components(root);
     SpecModel {
         format,
         ops,

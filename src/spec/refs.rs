@@ -89,16 +89,21 @@ impl Docs {
         }
     }
 
-    /// Load (once) the file a reference names, relative to the referring document.
-    fn file(&mut self, from: DocId, rel: &str) -> Result<DocId, String> {
+    /// Where a reference's file is: as shown, and canonical (the cache key).
+    fn locate(&self, from: DocId, rel: &str) -> Result<(PathBuf, PathBuf), String> {
         let Some(dir) = self.dirs[from].clone() else {
             return Err(format!(
                 "cannot resolve `{rel}`: the document was given inline without a base directory"
             ));
         };
-        let rel_decoded = percent_decode(rel);
-        let full = dir.join(&rel_decoded);
+        let full = dir.join(percent_decode(rel));
         let canon = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+        Ok((full, canon))
+    }
+
+    /// Load (once) the file a reference names, relative to the referring document.
+    fn file(&mut self, from: DocId, rel: &str) -> Result<DocId, String> {
+        let (full, canon) = self.locate(from, rel)?;
         if let Some(r) = self.by_path.get(&canon) {
             return r.clone();
         }
@@ -121,82 +126,125 @@ impl Docs {
         result
     }
 
+    /// Follow `reference` through the documents already loaded (no file is read): for
+    /// building the model after every reference was checked.
+    pub fn resolve_loaded(&self, from: DocId, reference: &str) -> Option<(DocId, String)> {
+        follow(&mut Loaded(self), from, reference).ok()
+    }
+
     /// Follow `reference` (found in document `from`) through any chain of references to a
     /// value that is not itself only a reference.
     pub fn resolve(&mut self, from: DocId, reference: &str) -> Result<(DocId, String), RefError> {
-        let mut chain: Vec<String> = vec![];
-        let mut seen: Vec<(DocId, String)> = vec![];
-        let (mut doc, mut reference) = (from, reference.to_string());
-        loop {
-            chain.push(if doc == from || reference.starts_with('#') {
-                reference.clone()
-            } else {
-                format!("{} -> {reference}", self.docs[doc].path)
-            });
-            let key = format!("{doc}:{reference}");
-            let fail = |message: String, chain: &Vec<String>| RefError {
-                key: key.clone(),
-                message,
-                chain: chain.clone(),
-            };
-            if reference.starts_with("http://")
-                || reference.starts_with("https://")
-                || reference.starts_with("//")
-            {
-                return Err(fail(
-                    format!("remote reference `{reference}` is not fetched; download the file and refer to it by a relative path"),
-                    &chain,
-                ));
-            }
-            let (file, fragment) = match reference.split_once('#') {
-                Some((f, frag)) => (f.to_string(), frag.to_string()),
-                None => (reference.clone(), String::new()),
-            };
-            let target_doc = if file.is_empty() {
-                doc
-            } else {
-                self.file(doc, &file).map_err(|m| fail(m, &chain))?
-            };
-            if let Some(start) = seen
-                .iter()
-                .position(|s| *s == (target_doc, fragment.clone()))
-            {
-                let mut cycle: Vec<String> = seen[start..]
-                    .iter()
-                    .map(|(d, f)| format!("{d}:{f}"))
-                    .collect();
-                cycle.sort();
-                return Err(RefError {
-                    key: format!("cycle {}", cycle.join(" ")),
-                    message: format!(
-                        "`$ref` chain loops back to `{reference}` without reaching a definition"
-                    ),
-                    chain: chain.clone(),
-                });
-            }
-            seen.push((target_doc, fragment.clone()));
-            let Some(target) = lookup(&self.docs[target_doc].value, &fragment) else {
-                return Err(fail(
-                    format!(
-                        "`{reference}` points at nothing: `{}` has no `#{fragment}`",
-                        self.docs[target_doc].path
-                    ),
-                    &chain,
-                ));
-            };
-            match target.get("$ref").and_then(Value::as_str) {
-                Some(next) => {
-                    doc = target_doc;
-                    reference = next.to_string();
-                }
-                None => return Ok((target_doc, fragment)),
-            }
-        }
+        follow(self, from, reference)
     }
 
     /// The value a resolved reference names.
     pub fn get(&self, doc: DocId, pointer: &str) -> Option<&Value> {
         lookup(&self.docs[doc].value, pointer)
+    }
+}
+
+/// Where the documents come from while following references.
+trait Files {
+    fn docs(&self) -> &[Doc];
+    fn file(&mut self, from: DocId, rel: &str) -> Result<DocId, String>;
+}
+
+impl Files for Docs {
+    fn docs(&self) -> &[Doc] {
+        &self.docs
+    }
+    fn file(&mut self, from: DocId, rel: &str) -> Result<DocId, String> {
+        Docs::file(self, from, rel)
+    }
+}
+
+/// The documents already loaded, read-only.
+struct Loaded<'d>(&'d Docs);
+
+impl Files for Loaded<'_> {
+    fn docs(&self) -> &[Doc] {
+        &self.0.docs
+    }
+    fn file(&mut self, from: DocId, rel: &str) -> Result<DocId, String> {
+        let (_, canon) = self.0.locate(from, rel)?;
+        match self.0.by_path.get(&canon) {
+            Some(r) => r.clone(),
+            None => Err(format!("`{rel}` was not loaded")),
+        }
+    }
+}
+
+/// Follow a reference through any chain of references to a value that is not itself only a
+/// reference.
+fn follow(src: &mut impl Files, from: DocId, reference: &str) -> Result<(DocId, String), RefError> {
+    let mut chain: Vec<String> = vec![];
+    let mut seen: Vec<(DocId, String)> = vec![];
+    let (mut doc, mut reference) = (from, reference.to_string());
+    loop {
+        chain.push(if doc == from || reference.starts_with('#') {
+            reference.clone()
+        } else {
+            format!("{} -> {reference}", src.docs()[doc].path)
+        });
+        let key = format!("{doc}:{reference}");
+        let fail = |message: String, chain: &Vec<String>| RefError {
+            key: key.clone(),
+            message,
+            chain: chain.clone(),
+        };
+        if reference.starts_with("http://")
+            || reference.starts_with("https://")
+            || reference.starts_with("//")
+        {
+            return Err(fail(
+                format!("remote reference `{reference}` is not fetched; download the file and refer to it by a relative path"),
+                &chain,
+            ));
+        }
+        let (file, fragment) = match reference.split_once('#') {
+            Some((f, frag)) => (f.to_string(), frag.to_string()),
+            None => (reference.clone(), String::new()),
+        };
+        let target_doc = if file.is_empty() {
+            doc
+        } else {
+            src.file(doc, &file).map_err(|m| fail(m, &chain))?
+        };
+        if let Some(start) = seen
+            .iter()
+            .position(|s| *s == (target_doc, fragment.clone()))
+        {
+            let mut cycle: Vec<String> = seen[start..]
+                .iter()
+                .map(|(d, f)| format!("{d}:{f}"))
+                .collect();
+            cycle.sort();
+            return Err(RefError {
+                key: format!("cycle {}", cycle.join(" ")),
+                message: format!(
+                    "`$ref` chain loops back to `{reference}` without reaching a definition"
+                ),
+                chain: chain.clone(),
+            });
+        }
+        seen.push((target_doc, fragment.clone()));
+        let Some(target) = lookup(&src.docs()[target_doc].value, &fragment) else {
+            return Err(fail(
+                format!(
+                    "`{reference}` points at nothing: `{}` has no `#{fragment}`",
+                    src.docs()[target_doc].path
+                ),
+                &chain,
+            ));
+        };
+        match target.get("$ref").and_then(Value::as_str) {
+            Some(next) => {
+                doc = target_doc;
+                reference = next.to_string();
+            }
+            None => return Ok((target_doc, fragment)),
+        }
     }
 }
 

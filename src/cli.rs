@@ -313,6 +313,18 @@ fn emit(text: &str, output: Option<&PathBuf>) -> Result<(), String> {
     }
 }
 
+/// A spinner on stderr while a long analysis runs, when stderr is a terminal.
+fn busy(what: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let s = indicatif::ProgressBar::new_spinner();
+    s.set_message(format!("{what}…"));
+    s.enable_steady_tick(std::time::Duration::from_millis(120));
+    Some(s)
+}
+
 /// Render a report and choose the exit code: errors win over findings.
 fn finish(report: &Report, format: Format, fail_on: Severity, output: Option<&PathBuf>) -> i32 {
     let text = report::render(report, format, &Sources::default());
@@ -345,7 +357,11 @@ pub fn run(cli: Cli) -> i32 {
             output,
         } => {
             let inputs: Vec<Input> = paths.into_iter().map(Input::Path).collect();
+            let spinner = busy("scanning");
             let report = source::analyze(&inputs, &Options { rules });
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
             finish(&report, format, fail_on, output.as_ref())
         }
         Command::Audit {
@@ -355,7 +371,11 @@ pub fn run(cli: Cli) -> i32 {
             fail_on,
             output,
         } => {
+            let spinner = busy("auditing");
             let report = crate::audit::audit(&dir, spec.as_deref());
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
             finish(&report, format, fail_on, output.as_ref())
         }
         Command::Spec {

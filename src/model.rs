@@ -203,6 +203,19 @@ pub struct AnalysisError {
     pub message: String,
 }
 
+impl AnalysisError {
+    /// An input that could not be analysed, with no position.
+    pub fn new(kind: ErrorKind, path: impl Into<String>, message: impl Into<String>) -> Self {
+        AnalysisError {
+            kind,
+            path: path.into(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+}
+
 /// Counts that say how much was looked at.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, Default, PartialEq, Eq)]
 #[schemars(transform = portable)]
@@ -273,6 +286,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// A report of nothing but one error.
+    pub fn failed(error: AnalysisError) -> Report {
+        Report {
+            errors: vec![error],
+            ..Report::default()
+        }
+    }
+
     /// Whether anything at or above `severity` was found.
     pub fn has_findings_at(&self, severity: Severity) -> bool {
         self.findings.iter().any(|f| f.severity >= severity)
@@ -281,17 +302,15 @@ impl Report {
 
 /// The order reports list findings in: by file, position, rule.
 pub fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        let key = |f: &Finding| {
-            (
-                f.location.file.clone(),
-                f.location.line,
-                f.location.column,
-                f.rule.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
+    fn key(f: &Finding) -> (&str, u32, u32, &str) {
+        (
+            &f.location.file,
+            f.location.line,
+            f.location.column,
+            &f.rule,
+        )
+    }
+    findings.sort_by(|a, b| key(a).cmp(&key(b)));
 }
 
 /// Keeps schemas readable by every MCP client: drops non-standard integer formats and turns

@@ -84,17 +84,15 @@ pub fn audit(dir: &Path, spec_path: Option<&Path>) -> Report {
     let (mut report, handlers) =
         source::analyze_service(&[Input::Path(dir.to_path_buf())], &Options::default());
     let Some(spec_path) = spec_path.map(Path::to_path_buf).or_else(|| find_spec(dir)) else {
-        report.errors.push(AnalysisError {
-            kind: ErrorKind::NotFound,
-            path: dir.display().to_string(),
-            line: None,
-            column: None,
-            message: format!(
+        report.errors.push(AnalysisError::new(
+            ErrorKind::NotFound,
+            dir.display().to_string(),
+            format!(
                 "no OpenAPI document in `{}` ({}); pass --spec FILE, or use `racecheck scan` for the source alone",
                 dir.display(),
                 SPEC_NAMES.join(", ")
             ),
-        });
+        ));
         return report;
     };
     let (spec_report, ops) = spec::check_with_ops(&SpecInput::Path(spec_path));

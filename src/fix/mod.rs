@@ -56,6 +56,16 @@ pub enum Arg {
     Const(String),
 }
 
+impl Arg {
+    /// The Rust expression that sends the value.
+    fn expr(&self) -> String {
+        match self {
+            Arg::Param(p, t) => t.wrap(p),
+            Arg::Const(c) => c.clone(),
+        }
+    }
+}
+
 /// Which table and item a snippet writes.
 #[derive(Clone, Debug)]
 pub struct Target {
@@ -304,17 +314,22 @@ impl UpdateSpec {
             let _ = writeln!(s, "{indent}.expression_attribute_names({n:?}, {attr:?})");
         }
         for (ph, arg) in &self.values {
-            let v = match arg {
-                Arg::Param(p, t) => t.wrap(p),
-                Arg::Const(c) => c.clone(),
-            };
-            let _ = writeln!(s, "{indent}.expression_attribute_values({ph:?}, {v})");
+            let _ = writeln!(
+                s,
+                "{indent}.expression_attribute_values({ph:?}, {})",
+                arg.expr()
+            );
         }
         s.trim_end().to_string()
     }
 }
 
-fn signature(fn_name: &str, doc: &str, table_param: bool, params: &[(String, Ty)]) -> String {
+/// `(name, type)` pairs for a signature.
+fn typed(params: &[(String, Ty)]) -> Vec<(String, &'static str)> {
+    params.iter().map(|(p, t)| (p.clone(), t.rust())).collect()
+}
+
+fn signature(fn_name: &str, doc: &str, table_param: bool, params: &[(String, &str)]) -> String {
     let mut s = String::new();
     for line in doc.lines() {
         let _ = writeln!(s, "/// {line}");
@@ -325,7 +340,7 @@ fn signature(fn_name: &str, doc: &str, table_param: bool, params: &[(String, Ty)
         let _ = writeln!(s, "    table: &str,");
     }
     for (p, t) in params {
-        let _ = writeln!(s, "    {p}: {},", t.rust());
+        let _ = writeln!(s, "    {p}: {t},");
     }
     let _ = writeln!(s, ") -> Result<(), axum::http::StatusCode> {{");
     s
@@ -340,7 +355,12 @@ fn error_match(check: &str, conflict: Conflict) -> String {
 
 /// A function that performs one conditional update and maps a failed condition to 409/412.
 pub fn render_update(fn_name: &str, doc: &str, spec: &UpdateSpec) -> String {
-    let mut s = signature(fn_name, doc, spec.target.table.is_none(), &spec.params());
+    let mut s = signature(
+        fn_name,
+        doc,
+        spec.target.table.is_none(),
+        &typed(&spec.params()),
+    );
     s.push_str(
         "    use aws_sdk_dynamodb::types::AttributeValue;\n    use axum::http::StatusCode;\n\n",
     );
@@ -367,28 +387,16 @@ pub struct PutSpec {
 }
 
 pub fn render_put(fn_name: &str, doc: &str, spec: &PutSpec) -> String {
-    let mut params = vec![];
+    let mut params: Vec<(String, &str)> = vec![(
+        "item".into(),
+        "std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>",
+    )];
     for (_, a) in &spec.values {
         if let Arg::Param(n, t) = a {
-            params.push((n.clone(), *t));
+            params.push((n.clone(), t.rust()));
         }
     }
-    let mut s = String::new();
-    for line in doc.lines() {
-        let _ = writeln!(s, "/// {line}");
-    }
-    let _ = writeln!(s, "pub async fn {fn_name}(");
-    s.push_str("    client: &aws_sdk_dynamodb::Client,\n");
-    if spec.target.table.is_none() {
-        s.push_str("    table: &str,\n");
-    }
-    s.push_str(
-        "    item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,\n",
-    );
-    for (p, t) in &params {
-        let _ = writeln!(s, "    {p}: {},", t.rust());
-    }
-    s.push_str(") -> Result<(), axum::http::StatusCode> {\n");
+    let mut s = signature(fn_name, doc, spec.target.table.is_none(), &params);
     if !spec.values.is_empty() {
         s.push_str("    use aws_sdk_dynamodb::types::AttributeValue;\n");
     }
@@ -398,11 +406,11 @@ pub fn render_put(fn_name: &str, doc: &str, spec: &PutSpec) -> String {
         let _ = writeln!(s, "        .expression_attribute_names({n:?}, {attr:?})");
     }
     for (ph, arg) in &spec.values {
-        let v = match arg {
-            Arg::Param(p, t) => t.wrap(p),
-            Arg::Const(c) => c.clone(),
-        };
-        let _ = writeln!(s, "        .expression_attribute_values({ph:?}, {v})");
+        let _ = writeln!(
+            s,
+            "        .expression_attribute_values({ph:?}, {})",
+            arg.expr()
+        );
     }
     s.push_str("        .send()\n        .await;\n");
     s.push_str(&error_match(
@@ -437,7 +445,7 @@ pub fn render_transaction(fn_name: &str, doc: &str, members: &[UpdateSpec]) -> S
         }
     }
     let table_param = members.iter().any(|m| m.target.table.is_none());
-    let mut s = signature(fn_name, doc, table_param, &params);
+    let mut s = signature(fn_name, doc, table_param, &typed(&params));
     s.push_str(
         "    use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};\n    use axum::http::StatusCode;\n\n",
     );

@@ -13,8 +13,8 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{
-    AnalysisError, Confidence, ErrorKind, EvidenceStep, Finding, Location, ProbeRound,
-    ProbeSummary, Report, StepKind,
+    AnalysisError, ErrorKind, EvidenceStep, Finding, Location, ProbeRound, ProbeSummary, Report,
+    StepKind,
 };
 use crate::rules::probe as rules;
 use plan::{Mode, Plan, RequestSpec};
@@ -24,16 +24,36 @@ use safety::{Endpoint, Limits, Policy};
 pub type OnRound<'a> = dyn FnMut(u32, u32, &ProbeRound) + Send + 'a;
 
 fn error_report(message: String, target: &str) -> Report {
-    Report {
-        errors: vec![AnalysisError {
-            kind: ErrorKind::Invalid,
-            path: target.to_string(),
-            line: None,
-            column: None,
-            message,
-        }],
-        ..Report::default()
+    Report::failed(AnalysisError::new(ErrorKind::Invalid, target, message))
+}
+
+/// The body and the headers a request carries besides the ones the engine sets itself (host,
+/// length, connection), with a JSON content type unless the plan gives one.
+fn body_and_headers(spec: &RequestSpec) -> (Vec<u8>, Vec<(&str, &str)>) {
+    let body = if spec.body.is_null() {
+        vec![]
+    } else {
+        spec.body.to_string().into_bytes()
+    };
+    let mut headers: Vec<(&str, &str)> = spec
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.to_ascii_lowercase().as_str(),
+                "host" | "content-length" | "connection"
+            )
+        })
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    if !body.is_empty()
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
+        headers.push(("Content-Type", "application/json"));
     }
+    (body, headers)
 }
 
 /// The request bytes for the burst: HTTP/1.1, `Connection: close`, JSON body.
@@ -42,31 +62,15 @@ fn raw_request(method: &str, ep: &Endpoint, spec: &RequestSpec) -> Vec<u8> {
         Some(q) => format!("{}?{q}", ep.url.path()),
         None => ep.url.path().to_string(),
     };
-    let body = if spec.body.is_null() {
-        String::new()
-    } else {
-        spec.body.to_string()
-    };
+    let (body, headers) = body_and_headers(spec);
     let mut s = format!("{method} {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: racecheck-probe\r\nAccept: */*\r\nConnection: close\r\n", ep.host_header);
-    for (k, v) in &spec.headers {
-        if k.eq_ignore_ascii_case("host")
-            || k.eq_ignore_ascii_case("content-length")
-            || k.eq_ignore_ascii_case("connection")
-        {
-            continue;
-        }
+    for (k, v) in headers {
         s.push_str(&format!("{k}: {v}\r\n"));
     }
-    if !body.is_empty()
-        && !spec
-            .headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("content-type"))
-    {
-        s.push_str("Content-Type: application/json\r\n");
-    }
-    s.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
-    s.into_bytes()
+    s.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    let mut bytes = s.into_bytes();
+    bytes.extend_from_slice(&body);
+    bytes
 }
 
 /// The request for the HTTP/2 engine, and its body.
@@ -75,28 +79,10 @@ fn h2_request(
     ep: &Endpoint,
     spec: &RequestSpec,
 ) -> Result<(http::Request<()>, Vec<u8>), String> {
-    let body = if spec.body.is_null() {
-        vec![]
-    } else {
-        spec.body.to_string().into_bytes()
-    };
+    let (body, headers) = body_and_headers(spec);
     let mut req = http::Request::builder().method(method).uri(ep.url.as_str());
-    for (k, v) in &spec.headers {
-        if matches!(
-            k.to_ascii_lowercase().as_str(),
-            "host" | "content-length" | "connection"
-        ) {
-            continue;
-        }
-        req = req.header(k.as_str(), v.as_str());
-    }
-    if !body.is_empty()
-        && !spec
-            .headers
-            .keys()
-            .any(|k| k.eq_ignore_ascii_case("content-type"))
-    {
-        req = req.header("content-type", "application/json");
+    for (k, v) in headers {
+        req = req.header(k, v);
     }
     let req = req
         .header("content-length", body.len())
@@ -318,13 +304,7 @@ async fn rounds(
         verdict: String::new(),
     };
     let mut errors = vec![];
-    let fail = |kind: ErrorKind, message: String| AnalysisError {
-        kind,
-        path: shown_target.to_string(),
-        line: None,
-        column: None,
-        message,
-    };
+    let fail = |kind: ErrorKind, message: String| AnalysisError::new(kind, shown_target, message);
     for round in 1..=limits.rounds {
         if cancel.is_cancelled() {
             errors.push(fail(
@@ -465,6 +445,3 @@ pub fn request_bytes(plan: &Plan, policy: &Policy) -> Result<(SocketAddr, Vec<u8
 
 /// A bounded default for one request, for callers that build their own bursts.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(safety::DEFAULT_REQUEST_TIMEOUT_MS);
-
-/// Confidence of a probe finding: observed, so high.
-pub const OBSERVED: Confidence = Confidence::High;

@@ -20,13 +20,7 @@ pub enum Input {
 }
 
 fn error(kind: ErrorKind, path: &str, message: impl Into<String>) -> AnalysisError {
-    AnalysisError {
-        kind,
-        path: path.to_string(),
-        line: None,
-        column: None,
-        message: message.into(),
-    }
+    AnalysisError::new(kind, path, message)
 }
 
 /// Expand inputs into the list of files to read, in a stable order.

@@ -21,7 +21,7 @@ pub use files::Input;
 
 use crate::model::{AnalysisError, Finding, Location, Report, Route, Stats};
 use crate::rules::source::{self as rules, Candidate, FlowCtx, EXCLUSIVE};
-use facts::Summary;
+use facts::{Span, Summary};
 use index::{FileText, FnId, FnMeta, Global, LocalIndex};
 
 /// What to analyse and how.
@@ -103,15 +103,13 @@ fn resolve_rules(keys: &[String]) -> Result<HashSet<&'static str>, AnalysisError
                 out.insert(r.id);
             }
             None => {
-                return Err(AnalysisError {
-                    kind: crate::model::ErrorKind::Invalid,
-                    path: k.clone(),
-                    line: None,
-                    column: None,
-                    message: format!(
+                return Err(AnalysisError::new(
+                    crate::model::ErrorKind::Invalid,
+                    k.clone(),
+                    format!(
                         "unknown rule `{k}`; `racecheck rules` lists the ids (RC101) and slugs (lost-update)"
                     ),
-                })
+                ))
             }
         }
     }
@@ -150,13 +148,7 @@ enum ToWorker {
 type Walked = Vec<(FnId, Summary, Vec<FnId>, Option<String>)>;
 
 fn internal_error(path: String, what: &str, panic: String) -> AnalysisError {
-    AnalysisError {
-        kind: crate::model::ErrorKind::Invalid,
-        message: format!("{what} was not analysed: racecheck hit an internal error ({panic}); please report it with this file"),
-        path,
-        line: None,
-        column: None,
-    }
+    AnalysisError::new(crate::model::ErrorKind::Invalid, path, format!("{what} was not analysed: racecheck hit an internal error ({panic}); please report it with this file"))
 }
 
 fn input_name(i: &Input) -> String {
@@ -217,14 +209,10 @@ fn run(
                 .spawn_scoped(scope, move || worker(k, share, rx, to_main));
             match spawned {
                 Ok(_) => senders.push(tx),
-                Err(e) => errors.extend(files.into_iter().map(|path| AnalysisError {
-                    kind: crate::model::ErrorKind::Io,
-                    message: format!(
-                        "`{path}` was not analysed: cannot start an analysis thread: {e}"
-                    ),
-                    path,
-                    line: None,
-                    column: None,
+                Err(e) => errors.extend(files.into_iter().map(|path| {
+                    let message =
+                        format!("`{path}` was not analysed: cannot start an analysis thread: {e}");
+                    AnalysisError::new(crate::model::ErrorKind::Io, path, message)
                 })),
             }
         }
@@ -668,10 +656,10 @@ fn check(
 /// A write gets at most one of the rules in `EXCLUSIVE`: the most specific.
 fn precedence(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
     let rank = |c: &Candidate| EXCLUSIVE.iter().position(|r| *r == c.rule.id);
-    let mut best: HashMap<(FnId, String), usize> = HashMap::new();
+    let mut best: HashMap<(FnId, (Span, Option<usize>)), usize> = HashMap::new();
     for (id, c) in &cands {
         if let (Some(r), Some(w)) = (rank(c), &c.write) {
-            let key = (*id, format!("{:?}", w));
+            let key = (*id, w.clone());
             let e = best.entry(key).or_insert(r);
             *e = (*e).min(r);
         }
@@ -679,7 +667,7 @@ fn precedence(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
     cands
         .into_iter()
         .filter(|(id, c)| match (rank(c), &c.write) {
-            (Some(r), Some(w)) => best.get(&(*id, format!("{:?}", w))) == Some(&r),
+            (Some(r), Some(w)) => best.get(&(*id, w.clone())) == Some(&r),
             _ => true,
         })
         .collect()
@@ -691,9 +679,9 @@ fn dedupe(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
     let key = |c: &Candidate| {
         let mut reads = c.reads.clone();
         reads.sort();
-        format!("{}|{:?}|{:?}", c.rule.id, c.write, reads)
+        (c.rule.id, c.write.clone(), reads)
     };
-    let mut best: HashMap<String, usize> = HashMap::new();
+    let mut best: HashMap<_, usize> = HashMap::new();
     for (i, (_, c)) in cands.iter().enumerate() {
         let k = key(c);
         match best.get(&k) {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::expr::{self, Action, SetValue};
+use super::expr::{self, Action};
 use super::facts::*;
 
 /// A read whose data reaches a write.
@@ -337,15 +337,4 @@ fn recheck(
         relevant.extend(ch.attrs.iter().map(String::as_str));
     }
     whole_item || tested.iter().any(|a| relevant.contains(a.as_str()))
-}
-
-/// Kept for rules that need the SET values by attribute.
-pub fn set_values(w: &WriteFacts) -> Vec<(&str, &SetValue)> {
-    w.update
-        .iter()
-        .filter_map(|a| match a {
-            Action::Set { path, value, .. } => Some((w.req.attr_name(path), value)),
-            _ => None,
-        })
-        .collect()
 }

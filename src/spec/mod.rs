@@ -71,16 +71,7 @@ fn problem_finding(p: Problem) -> Finding {
 }
 
 fn error(kind: ErrorKind, path: &str, message: String) -> Report {
-    Report {
-        errors: vec![AnalysisError {
-            kind,
-            path: path.to_string(),
-            line: None,
-            column: None,
-            message,
-        }],
-        ..Report::default()
-    }
+    Report::failed(AnalysisError::new(kind, path, message))
 }
 
 /// Check an OpenAPI document. Never panics: unreadable inputs are `errors`, documents that

@@ -53,32 +53,15 @@ impl RacyServer {
 
     /// Start an HTTP/2 server (cleartext, prior knowledge) with the same routes.
     pub async fn start_h2(window: Duration) -> std::io::Result<RacyServer> {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
-        let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            window,
-            state: Mutex::new(State::default()),
-            in_flight: AtomicUsize::new(0),
-            arrivals: std::sync::Mutex::new(vec![]),
-        });
-        let state = shared.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let shared = shared.clone();
-                tokio::spawn(async move {
-                    let _ = serve_h2(stream, shared).await;
-                });
-            }
-        });
-        Ok(RacyServer {
-            addr,
-            task,
-            shared: state,
-        })
+        Self::listen(0, window, true).await
     }
 
     /// Start on a given loopback port (0 picks a free one).
     pub async fn start_on(port: u16, window: Duration) -> std::io::Result<RacyServer> {
+        Self::listen(port, window, false).await
+    }
+
+    async fn listen(port: u16, window: Duration, h2: bool) -> std::io::Result<RacyServer> {
         let listener = TcpListener::bind(("127.0.0.1", port)).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -92,7 +75,11 @@ impl RacyServer {
             while let Ok((stream, _)) = listener.accept().await {
                 let shared = shared.clone();
                 tokio::spawn(async move {
-                    let _ = serve(stream, shared).await;
+                    if h2 {
+                        let _ = serve_h2(stream, shared).await;
+                    } else {
+                        let _ = serve(stream, shared).await;
+                    }
                 });
             }
         });

@@ -49,6 +49,11 @@ pub struct Val {
     pub members: Vec<Builder>,
     /// A lock guard (or temporary) on this receiver.
     pub guard_of: Option<String>,
+    /// The SDK's output as sent back (`GetItemOutput`, its `item`), not yet an item's data: its
+    /// fields (`item`, `count`) are the SDK's, not attributes.
+    pub raw: bool,
+    /// `None` on some path (`if new { Some(cond) } else { None }`).
+    pub maybe_none: bool,
 }
 
 impl Val {
@@ -68,6 +73,7 @@ impl Val {
         }
         self.attrs.extend(other.attrs.iter().cloned());
         self.members.extend(other.members.iter().cloned());
+        self.maybe_none |= other.maybe_none;
     }
 
     pub fn data(&self) -> Val {
@@ -77,8 +83,27 @@ impl Val {
             computed_at: self.computed_at.clone(),
             delta: self.delta.clone(),
             attrs: self.attrs.clone(),
+            raw: self.raw,
+            maybe_none: self.maybe_none,
             ..Val::default()
         }
+    }
+
+    /// The data and what it carries along: a request builder, transaction members.
+    pub fn with_parts(&self) -> Val {
+        Val {
+            builder: self.builder.clone(),
+            members: self.members.clone(),
+            ..self.data()
+        }
+    }
+
+    /// Parameters this value came from.
+    pub fn params(&self) -> impl Iterator<Item = usize> + '_ {
+        self.origins.iter().filter_map(|o| match o {
+            Origin::Param(i) => Some(*i),
+            _ => None,
+        })
     }
 
     pub fn reads(&self) -> impl Iterator<Item = OpId> + '_ {
@@ -133,6 +158,20 @@ impl OpKind {
             "transact_write_items" => OpKind::TransactWriteItems,
             _ => return None,
         })
+    }
+
+    /// A request given as a value: rusoto's `PutItemInput { .. }`, the SDK's
+    /// `PutItemInput::builder()`.
+    pub fn from_input_type(name: &str) -> Option<OpKind> {
+        let stem = name.strip_suffix("Input")?;
+        let mut snake = String::new();
+        for (i, c) in stem.chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                snake.push('_');
+            }
+            snake.extend(c.to_lowercase());
+        }
+        OpKind::from_client_method(&snake)
     }
 
     pub fn from_type_name(name: &str) -> Option<OpKind> {
@@ -289,6 +328,14 @@ pub struct Builder {
     /// `#n` -> attribute name.
     pub names: Vec<(String, String)>,
     pub members: Vec<Builder>,
+    /// Parameters of the function that are added as members (`transact_items(item)` in a
+    /// generic wrapper): the caller's builders take their place when the call is composed.
+    pub param_members: Vec<usize>,
+    /// Legacy `attribute_updates`: (`SET`, `ADD` or `REMOVE`, attribute); the value is in
+    /// `values` as `:<attribute>`.
+    pub legacy_updates: Vec<(&'static str, String)>,
+    /// Legacy `expected` conditions, as condition expression clauses.
+    pub legacy_expected: Vec<String>,
     /// Everything else passed to the builder (`request_items`).
     pub other: Val,
     pub start: Span,
@@ -310,8 +357,38 @@ impl Builder {
             values_whole: None,
             names: vec![],
             members: vec![],
+            param_members: vec![],
+            legacy_updates: vec![],
+            legacy_expected: vec![],
             other: Val::default(),
             start,
+        }
+    }
+
+    /// The update expression: as given, or rendered from legacy `attribute_updates`.
+    pub fn update_text(&self) -> Option<String> {
+        match &self.update {
+            Some(Text::Literal(t)) | Some(Text::Dynamic(t)) => Some(t.clone()),
+            None if !self.legacy_updates.is_empty() => {
+                let mut out = vec![];
+                for verb in ["SET", "ADD", "REMOVE"] {
+                    let clauses: Vec<String> = self
+                        .legacy_updates
+                        .iter()
+                        .filter(|(v, _)| *v == verb)
+                        .map(|(_, a)| match verb {
+                            "SET" => format!("{a} = :{a}"),
+                            "ADD" => format!("{a} :{a}"),
+                            _ => a.clone(),
+                        })
+                        .collect();
+                    if !clauses.is_empty() {
+                        out.push(format!("{verb} {}", clauses.join(", ")));
+                    }
+                }
+                Some(out.join(" "))
+            }
+            None => None,
         }
     }
 
@@ -356,6 +433,9 @@ pub struct Guard {
     /// True when the guarded code runs when `text` holds, false when it runs when it fails
     /// (an early return or the `else` branch).
     pub proceeds_when_true: bool,
+    /// For an existence check: whether the guarded code runs only when the item exists
+    /// (`Some(true)`), only when it does not (`Some(false)`), or that cannot be told.
+    pub on_existing: Option<bool>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -441,13 +521,50 @@ pub struct MemRmw {
 pub struct Summary {
     pub ops: Vec<Op>,
     pub mem: Vec<MemRmw>,
-    /// Provenance of the return value, in terms of this function's parameters and reads.
+    /// Provenance of the return value, in terms of this function's parameters and reads; a
+    /// request builder or transaction members the function returns come along.
     pub ret: Val,
+    /// Operations of callees left out because the flow grew past [`MAX_OPS`].
+    pub capped: bool,
 }
+
+/// Operations one function's summary holds at most, its callees' included: call graphs where
+/// every function calls the next two would otherwise double the summary at every level.
+pub const MAX_OPS: usize = 512;
 
 impl Summary {
     /// Whether a call to this function matters to the analysis.
     pub fn is_interesting(&self) -> bool {
-        !self.ops.is_empty() || self.ret.has_read()
+        !self.ops.is_empty()
+            || self.ret.has_read()
+            || self.ret.builder.is_some()
+            || !self.ret.members.is_empty()
     }
+}
+
+/// A one-line account of a summary, for `RACECHECK_LOG=racecheck=trace`.
+pub fn describe(s: &Summary) -> String {
+    let mut out = vec![];
+    for op in &s.ops {
+        let via: Vec<&str> = op.via.iter().map(|c| c.callee.as_str()).collect();
+        let guards: Vec<String> = op
+            .guards
+            .iter()
+            .map(|g| format!("{}{:?}", g.text, g.val.origins))
+            .collect();
+        out.push(format!(
+            "#{} {}@{}:{} table={} cond={} members={} params={:?} via={:?} guards={:?}",
+            op.id,
+            op.req.kind.api_name(),
+            op.span.file.rsplit('/').next().unwrap_or(""),
+            op.span.line,
+            op.req.table.display(),
+            op.req.condition.is_present(),
+            op.req.members.len(),
+            op.req.param_members,
+            via,
+            guards
+        ));
+    }
+    format!("ret={:?} ops=[{}]", s.ret.origins, out.join("; "))
 }

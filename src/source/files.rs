@@ -65,7 +65,15 @@ fn walk(root: &Path, out: &mut Vec<Input>, errors: &mut Vec<AnalysisError>) {
     let walker = ignore::WalkBuilder::new(root)
         .standard_filters(true)
         .require_git(false)
-        .filter_entry(|e| e.file_name() != "target" && e.file_name() != "node_modules")
+        .filter_entry(|e| {
+            let name = e.file_name();
+            // A crate's integration tests and benches (`tests/` beside `Cargo.toml`) exercise
+            // the service; they do not serve requests. Name them to scan them.
+            let harness = e.depth() > 0
+                && (name == "tests" || name == "benches")
+                && e.path().parent().is_some_and(|p| p.join("Cargo.toml").is_file());
+            name != "target" && name != "node_modules" && !harness
+        })
         .build();
     let mut found = vec![];
     for entry in walker {

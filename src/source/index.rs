@@ -94,17 +94,30 @@ pub struct FnMeta {
     /// `Type::method` or `module::function`.
     pub qual: String,
     pub self_ty: Option<String>,
+    /// The innermost module (a file's stem, or `mod x { .. }`; `crate` at a crate's root).
+    pub module: String,
+    /// The crate: the folder that holds its `src`, as a Rust name (`my-lib` gives `my_lib`).
+    pub krate: String,
+    /// For a trait impl's methods, the trait.
+    pub trait_name: Option<String>,
     pub has_self: bool,
     /// Parameters counted without `self`.
     pub arity: usize,
     pub span: Span,
     /// The body mentions `ConditionalCheckFailed` or a cancelled transaction.
     pub mentions_ccf: bool,
-    /// Names the body calls (methods and functions), for ordering the walk.
+    /// Names the body calls (methods, functions, `qualifier::function`), for ordering the walk.
     pub calls: Vec<String>,
 }
 
 impl FnMeta {
+    /// Whether a path qualifier (`Type::`, `module::`, `krate::`) names this function's owner.
+    pub fn named_by(&self, q: &str) -> bool {
+        self.self_ty.as_deref() == Some(q)
+            || (self.self_ty.is_none()
+                && (self.module == q || (self.module == "crate" && self.krate == q)))
+    }
+
     pub fn inputs(&self) -> usize {
         self.arity + usize::from(self.has_self)
     }
@@ -122,33 +135,109 @@ pub type FnId = usize;
 pub struct LocalIndex<'a> {
     pub fns: Vec<FnDef<'a>>,
     pub metas: Vec<FnMeta>,
-    pub consts: HashMap<String, String>,
-    pub from_maps_ccf: bool,
+    pub types: TypeFacts,
 }
 
-/// What every thread shares: every function's meta by global id, names, constants.
+/// What the files say of names and types, beyond their functions.
+#[derive(Clone, Debug, Default)]
+pub struct TypeFacts {
+    /// String constants and statics.
+    pub consts: Vec<(String, String)>,
+    /// Some `impl From<..>` turns a failed condition into its own answer, so `?` on a
+    /// conditional write reaches a 409/412.
+    pub from_maps_ccf: bool,
+    /// `impl Trait for Type`: (trait, type).
+    pub impls: Vec<(String, String)>,
+    /// Struct fields and the type names their types mention: (struct, field, names).
+    pub fields: Vec<(String, String, Vec<String>)>,
+}
+
+/// What every thread shares: every function's meta by global id, names, constants, types.
 #[derive(Default)]
 pub struct Global {
     pub metas: Vec<FnMeta>,
+    /// Functions by name, in source order (file, line, column) whatever the threads did.
     pub by_name: HashMap<String, Vec<FnId>>,
     pub consts: HashMap<String, String>,
-    /// Some `impl From<..>` in the crate turns a failed condition into its own answer, so `?`
-    /// on a conditional write reaches a 409/412.
     pub from_maps_ccf: bool,
+    /// Trait -> the types that implement it in the crate.
+    pub impls: HashMap<String, Vec<String>>,
+    /// (struct, field) -> type names of the field's type.
+    pub fields: HashMap<(String, String), Vec<String>>,
 }
 
 impl Global {
-    pub fn build(parts: Vec<(Vec<FnMeta>, HashMap<String, String>, bool)>) -> Global {
+    pub fn build(parts: Vec<(Vec<FnMeta>, TypeFacts)>) -> Global {
         let mut g = Global::default();
-        for (metas, consts, ccf) in parts {
+        let mut consts: Vec<(String, String)> = vec![];
+        for (metas, t) in parts {
             g.metas.extend(metas);
-            g.consts.extend(consts);
-            g.from_maps_ccf |= ccf;
+            consts.extend(t.consts);
+            g.from_maps_ccf |= t.from_maps_ccf;
+            for (tr, ty) in t.impls {
+                g.impls.entry(tr).or_default().push(ty);
+            }
+            for (st, f, names) in t.fields {
+                g.fields.entry((st, f)).or_default().extend(names);
+            }
+        }
+        // Where two files define a constant of one name, the same one wins on every run.
+        consts.sort();
+        for (k, v) in consts.into_iter().rev() {
+            g.consts.insert(k, v);
+        }
+        for v in g.impls.values_mut() {
+            v.sort();
+            v.dedup();
         }
         for (id, f) in g.metas.iter().enumerate() {
             g.by_name.entry(f.name.clone()).or_default().push(id);
         }
+        let metas = &g.metas;
+        for ids in g.by_name.values_mut() {
+            ids.sort_by(|a, b| metas[*a].span.cmp(&metas[*b].span));
+        }
         g
+    }
+
+    /// The functions a call named in [`FnMeta::calls`] can reach, from function `from`.
+    pub fn callees<'s>(&'s self, from: FnId, call: &'s str) -> impl Iterator<Item = FnId> + 's {
+        let (qualifier, name) = match call.rsplit_once("::") {
+            Some((q, n)) => (Some(q), n),
+            None => (None, call),
+        };
+        let qualifier = match qualifier {
+            Some("Self") => self.metas[from].self_ty.as_deref(),
+            Some("super" | "crate" | "self") => None,
+            q => q,
+        };
+        self.by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(move |&id| match qualifier {
+                None => true,
+                Some(q) => self.metas[id].named_by(q),
+            })
+    }
+
+    /// The types a receiver of these type names can be: the names, and every type that
+    /// implements a trait among them (`Arc<dyn Repo>` reaches `DynamoRepo`).
+    pub fn concrete(&self, names: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = names.to_vec();
+        for n in names {
+            if let Some(tys) = self.impls.get(n) {
+                out.extend(tys.iter().cloned());
+            }
+        }
+        // A type reaches the default methods of the traits it implements.
+        for (tr, tys) in &self.impls {
+            if names.iter().any(|n| tys.contains(n)) {
+                out.push(tr.clone());
+            }
+        }
+        out
     }
 }
 
@@ -169,8 +258,7 @@ impl<'a> LocalIndex<'a> {
         let mut index = LocalIndex {
             fns: vec![],
             metas: vec![],
-            consts: HashMap::new(),
-            from_maps_ccf: false,
+            types: TypeFacts::default(),
         };
         for file in files {
             let module = module_name(&file.text.path);
@@ -179,12 +267,24 @@ impl<'a> LocalIndex<'a> {
                 file: &file.text,
                 module: vec![module],
                 self_ty: None,
+                trait_name: None,
                 trait_from: false,
             };
             c.visit_file(&file.ast);
         }
         index
     }
+}
+
+fn crate_name(path: &str) -> String {
+    let p = std::path::Path::new(path);
+    p.ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "src"))
+        .and_then(|src| src.parent())
+        .and_then(|c| c.file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("")
+        .replace('-', "_")
 }
 
 fn module_name(path: &str) -> String {
@@ -208,7 +308,8 @@ fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|a| {
         (a.path().is_ident("cfg")
             && quote::ToTokens::to_token_stream(&a.meta).to_string() == "cfg (test)")
-            || a.path().is_ident("test")
+            // `#[test]`, `#[tokio::test]`, `#[sqlx::test]`
+            || a.path().segments.last().is_some_and(|s| s.ident == "test")
     })
 }
 
@@ -225,6 +326,7 @@ struct Collector<'i, 'a> {
     file: &'a FileText,
     module: Vec<String>,
     self_ty: Option<String>,
+    trait_name: Option<String>,
     trait_from: bool,
 }
 
@@ -237,10 +339,11 @@ impl<'a> Collector<'_, 'a> {
         };
         let span = FnItem { attrs, sig, body }.span_in(&self.file.path);
         let body_span = body.span_in(&self.file.path);
-        let text = self.file.slice(&body_span);
-        let mentions = mentions_ccf(&text);
+        // Tokens, not text: a comment that names the error does not handle it.
+        let _ = body_span;
+        let mentions = mentions_ccf(&quote::ToTokens::to_token_stream(body).to_string());
         if self.trait_from && mentions {
-            self.index.from_maps_ccf = true;
+            self.index.types.from_maps_ccf = true;
         }
         let mut calls = Calls::default();
         calls.visit_block(body);
@@ -249,6 +352,9 @@ impl<'a> Collector<'_, 'a> {
             name,
             qual,
             self_ty: self.self_ty.clone(),
+            module: self.module.last().cloned().unwrap_or_default(),
+            krate: crate_name(&self.file.path),
+            trait_name: self.trait_name.clone(),
             has_self,
             arity: sig.inputs.len() - usize::from(has_self),
             span,
@@ -271,8 +377,13 @@ impl<'a> Visit<'a> for Calls {
 
     fn visit_expr_call(&mut self, c: &'a syn::ExprCall) {
         if let syn::Expr::Path(p) = &*c.func {
-            if let Some(s) = p.path.segments.last() {
-                self.0.insert(s.ident.to_string());
+            let segs = &p.path.segments;
+            if let Some(s) = segs.last() {
+                // `module::f` and `Type::f` keep their qualifier: they name one function.
+                match segs.len() {
+                    1 => self.0.insert(s.ident.to_string()),
+                    n => self.0.insert(format!("{}::{}", segs[n - 2].ident, s.ident)),
+                };
             }
         }
         syn::visit::visit_expr_call(self, c);
@@ -302,13 +413,15 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
         if is_cfg_test(&i.attrs) {
             return;
         }
-        let saved = (self.self_ty.take(), self.trait_from);
+        let saved = (self.self_ty.take(), self.trait_from, self.trait_name.take());
         self.self_ty = type_name(&i.self_ty);
-        self.trait_from = i
-            .trait_
-            .as_ref()
-            .and_then(|(_, p, _)| p.segments.last())
-            .is_some_and(|s| s.ident == "From" || s.ident == "IntoResponse");
+        let trait_ = i.trait_.as_ref().and_then(|(_, p, _)| p.segments.last());
+        self.trait_from =
+            trait_.is_some_and(|s| s.ident == "From" || s.ident == "IntoResponse");
+        self.trait_name = trait_.map(|s| s.ident.to_string());
+        if let (Some(tr), Some(ty)) = (&self.trait_name, &self.self_ty) {
+            self.index.types.impls.push((tr.clone(), ty.clone()));
+        }
         for item in &i.items {
             if let syn::ImplItem::Fn(f) = item {
                 if !is_cfg_test(&f.attrs) {
@@ -316,7 +429,7 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
                 }
             }
         }
-        (self.self_ty, self.trait_from) = saved;
+        (self.self_ty, self.trait_from, self.trait_name) = saved;
     }
 
     fn visit_item_trait(&mut self, t: &'a syn::ItemTrait) {
@@ -333,15 +446,42 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
 
     fn visit_item_const(&mut self, c: &'a syn::ItemConst) {
         if let Some(v) = str_lit(&c.expr) {
-            self.index.consts.insert(c.ident.to_string(), v);
+            self.index.types.consts.push((c.ident.to_string(), v));
         }
     }
 
     fn visit_item_static(&mut self, s: &'a syn::ItemStatic) {
         if let Some(v) = str_lit(&s.expr) {
-            self.index.consts.insert(s.ident.to_string(), v);
+            self.index.types.consts.push((s.ident.to_string(), v));
         }
     }
+
+    fn visit_item_struct(&mut self, s: &'a syn::ItemStruct) {
+        for f in &s.fields {
+            if let Some(name) = &f.ident {
+                self.index.types.fields.push((
+                    s.ident.to_string(),
+                    name.to_string(),
+                    type_names(&f.ty),
+                ));
+            }
+        }
+    }
+}
+
+/// Every type name a type mentions (`State<Arc<dyn Repo>>` gives State, Arc, Repo).
+pub fn type_names(ty: &syn::Type) -> Vec<String> {
+    #[derive(Default)]
+    struct V(Vec<String>);
+    impl<'a> Visit<'a> for V {
+        fn visit_path_segment(&mut self, s: &'a syn::PathSegment) {
+            self.0.push(s.ident.to_string());
+            syn::visit::visit_path_segment(self, s);
+        }
+    }
+    let mut v = V::default();
+    v.visit_type(ty);
+    v.0
 }
 
 /// The value of a string literal expression (through `&` and parentheses).

@@ -129,8 +129,7 @@ struct Parsed {
     texts: Vec<Arc<FileText>>,
     errors: Vec<AnalysisError>,
     metas: Vec<FnMeta>,
-    consts: HashMap<String, String>,
-    from_maps_ccf: bool,
+    types: index::TypeFacts,
     routes: Vec<(usize, routes::Local)>,
 }
 
@@ -240,7 +239,7 @@ fn run(
             offset += p.metas.len();
             texts.extend(p.texts);
             errors.extend(p.errors);
-            parts.push((p.metas, p.consts, p.from_maps_ccf));
+            parts.push((p.metas, p.types));
         }
         let global = Arc::new(Global::build(parts));
         tracing::debug!(
@@ -283,6 +282,9 @@ fn run(
                                 &format!("`{}`", m.qual),
                                 panic,
                             ));
+                        }
+                        if tracing::enabled!(tracing::Level::TRACE) && s.is_interesting() {
+                            tracing::trace!(function = %global.metas[id].qual, summary = %facts::describe(&s), "walked");
                         }
                         summaries[id] = Some(Arc::new(s));
                         calls.insert(id, c);
@@ -406,8 +408,7 @@ fn worker(
         texts: files_ok.iter().map(|f| f.text.clone()).collect(),
         errors,
         metas: local.metas.clone(),
-        consts: local.consts.clone(),
-        from_maps_ccf: local.from_maps_ccf,
+        types: local.types.clone(),
         routes,
     };
     if to_main.send((k, Ok(parsed))).is_err() {
@@ -448,9 +449,7 @@ fn levels(g: &Global) -> Vec<Vec<FnId>> {
             let mut s: Vec<FnId> = g.metas[v]
                 .calls
                 .iter()
-                .filter_map(|c| g.by_name.get(c))
-                .flatten()
-                .copied()
+                .flat_map(|c| g.callees(v, c))
                 .filter(|&w| w != v)
                 .collect();
             s.sort_unstable();
@@ -627,7 +626,9 @@ fn check(
             suppressed += 1;
             continue;
         }
+        let severity = c.severity.unwrap_or(c.rule.severity);
         findings.push(Finding {
+            severity,
             function: Some(f.qual.clone()),
             routes: routes_of(id),
             evidence: c.evidence,
@@ -656,10 +657,11 @@ fn check(
 /// A write gets at most one of the rules in `EXCLUSIVE`: the most specific.
 fn precedence(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
     let rank = |c: &Candidate| EXCLUSIVE.iter().position(|r| *r == c.rule.id);
-    let mut best: HashMap<(FnId, (Span, Option<usize>)), usize> = HashMap::new();
+    type Key = (FnId, (Span, Option<usize>), Span);
+    let mut best: HashMap<Key, usize> = HashMap::new();
     for (id, c) in &cands {
         if let (Some(r), Some(w)) = (rank(c), &c.write) {
-            let key = (*id, w.clone());
+            let key = (*id, w.clone(), c.site.clone());
             let e = best.entry(key).or_insert(r);
             *e = (*e).min(r);
         }
@@ -667,7 +669,7 @@ fn precedence(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
     cands
         .into_iter()
         .filter(|(id, c)| match (rank(c), &c.write) {
-            (Some(r), Some(w)) => best.get(&(*id, w.clone())) == Some(&r),
+            (Some(r), Some(w)) => best.get(&(*id, w.clone(), c.site.clone())) == Some(&r),
             _ => true,
         })
         .collect()

@@ -163,10 +163,10 @@ pub fn derive(s: &Summary) -> Vec<WriteFacts> {
 }
 
 fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteFacts {
-    let update = match &b.update {
-        Some(Text::Literal(t)) | Some(Text::Dynamic(t)) => expr::parse_update(t),
-        None => vec![],
-    };
+    let update = b
+        .update_text()
+        .map(|t| expr::parse_update(&t))
+        .unwrap_or_default();
     // The values the write stores, by the attribute they land in.
     let mut stored: Vec<(String, &Val)> = vec![];
     for p in &b.item {
@@ -205,7 +205,8 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
     for (attr, val) in &stored {
         for r in val.reads() {
             let Some(read) = read_ops(r) else { continue };
-            let same = same_item(&read.req, b).unwrap_or(true);
+            // A put under a fresh key makes a new item, whatever its data came from.
+            let same = key_source(b) != KeySource::Fresh && same_item(&read.req, b).unwrap_or(true);
             match feeds.iter_mut().find(|f| f.read == r) {
                 Some(f) => {
                     f.written.push(attr.clone());
@@ -245,20 +246,48 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
         Cond::Given(Text::Dynamic(t)) => (Some(resolve(expr::parse_condition(t), b)), true),
         _ => (None, false),
     };
-    let mut rechecks = recheck(condition.as_ref(), dynamic, b, &feeds, &checks);
-    if member.is_some() && !rechecks {
-        // Another member may re-check for it: a `ConditionCheck`, or a conditioned write on the
-        // item that was read.
-        rechecks = op.req.members.iter().any(|m| {
-            !std::ptr::eq(m, b) && matches!(&m.condition, Cond::Given(_)) && {
-                let c = match &m.condition {
-                    Cond::Given(Text::Literal(t)) => Some(resolve(expr::parse_condition(t), m)),
-                    _ => None,
-                };
-                recheck(c.as_ref(), c.is_none(), m, &feeds, &checks)
-            }
-        });
-    }
+    // A write's condition speaks of its own item only: decisions on other items (a status read
+    // elsewhere, a query of related items) need a member of the same transaction that
+    // re-checks them.
+    let on_other_item = |reads: &[OpId]| {
+        reads.iter().all(|r| {
+            read_ops(*r).is_some_and(|read| {
+                key_source(b) == KeySource::Fresh || same_item(&read.req, b) == Some(false)
+            })
+        })
+    };
+    let (own_checks, other_checks): (Vec<Check>, Vec<Check>) =
+        checks.iter().cloned().partition(|c| !on_other_item(&c.reads));
+    let own_feeds: Vec<Feed> = feeds.iter().filter(|f| f.same_item).cloned().collect();
+    let own = (own_feeds.is_empty() && own_checks.is_empty())
+        || recheck(condition.as_ref(), dynamic, b, &own_feeds, &own_checks);
+    let by_member = |feeds: &[Feed], checks: &[Check]| {
+        // Only a member on the item that was read can re-check what was read.
+        let on_read_item = |m: &Builder| {
+            key_source(m) != KeySource::Fresh
+                && feeds
+                    .iter()
+                    .map(|f| f.read)
+                    .chain(checks.iter().flat_map(|c| c.reads.iter().copied()))
+                    .all(|r| read_ops(r).is_some_and(|read| same_item(&read.req, m) != Some(false)))
+        };
+        member.is_some()
+            && op.req.members.iter().any(|m| {
+                !std::ptr::eq(m, b) && matches!(&m.condition, Cond::Given(_)) && on_read_item(m) && {
+                    let c = match &m.condition {
+                        Cond::Given(Text::Literal(t)) => {
+                            Some(resolve(expr::parse_condition(t), m))
+                        }
+                        _ => None,
+                    };
+                    recheck(c.as_ref(), c.is_none(), m, feeds, checks)
+                }
+            })
+    };
+    let own = own || by_member(&own_feeds, &own_checks);
+    let others = other_checks.is_empty() || by_member(&[], &other_checks);
+    // A write with no decision or data from a read has nothing to re-check.
+    let rechecks = own && others && (condition.is_some() || member.is_some());
     let key_hint = if b.key.is_empty() && b.item.is_empty() {
         feeds
             .iter()
@@ -309,11 +338,20 @@ fn recheck(
     if dynamic {
         return true;
     }
-    if !c.not_exists.is_empty() {
+    let keys = b.key_attrs();
+    // `attribute_not_exists` on the key makes the write a create: it cannot replace the item
+    // that was read. A put names its key only inside the item, so any such clause counts there.
+    let creates_only = matches!(b.kind.plain(), OpKind::PutItem)
+        || c.not_exists.iter().any(|a| keys.contains(a));
+    if !c.not_exists.is_empty() && creates_only {
         return true;
     }
-    let keys = b.key_attrs();
-    let tested: Vec<&String> = c.attrs.iter().filter(|a| !keys.contains(a)).collect();
+    let tested: Vec<&String> = c
+        .attrs
+        .iter()
+        .chain(&c.not_exists)
+        .filter(|a| !keys.contains(a))
+        .collect();
     if tested.is_empty() {
         // Only `attribute_exists(pk)`: the item may have changed since it was read.
         return false;

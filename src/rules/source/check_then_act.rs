@@ -3,6 +3,7 @@ use crate::fix::{self, rewrite};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
 use crate::source::facts::{GuardKind, OpKind};
+use crate::source::writes;
 
 declare_rule! {
     /// ## What it does
@@ -33,6 +34,9 @@ declare_rule! {
     /// `SET balance = balance - :amount`. DynamoDB then checks and writes atomically; map
     /// `ConditionalCheckFailed` to 409 Conflict.
     ///
+    /// A delete of an item named by the read itself (cleaning up what a query found) is
+    /// reported at `info`: a repeated delete does no harm.
+    ///
     /// ## Known problems
     /// The decision is translated from Rust to a condition expression for the fix where its
     /// shape allows (comparisons, flags, `is_some`); other shapes get a compare-and-set on the
@@ -46,10 +50,20 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         if w.rechecks || w.kind == OpKind::BatchWriteItem {
             continue;
         }
+        // A value decision, or the item found to exist before an update that does not require
+        // it to exist still: a delete in between makes the update create a partial item.
+        let revives = w.kind == OpKind::UpdateItem && w.condition.is_none() && !w.in_transaction;
         let checks: Vec<_> = w
             .checks
             .iter()
-            .filter(|c| c.guard.kind == GuardKind::Value)
+            .filter(|c| {
+                c.guard.kind == GuardKind::Value
+                    || (revives
+                        && c.guard.on_existing == Some(true)
+                        && c.reads.iter().any(|r| {
+                            writes::same_item(&ctx.op(*r).req, &w.req).unwrap_or(true)
+                        }))
+            })
             .collect();
         let Some(first) = checks.first() else {
             continue;
@@ -100,6 +114,11 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             )],
             None => vec![super::lost_update::version_put(ctx, w)],
         };
-        out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
+        let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, fixes);
+        if w.kind == OpKind::DeleteItem && w.key_source == writes::KeySource::Read {
+            // Deleting what a read found (cleanup of queried items) repeats harmlessly.
+            c.severity = Some(crate::model::Severity::Info);
+        }
+        out.push(c);
     }
 }

@@ -69,11 +69,13 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             confidence: Confidence::High,
             message,
             at: m.write.clone(),
+            site: m.write.clone(),
             evidence,
             fixes,
             write: Some((m.write.clone(), None)),
             reads: vec![m.read.clone()],
             depth: 0,
+            severity: None,
         });
     }
 }

@@ -60,8 +60,13 @@ pub struct Candidate {
     pub fixes: Vec<Fix>,
     /// The write (its span, and the transaction member) this finding is about.
     pub write: Option<(Span, Option<usize>)>,
+    /// Where this function performs the write (the write, or the call that reaches it): one
+    /// helper called from two places is two writes.
+    pub site: Span,
     pub reads: Vec<Span>,
     pub depth: usize,
+    /// A severity other than the rule's (a weaker case of it).
+    pub severity: Option<crate::model::Severity>,
 }
 
 pub fn run(ctx: &FlowCtx) -> Vec<Candidate> {
@@ -137,11 +142,13 @@ impl FlowCtx<'_> {
             confidence: self.confidence(w, reads),
             message,
             at: op.local_span().clone(),
+            site: op.local_span().clone(),
             evidence,
             fixes,
             write: Some((op.span.clone(), w.member)),
             reads: reads.iter().map(|r| self.op(*r).span.clone()).collect(),
             depth,
+            severity: None,
         }
     }
 }

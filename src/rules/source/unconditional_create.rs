@@ -26,13 +26,21 @@ declare_rule! {
     /// ## Use instead
     /// `condition_expression("attribute_not_exists(#pk)")` with `#pk` the partition key, and
     /// 409 Conflict when the condition fails. Keys made of a fresh UUID need no condition.
+    ///
+    /// ## Known problems
+    /// Without a read that checks the item is absent, racecheck cannot tell a create from a
+    /// deliberate upsert: such a put in a function that creates things is reported at `info`
+    /// severity. After an existence check it is a race and reported at the rule's severity.
+    ///
+    /// ## Fix safety
+    /// Unsafe: a create that used to replace the item now fails with 409 Conflict.
     pub static RULE = ("RC106", "unconditional-create", Source, High,
         "A create with a caller-chosen key and no `attribute_not_exists(<key>)`.");
 }
 
 pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
     for w in ctx.writes {
-        if w.kind != OpKind::PutItem || w.key_source != KeySource::Caller {
+        if w.kind != OpKind::PutItem || matches!(w.key_source, KeySource::Fresh | KeySource::Read) {
             continue;
         }
         if w.condition
@@ -52,7 +60,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                         .any(|r| ctx.op(*r).req.table.same_as(&w.req.table) != Some(false))
             })
             .collect();
-        if !ctx.creates && exists_checks.is_empty() {
+        if exists_checks.is_empty() && (!ctx.creates || w.key_source != KeySource::Caller) {
             continue;
         }
         if w.same_item_feeds().next().is_some() {
@@ -61,6 +69,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         let op = ctx.op(w.op);
         let target = Target::of(&w.req);
         let key = target.key[0].0.clone();
+        let checked = !exists_checks.is_empty();
         let mut evidence = vec![];
         let mut reads = vec![];
         for c in &exists_checks {
@@ -97,6 +106,12 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                 &spec,
             ),
         )];
-        out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
+        let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, fixes);
+        if !checked {
+            // No read shows the create-only intent: a note, not an alarm.
+            c.severity = Some(crate::model::Severity::Info);
+            c.confidence = crate::model::Confidence::Low;
+        }
+        out.push(c);
     }
 }

@@ -1,0 +1,712 @@
+//! The flow walker: one pass over a function body that records where values come from, the
+//! DynamoDB operations it sends (with their builders split across `let`s), the decisions taken
+//! on read data, loops, lock acquisitions, and calls into the rest of the crate, whose
+//! summaries are composed in place.
+//!
+//! - this module: the provenance walk over statements and expressions;
+//! - `syntax`: predicates on syntax (does this block diverge, is this a `.send()`);
+//! - `calls`: calls into the crate, resolved and composed from their summaries;
+//! - `memory`: locks and atomics (shared in-process state);
+//! - `sdk`: DynamoDB request builders, how they are sent, and what they return.
+
+mod calls;
+mod memory;
+mod sdk;
+mod syntax;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use syn::{Expr, Pat, Stmt};
+
+use super::facts::*;
+use super::index::{str_lit, type_names, FnDef, FnId, FnMeta, Global};
+use super::span::{Ends, Keyword};
+use sdk::SDK_OUTPUT_FIELDS;
+use syntax::*;
+/// What a walk may read: every function's meta, and the summaries computed so far (callees
+/// are walked before their callers; functions that call each other see nothing of each other).
+pub struct Env<'g> {
+    pub global: &'g Global,
+    pub summaries: &'g [Option<Arc<Summary>>],
+}
+
+/// Walk one function; returns its summary and the crate functions it composed.
+pub fn walk(env: &Env, id: FnId, f: &FnDef) -> (Summary, Vec<FnId>) {
+    Walker::new(env, id, f).run()
+}
+
+struct Acquisition {
+    receiver: String,
+    span: Span,
+}
+
+struct Walker<'w, 'g, 'a> {
+    env_: &'w Env<'g>,
+    id: FnId,
+    meta: &'g FnMeta,
+    f: &'w FnDef<'a>,
+    file: Arc<str>,
+    env: HashMap<String, Val>,
+    ops: Vec<Op>,
+    guards: Vec<Guard>,
+    loops: Vec<LoopCtx>,
+    acqs: Vec<Acquisition>,
+    mem: Vec<MemRmw>,
+    ret: Val,
+    /// How the next `.send()` result is handled, set by the expression around it.
+    handling_hint: Option<Handling>,
+    /// The error mapping around the next `.send()` tells a failed condition apart.
+    ccf_hint: bool,
+    /// Lock guards bound in this function: atomics changed under one are not racing.
+    held_locks: usize,
+    /// Type names written in each parameter's type (`State<Arc<Users>>` gives State, Arc,
+    /// Users), to tell `users.get(..)` on a repository from `map.get(..)`.
+    param_types: HashMap<String, Vec<String>>,
+    callees: Vec<FnId>,
+    /// Callee operations were left out to keep the summary within [`MAX_OPS`].
+    capped: bool,
+    /// The guards a block ended with (an early return inside it), for the `match` arm that
+    /// holds the block: when only that arm goes on, they hold after the `match` too.
+    trailing: Vec<Guard>,
+}
+
+/// Methods that lock or load shared state.
+
+impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
+    fn new(env_: &'w Env<'g>, id: FnId, f: &'w FnDef<'a>) -> Self {
+        let meta = &env_.global.metas[id];
+        Walker {
+            env_,
+            id,
+            meta,
+            f,
+            file: meta.span.file.clone(),
+            env: HashMap::new(),
+            ops: vec![],
+            guards: vec![],
+            loops: vec![],
+            acqs: vec![],
+            mem: vec![],
+            ret: Val::default(),
+            handling_hint: None,
+            ccf_hint: false,
+            held_locks: 0,
+            param_types: HashMap::new(),
+            callees: vec![],
+            capped: false,
+            trailing: vec![],
+        }
+    }
+
+    fn run(mut self) -> (Summary, Vec<FnId>) {
+        for (i, input) in self.f.sig.inputs.iter().enumerate() {
+            match input {
+                syn::FnArg::Receiver(_) => {
+                    self.env.insert("self".into(), Val::of(Origin::Param(i)));
+                }
+                syn::FnArg::Typed(t) => {
+                    let mut names = vec![];
+                    bind_names(&t.pat, &mut names);
+                    let types = self.with_bounds(type_names(&t.ty));
+                    for n in names {
+                        self.env.insert(n.clone(), Val::of(Origin::Param(i)));
+                        self.param_types.insert(n, types.clone());
+                    }
+                }
+            }
+        }
+        let tail = self.block(self.f.body);
+        self.returns(tail);
+        let summary = Summary {
+            ops: self.ops,
+            mem: self.mem,
+            ret: self.ret.with_parts(),
+            capped: self.capped,
+        };
+        (summary, self.callees)
+    }
+
+    /// A value the function returns: its provenance, and a request builder it hands back.
+    fn returns(&mut self, v: Val) {
+        if v.builder.is_some() {
+            self.ret.builder = v.builder.clone();
+        }
+        if v.raw {
+            self.ret.raw = true;
+        }
+        self.ret.join(&v);
+    }
+
+    /// Type names of a parameter, with the traits that bound its generic parameters
+    /// (`r: &R` where `R: Repo` gives `R`, `Repo`).
+    fn with_bounds(&self, mut names: Vec<String>) -> Vec<String> {
+        let g = &self.f.sig.generics;
+        let mut extra = vec![];
+        let bound_names = |bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>,
+                           out: &mut Vec<String>| {
+            for b in bounds {
+                if let syn::TypeParamBound::Trait(t) = b {
+                    if let Some(s) = t.path.segments.last() {
+                        out.push(s.ident.to_string());
+                    }
+                }
+            }
+        };
+        for p in &g.params {
+            if let syn::GenericParam::Type(t) = p {
+                if names.iter().any(|n| t.ident == n) {
+                    bound_names(&t.bounds, &mut extra);
+                }
+            }
+        }
+        if let Some(w) = &g.where_clause {
+            for pred in &w.predicates {
+                if let syn::WherePredicate::Type(t) = pred {
+                    if type_names(&t.bounded_ty).iter().any(|b| names.contains(b)) {
+                        bound_names(&t.bounds, &mut extra);
+                    }
+                }
+            }
+        }
+        names.extend(extra);
+        names
+    }
+
+    fn span(&self, node: &impl Ends) -> Span {
+        node.span_in(&self.file)
+    }
+
+    // ----- statements -------------------------------------------------------------------
+
+    fn block(&mut self, b: &syn::Block) -> Val {
+        let saved = self.guards.len();
+        let mut last = Val::default();
+        for (i, stmt) in b.stmts.iter().enumerate() {
+            let is_tail = i + 1 == b.stmts.len();
+            let v = self.stmt(stmt);
+            if is_tail && matches!(stmt, Stmt::Expr(_, None)) {
+                last = v;
+            }
+        }
+        self.trailing = self.guards[saved.min(self.guards.len())..].to_vec();
+        self.guards.truncate(saved);
+        last
+    }
+
+    /// A decision on `val`. A check of an attribute (`user.session_id.is_none()`) is a decision
+    /// on the item's data, not on whether the item exists.
+    fn guard(&self, val: &Val, kind: GuardKind, polarity: Option<bool>, text: String, span: Span, proceeds_when_true: bool) -> Guard {
+        let kind = if val.attrs.is_empty() { kind } else { GuardKind::Value };
+        Guard {
+            val: val.data(),
+            kind,
+            text,
+            span,
+            proceeds_when_true,
+            on_existing: match kind {
+                GuardKind::Exists => polarity.map(|p| p == proceeds_when_true),
+                GuardKind::Value => None,
+            },
+        }
+    }
+
+    fn stmt(&mut self, s: &Stmt) -> Val {
+        match s {
+            Stmt::Local(l) => {
+                let mut v = match &l.init {
+                    Some(init) => {
+                        if matches!(&l.pat, Pat::Wild(_)) && is_send(strip_try(&init.expr)) {
+                            self.handling_hint = Some(Handling::Ignored);
+                        }
+                        self.top_expr(&init.expr)
+                    }
+                    None => Val::default(),
+                };
+                if let Some(init) = &l.init {
+                    if let Some(recv) = is_lock_guard(&init.expr) {
+                        self.held_locks += 1;
+                        // The binding holds the lock: reads and writes through it are one
+                        // critical section.
+                        v = Val {
+                            guard_of: Some(text_of(recv)),
+                            ..Val::default()
+                        };
+                    }
+                    if let Some((_, diverge)) = &init.diverge {
+                        let d = self.expr(diverge);
+                        drop(d);
+                        if v.has_read() && !is_result_pat(&l.pat) {
+                            let text = format!(
+                                "let {} = {} else",
+                                text_of(&l.pat),
+                                text_of(&init.expr)
+                            );
+                            let (kind, polarity) = (pat_kind(&l.pat), pat_polarity(&l.pat));
+                            let g = self.guard(&v, kind, polarity, text, self.span(l), true);
+                            self.guards.push(g);
+                        }
+                    }
+                }
+                let mut names = vec![];
+                bind_names(&l.pat, &mut names);
+                let ty = match &l.pat {
+                    Pat::Type(t) => Some(self.with_bounds(type_names(&t.ty))),
+                    _ => l.init.as_ref().and_then(|i| ctor_type(&i.expr)).map(|t| vec![t]),
+                };
+                if let (Some(ty), [name]) = (ty, names.as_slice()) {
+                    self.param_types.insert(name.clone(), ty);
+                }
+                self.bind(&l.pat, v);
+                Val::default()
+            }
+            Stmt::Expr(e, _) => self.top_expr(e),
+            Stmt::Macro(m) => self.mac(&m.mac),
+            Stmt::Item(_) => Val::default(),
+        }
+    }
+
+    /// An expression at statement level: an `if`/`match` whose branch leaves the function
+    /// guards everything after it in the block.
+    fn top_expr(&mut self, e: &Expr) -> Val {
+        match e {
+            Expr::If(i) => {
+                let (v, g) = self.if_expr(i);
+                if let Some(g) = g {
+                    self.guards.push(g);
+                }
+                v
+            }
+            Expr::Match(m) => {
+                let (v, gs) = self.match_expr(m);
+                self.guards.extend(gs);
+                v
+            }
+            _ => self.expr(e),
+        }
+    }
+
+    fn bind(&mut self, p: &Pat, v: Val) {
+        let mut names = vec![];
+        bind_names(p, &mut names);
+        for n in names {
+            self.env.insert(n, v.clone());
+        }
+    }
+
+    // ----- expressions ------------------------------------------------------------------
+
+    fn exprs<'e>(&mut self, es: impl IntoIterator<Item = &'e Expr>) -> Val {
+        let mut v = Val::default();
+        for e in es {
+            let x = self.expr(e);
+            v.join(&x);
+            if let Some(b) = x.builder {
+                v.members.push(*b);
+            }
+        }
+        v
+    }
+
+    fn expr(&mut self, e: &Expr) -> Val {
+        match e {
+            Expr::Path(p) => {
+                if p.path.segments.len() == 1 {
+                    let name = p.path.segments[0].ident.to_string();
+                    if let Some(v) = self.env.get(&name) {
+                        return v.clone();
+                    }
+                    if name == "None" {
+                        return Val {
+                            maybe_none: true,
+                            ..Val::default()
+                        };
+                    }
+                    if name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+                    {
+                        return Val::of(Origin::Const);
+                    }
+                }
+                Val::default()
+            }
+            Expr::Lit(_) => Val::of(Origin::Const),
+            Expr::Paren(x) => self.expr(&x.expr),
+            Expr::Group(x) => self.expr(&x.expr),
+            Expr::Reference(x) => self.expr(&x.expr),
+            Expr::Cast(x) => self.expr(&x.expr),
+            Expr::Await(x) => self.expr(&x.base),
+            Expr::Try(x) => {
+                if is_send(&x.expr) {
+                    self.handling_hint = Some(Handling::Propagated);
+                }
+                self.expr(&x.expr)
+            }
+            Expr::Unary(u) => {
+                let v = self.expr(&u.expr);
+                if matches!(u.op, syn::UnOp::Deref(_)) {
+                    return v;
+                }
+                Val {
+                    guard_of: None,
+                    ..v
+                }
+            }
+            Expr::Binary(b) => self.binary(b),
+            Expr::Assign(a) => {
+                let rhs = self.expr(&a.right);
+                self.assign(&a.left, rhs, false);
+                Val::default()
+            }
+            Expr::Field(f) => {
+                let base = self.expr(&f.base);
+                let mut v = base.data();
+                v.guard_of = base.guard_of.clone();
+                v.raw = false;
+                if base.has_read() {
+                    if let syn::Member::Named(n) = &f.member {
+                        let n = n.to_string();
+                        // Fields of the SDK's output (`out.item`, `out.count`) are not item
+                        // attributes; fields of an item's own type are, whatever their name.
+                        if base.raw && SDK_OUTPUT_FIELDS.contains(&n.as_str()) {
+                            v.raw = true;
+                        } else {
+                            v.attrs = [n].into();
+                        }
+                    }
+                }
+                v
+            }
+            Expr::Index(i) => {
+                let mut v = self.expr(&i.expr);
+                let idx = self.expr(&i.index);
+                if v.has_read() {
+                    if let Some(s) = str_lit(&i.index) {
+                        v.attrs = [s].into();
+                    }
+                }
+                v.join(&idx.data());
+                v
+            }
+            Expr::MethodCall(m) => self.method_call(m),
+            Expr::Call(c) => self.call(c),
+            Expr::Macro(m) => self.mac(&m.mac),
+            Expr::Block(b) => self.block(&b.block),
+            Expr::Unsafe(b) => self.block(&b.block),
+            Expr::Async(b) => self.block(&b.block),
+            Expr::TryBlock(b) => self.block(&b.block),
+            Expr::If(i) => self.if_expr(i).0,
+            Expr::Match(m) => self.match_expr(m).0,
+            Expr::Let(l) => {
+                let v = self.expr(&l.expr);
+                self.bind(&l.pat, v.clone());
+                v
+            }
+            Expr::Closure(c) => {
+                for input in &c.inputs {
+                    self.bind(input, Val::default());
+                }
+                self.expr(&c.body)
+            }
+            Expr::Loop(l) => {
+                let bounded = counter_bounded(&l.body, None);
+                self.in_loop(l.loop_token.span, bounded, |w| w.block(&l.body))
+            }
+            Expr::While(w) => {
+                let bounded = counter_bounded(&w.body, Some(&w.cond));
+                self.in_loop(w.while_token.span, bounded, |me| {
+                    let c = me.expr(&w.cond);
+                    let mut v = me.block(&w.body);
+                    v.join(&c.data());
+                    v
+                })
+            }
+            Expr::ForLoop(f) => {
+                let it = self.expr(&f.expr);
+                let unbounded = matches!(strip(&f.expr), Expr::Range(r) if r.end.is_none())
+                    || text_of(&f.expr).contains("repeat");
+                self.bind(&f.pat, it.data());
+                self.in_loop(f.for_token.span, !unbounded, |w| w.block(&f.body))
+            }
+            Expr::Return(r) => {
+                if let Some(x) = &r.expr {
+                    let v = self.expr(x);
+                    self.returns(v);
+                }
+                Val::default()
+            }
+            Expr::Break(b) => b.expr.as_ref().map(|x| self.expr(x)).unwrap_or_default(),
+            Expr::Struct(s) => {
+                // rusoto's transaction members are struct literals (`Put { .. }`).
+                if let Some(kind) = s.path.segments.last().and_then(|l| {
+                    let name = l.ident.to_string();
+                    OpKind::from_type_name(&name).or_else(|| OpKind::from_input_type(&name))
+                }) {
+                    let b = self.struct_builder(kind, String::new(), s);
+                    return Val {
+                        builder: Some(Box::new(b)),
+                        ..Val::default()
+                    };
+                }
+                let mut v = self.exprs(s.fields.iter().map(|f| &f.expr));
+                if let Some(rest) = &s.rest {
+                    v.join(&self.expr(rest));
+                }
+                v
+            }
+            Expr::Tuple(t) => self.exprs(&t.elems),
+            Expr::Array(a) => self.exprs(&a.elems),
+            Expr::Repeat(r) => self.expr(&r.expr),
+            Expr::Range(r) => {
+                let mut v = Val::default();
+                for x in r.start.iter().chain(r.end.iter()) {
+                    v.join(&self.expr(x).data());
+                }
+                v
+            }
+            _ => Val::default(),
+        }
+    }
+
+    fn in_loop(
+        &mut self,
+        keyword: proc_macro2::Span,
+        bounded: bool,
+        body: impl FnOnce(&mut Self) -> Val,
+    ) -> Val {
+        let ctx = LoopCtx {
+            span: self.span(&Keyword(keyword)),
+            bounded,
+        };
+        self.loops.push(ctx);
+        let v = body(self);
+        self.loops.pop();
+        v
+    }
+
+    fn binary(&mut self, b: &syn::ExprBinary) -> Val {
+        use syn::BinOp::*;
+        let l = self.expr(&b.left);
+        let r = self.expr(&b.right);
+        let is_arith = matches!(b.op, Add(_) | Sub(_) | Mul(_) | Div(_) | Rem(_));
+        let is_compound = matches!(
+            b.op,
+            AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_)
+        );
+        let mut v = l.data();
+        v.join(&r.data());
+        if (is_arith || is_compound) && v.has_read() && !v.arith {
+            v.arith = true;
+            v.computed_at = Some(self.span(b));
+            // Which side is the read value tells the change: `read - x`, `x + read`.
+            let sign = match b.op {
+                Add(_) | AddAssign(_) => Some('+'),
+                Sub(_) | SubAssign(_) if l.has_read() => Some('-'),
+                _ => None,
+            };
+            v.delta = match (sign, l.has_read(), r.has_read()) {
+                (Some(sg), true, false) => Some((sg, text_of(&b.right))),
+                (Some('+'), false, true) => Some(('+', text_of(&b.left))),
+                _ => None,
+            };
+        }
+        if is_compound {
+            // `x += d` reads and writes x: the new value carries both.
+            self.assign(&b.left, v.clone(), true);
+            return Val::default();
+        }
+        v
+    }
+
+    /// `lhs = rhs`: the new value of a local, a field of a local, or shared state behind a lock.
+    fn assign(&mut self, lhs: &Expr, rhs: Val, compound: bool) {
+        let target = strip(lhs);
+        match target {
+            Expr::Path(p) if p.path.segments.len() == 1 => {
+                let name = p.path.segments[0].ident.to_string();
+                // A builder variable reassigned (`req = req.condition_expression(..)`) or a plain
+                // local.
+                let held = self.env.get(&name).and_then(|v| v.guard_of.clone());
+                let mut v = rhs;
+                if v.guard_of.is_none() {
+                    v.guard_of = held;
+                }
+                self.env.insert(name, v);
+            }
+            _ => {
+                let dest = self.expr(target);
+                if let Some(recv) = &dest.guard_of {
+                    if !compound {
+                        self.check_mem_write(recv, &dest, &rhs, lhs);
+                    }
+                }
+                // A field of a local changes the local's provenance (`acct.balance -= amount`).
+                if let Some(root) = root_ident(target) {
+                    if let Some(v) = self.env.get_mut(&root) {
+                        v.join(&rhs.data());
+                    }
+                }
+            }
+        }
+    }
+
+    /// A write to shared state through a temporary acquisition, of a value read under another.
+
+    fn if_expr(&mut self, i: &syn::ExprIf) -> (Val, Option<Guard>) {
+        let cond = self.expr(&i.cond);
+        let guarded = cond.has_read();
+        let polarity = exists_polarity(&i.cond);
+        let mk = |me: &Self, when: bool| {
+            let span = me.span(&*i.cond);
+            me.guard(&cond, guard_kind(&i.cond), polarity, text_of(&i.cond), span, when)
+        };
+        if guarded {
+            self.guards.push(mk(self, true));
+        }
+        let mut v = self.block(&i.then_branch);
+        if guarded {
+            self.guards.pop();
+        }
+        if let Some((_, els)) = &i.else_branch {
+            if guarded {
+                self.guards.push(mk(self, false));
+            }
+            let e = self.expr(els);
+            v.join(&e);
+            if guarded {
+                self.guards.pop();
+            }
+        }
+        // The value of an `if` depends on its condition (`let status = if found { A } else { B }`).
+        if guarded && i.else_branch.is_some() {
+            v.join(&cond.data());
+        }
+        let after = if guarded && diverges(&i.then_branch) {
+            Some(mk(self, false))
+        } else if guarded
+            && i.else_branch
+                .as_ref()
+                .is_some_and(|(_, e)| expr_diverges(e))
+        {
+            Some(mk(self, true))
+        } else {
+            None
+        };
+        (v, after)
+    }
+
+    /// A `match` on read data decides what follows when an arm leaves the function. A match
+    /// on a `Result` (`Ok(r) => .., Err(e) => return ..`) decides nothing about the data, but
+    /// the checks inside the one arm that goes on hold after it.
+    fn match_expr(&mut self, m: &syn::ExprMatch) -> (Val, Vec<Guard>) {
+        let scrut = self.expr(&m.expr);
+        let on_result = m.arms.iter().all(|a| is_result_pat(&a.pat));
+        let guarded = scrut.has_read() && !on_result;
+        let kind = if m.arms.iter().all(|a| pat_kind(&a.pat) == GuardKind::Exists) {
+            GuardKind::Exists
+        } else {
+            GuardKind::Value
+        };
+        let text = format!("match {}", text_of(&m.expr));
+        let guard = guarded.then(|| self.guard(&scrut, kind, None, text, self.span(&*m.expr), true));
+        let mut v = Val::default();
+        let mut any_diverges = false;
+        let mut going_on: Vec<Vec<Guard>> = vec![];
+        for arm in &m.arms {
+            self.bind(&arm.pat, scrut.clone());
+            if let Some(g) = &guard {
+                self.guards.push(g.clone());
+            }
+            if let Some((_, g)) = &arm.guard {
+                self.expr(g);
+            }
+            self.trailing.clear();
+            let a = self.expr(&arm.body);
+            if expr_diverges(&arm.body) {
+                any_diverges = true;
+            } else {
+                let inner = match &*arm.body {
+                    Expr::Block(_) => std::mem::take(&mut self.trailing),
+                    _ => vec![],
+                };
+                going_on.push(inner);
+            }
+            v.join(&a);
+            if guarded {
+                self.guards.pop();
+            }
+        }
+        let mut after: Vec<Guard> = guard.filter(|_| any_diverges).into_iter().collect();
+        if going_on.len() == 1 {
+            after.extend(going_on.pop().unwrap_or_default());
+        }
+        (v, after)
+    }
+
+    fn mac(&mut self, m: &syn::Macro) -> Val {
+        use syn::punctuated::Punctuated;
+        let name = m
+            .path
+            .segments
+            .last()
+            .map(|s| s.ident.to_string())
+            .unwrap_or_default();
+        // `matches!(expr, pattern)`: the pattern is not an expression; the value is the
+        // expression's.
+        if name == "matches" {
+            let first = m.parse_body_with(|input: syn::parse::ParseStream| {
+                let e: Expr = input.parse()?;
+                let _: proc_macro2::TokenStream = input.parse()?;
+                Ok(e)
+            });
+            return first.map(|e| self.expr(&e).data()).unwrap_or_default();
+        }
+        let Ok(args) = m.parse_body_with(Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+        else {
+            return Val::default();
+        };
+        let asserts = matches!(
+            name.as_str(),
+            "assert" | "debug_assert" | "ensure" | "assert_eq" | "assert_ne" | "debug_assert_eq"
+                | "debug_assert_ne"
+        );
+        if asserts {
+            // An assertion on read data leaves the function when it fails: it guards what
+            // follows, like an early return.
+            let compared = if name.ends_with("_eq") || name.ends_with("_ne") { 2 } else { 1 };
+            let cond = self.exprs(args.iter().take(compared));
+            self.exprs(args.iter().skip(compared));
+            if cond.has_read() {
+                let text = args
+                    .iter()
+                    .take(compared)
+                    .map(text_of)
+                    .collect::<Vec<_>>()
+                    .join(if name.ends_with("_ne") { " != " } else { " == " });
+                let (kind, polarity) = match (compared, args.first()) {
+                    (1, Some(a)) => (guard_kind(a), exists_polarity(a)),
+                    _ => (GuardKind::Value, None),
+                };
+                let span = self.span(&Keyword(m.bang_token.span));
+                let g = self.guard(&cond, kind, polarity, format!("{name}!({text})"), span, true);
+                self.guards.push(g);
+            }
+            return Val::default();
+        }
+        let v = self.exprs(&args);
+        // Macros that build data (`vec!`, `format!`, `json!`, `hashmap!`) or await several
+        // futures (`join!`, `try_join!`) give their arguments' provenance; logging does not.
+        if matches!(
+            name.as_str(),
+            "vec" | "format" | "json" | "hashmap" | "btreemap" | "join" | "try_join"
+        ) {
+            v
+        } else {
+            Val::default()
+        }
+    }
+
+    // ----- calls ------------------------------------------------------------------------
+
+}

@@ -45,6 +45,10 @@ pub enum Command {
         /// Write the report to this file instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        /// Analysis threads (default: by the machine and the number of files); the report
+        /// does not depend on it.
+        #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+        threads: Option<u16>,
     },
     /// Source and contract together: every scan and spec finding, plus what the spec promises
     /// and the handlers do not keep (RC301-RC303).
@@ -355,10 +359,15 @@ pub fn run(cli: Cli) -> i32 {
             fail_on,
             rules,
             output,
+            threads,
         } => {
             let inputs: Vec<Input> = paths.into_iter().map(Input::Path).collect();
             let spinner = busy("scanning");
-            let report = source::analyze(&inputs, &Options { rules });
+            let options = Options {
+                rules,
+                threads: threads.map(usize::from),
+            };
+            let report = source::analyze(&inputs, &options);
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }

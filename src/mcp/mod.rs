@@ -229,7 +229,10 @@ impl Server {
                 Sources::with_inline("input.rs", &code),
             ),
         };
-        let options = Options { rules: args.rules };
+        let options = Options {
+            rules: args.rules,
+            threads: None,
+        };
         let report = match blocking(&ct, "the analysis", move || {
             source::analyze(&[input], &options)
         })

@@ -98,6 +98,8 @@ pub struct FnMeta {
     pub module: String,
     /// The crate: the folder that holds its `src`, as a Rust name (`my-lib` gives `my_lib`).
     pub krate: String,
+    /// The crate's folder as given (two crates may share a name in one workspace).
+    pub crate_root: String,
     /// For a trait impl's methods, the trait.
     pub trait_name: Option<String>,
     pub has_self: bool,
@@ -276,6 +278,15 @@ impl<'a> LocalIndex<'a> {
     }
 }
 
+fn crate_root(path: &str) -> String {
+    let p = std::path::Path::new(path);
+    p.ancestors()
+        .find(|a| a.file_name().is_some_and(|n| n == "src"))
+        .and_then(|src| src.parent())
+        .map(|c| c.display().to_string())
+        .unwrap_or_default()
+}
+
 fn crate_name(path: &str) -> String {
     let p = std::path::Path::new(path);
     p.ancestors()
@@ -354,6 +365,7 @@ impl<'a> Collector<'_, 'a> {
             self_ty: self.self_ty.clone(),
             module: self.module.last().cloned().unwrap_or_default(),
             krate: crate_name(&self.file.path),
+            crate_root: crate_root(&self.file.path),
             trait_name: self.trait_name.clone(),
             has_self,
             arity: sig.inputs.len() - usize::from(has_self),

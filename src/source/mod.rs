@@ -29,6 +29,9 @@ use index::{FileText, FnId, FnMeta, Global, LocalIndex};
 pub struct Options {
     /// Only these rules (ids or slugs); empty means all.
     pub rules: Vec<String>,
+    /// Analysis threads; `None` chooses by the machine and the number of files. The report is
+    /// the same whatever the number.
+    pub threads: Option<usize>,
 }
 
 /// A write an Axum handler performs (itself or through the functions it calls).
@@ -87,7 +90,7 @@ pub fn analyze_service(inputs: &[Input], options: &Options) -> (Report, Vec<Hand
         }
     };
     let list = files::discover(inputs, &mut errors);
-    let (mut report, handlers) = run(&list, &wanted, &mut errors);
+    let (mut report, handlers) = run(&list, &wanted, options.threads, &mut errors);
     report.errors.extend(errors);
     report.stats.files = list.len() as u64;
     report.stats.errors = report.errors.len() as u64;
@@ -184,14 +187,18 @@ fn shares(list: &[Input], workers: usize) -> Vec<Vec<Input>> {
 fn run(
     list: &[Input],
     wanted: &HashSet<&'static str>,
+    threads: Option<usize>,
     errors: &mut Vec<AnalysisError>,
 ) -> (Report, Vec<Handler>) {
     let t = Instant::now();
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8)
-        .min(list.len().div_ceil(8).max(1));
+    let workers = match threads {
+        Some(n) => n.clamp(1, 64).min(list.len().max(1)),
+        None => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 8)
+            .min(list.len().div_ceil(8).max(1)),
+    };
     let shares = shares(list, workers);
     let (to_main, from_workers) = mpsc::channel::<(usize, Result<Parsed, Walked>)>();
     std::thread::scope(|scope| {
@@ -614,6 +621,11 @@ fn check(
         }
     }
 
+    // Source order, whatever order the threads walked the functions in.
+    candidates.sort_by(|(a, x), (b, y)| {
+        (&global.metas[*a].span, x.rule.id, &x.site, &x.write, &x.at)
+            .cmp(&(&global.metas[*b].span, y.rule.id, &y.site, &y.write, &y.at))
+    });
     let candidates = precedence(candidates);
     let candidates = dedupe(candidates);
     let suppressions = suppress::Suppressions::scan(texts);
@@ -676,24 +688,31 @@ fn precedence(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
 }
 
 /// The same race seen from a helper and from the handler that calls it is reported once,
-/// where it is most local.
+/// where it is most local. One function that reaches the write from two places keeps both.
 fn dedupe(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
     let key = |c: &Candidate| {
         let mut reads = c.reads.clone();
         reads.sort();
         (c.rule.id, c.write.clone(), reads)
     };
-    let mut best: HashMap<_, usize> = HashMap::new();
+    let mut groups: HashMap<_, Vec<usize>> = HashMap::new();
     for (i, (_, c)) in cands.iter().enumerate() {
-        let k = key(c);
-        match best.get(&k) {
-            Some(&j) if cands[j].1.depth <= c.depth => {}
-            _ => {
-                best.insert(k, i);
+        groups.entry(key(c)).or_default().push(i);
+    }
+    let mut keep: HashSet<usize> = HashSet::new();
+    for members in groups.values() {
+        let mut seen: HashSet<(FnId, Span)> = HashSet::new();
+        for &i in members {
+            let (f, c) = &cands[i];
+            let more_local = members.iter().any(|&j| {
+                let (g, d) = &cands[j];
+                g != f && d.depth < c.depth
+            });
+            if !more_local && seen.insert((*f, c.site.clone())) {
+                keep.insert(i);
             }
         }
     }
-    let keep: HashSet<usize> = best.into_values().collect();
     cands
         .into_iter()
         .enumerate()

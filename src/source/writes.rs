@@ -94,6 +94,18 @@ pub fn same_item(read: &Builder, write: &Builder) -> Option<bool> {
         return Some(false);
     }
     let (rk, wk) = (read.key_val(), write.key_val());
+    // A key given but made of nothing from the request or a read (a constant, `Status::key()`)
+    // names one fixed item; a key from the request names another one.
+    let given = |b: &Builder| !b.key.is_empty() || b.key_whole.is_some();
+    let fixed = |v: &Val| v.origins.iter().all(|o| matches!(o, Origin::Const));
+    let variable = |v: &Val| v.origins.iter().any(|o| matches!(o, Origin::Param(_) | Origin::Fresh));
+    if given(read) && given(write) {
+        if (fixed(&rk) && variable(&wk) && !wk.has_read())
+            || (fixed(&wk) && variable(&rk) && !rk.has_read())
+        {
+            return Some(false);
+        }
+    }
     if rk.origins.is_empty() || wk.origins.is_empty() {
         return None;
     }

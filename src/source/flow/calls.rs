@@ -269,7 +269,12 @@ impl Walker<'_, '_, '_> {
             s.is_interesting().then(|| (id, s.clone()))
         };
         let named = |id: FnId, types: &[String]| types.iter().any(|t| global.metas[id].named_by(t));
-        let mut ids = candidates.iter().copied().filter(|&id| id != self.id && fits(id));
+        // Functions of the caller's own crate first: two crates of a workspace often define
+        // the same names.
+        let home = &self.meta.crate_root;
+        let mut ordered: Vec<FnId> = candidates.clone();
+        ordered.sort_by_key(|&id| global.metas[id].crate_root != *home);
+        let mut ids = ordered.into_iter().filter(|&id| id != self.id && fits(id));
         let (pick, summary) = match &by {
             Resolve::Path(q) => {
                 let want = [q.clone()];

@@ -207,12 +207,22 @@ impl Walker<'_, '_, '_> {
         let ccf_hint = std::mem::take(&mut self.ccf_hint);
         let id = self.ops.len();
         let send_span = self.span(m);
-        let span = Span {
-            file: b.start.file.clone(),
-            line: b.start.line,
-            column: b.start.column,
-            end_line: send_span.end_line,
-            end_column: send_span.end_column,
+        // A request built in another function (`client.put_item(token.to_input())`) is sent
+        // here: the operation is where it is sent.
+        let built_here = b.start.file == send_span.file
+            && (b.start.line, b.start.column) <= (send_span.line, send_span.column)
+            && b.start.line >= self.meta.span.line
+            && b.start.line <= self.meta.span.end_line;
+        let span = if built_here {
+            Span {
+                file: b.start.file.clone(),
+                line: b.start.line,
+                column: b.start.column,
+                end_line: send_span.end_line,
+                end_column: send_span.end_column,
+            }
+        } else {
+            send_span
         };
         let result = if b.kind.is_read() {
             Val {

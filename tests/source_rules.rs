@@ -169,6 +169,18 @@ fixture_tests! {
     crate_bank_service => "tests/fixtures/crate",
     precision => "tests/fixtures/source/precision.rs",
     rusoto => "tests/fixtures/source/rusoto.rs",
+    shape_helpers => "tests/fixtures/shapes/helpers.rs",
+    shape_built_elsewhere => "tests/fixtures/shapes/built_elsewhere.rs",
+    shape_repositories => "tests/fixtures/shapes/repositories.rs",
+    shape_legacy_and_args => "tests/fixtures/shapes/legacy_and_args.rs",
+    shape_one_time => "tests/fixtures/shapes/one_time.rs",
+    shape_transactions => "tests/fixtures/shapes/transactions.rs",
+    shape_pages => "tests/fixtures/shapes/pages.rs",
+    shape_macros => "tests/fixtures/shapes/macros.rs",
+    shape_rusoto_requests => "tests/fixtures/shapes/rusoto_requests.rs",
+    shape_locks => "tests/fixtures/shapes/locks.rs",
+    shape_silent => "tests/fixtures/shapes/silent.rs",
+    shape_workspace => "tests/fixtures/shapes/workspace",
 }
 
 /// The bundled demo service: exactly its racy handlers are flagged, each with its route.
@@ -227,4 +239,31 @@ fn fixes_and_own_source_are_clean() {
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(report.stats.dynamodb_operations >= 15, "{:?}", report.stats);
     assert!(report.findings.is_empty(), "\n{}", render(&report));
+}
+
+/// The report does not depend on the number of analysis threads or on the order in which the
+/// threads finish: a workspace of many files scanned with 1 and with 4 threads gives the same
+/// JSON.
+#[test]
+fn same_report_whatever_the_threads() {
+    let inputs = vec![
+        Input::Path("tests/fixtures/source".into()),
+        Input::Path("tests/fixtures/shapes".into()),
+        Input::Path("tests/fixtures/crate".into()),
+        Input::Path("tools/demo-service".into()),
+    ];
+    let json = |threads: usize| {
+        let options = Options {
+            threads: Some(threads),
+            ..Options::default()
+        };
+        let mut report = analyze(&inputs, &options);
+        report.stats.elapsed_ms = 0;
+        serde_json::to_string_pretty(&report).unwrap()
+    };
+    let one = json(1);
+    assert!(one.contains("RC101") && one.contains("RC109"), "{one}");
+    for _ in 0..3 {
+        assert_eq!(one, json(4), "the report changed with the number of threads");
+    }
 }

@@ -388,6 +388,16 @@ impl<'a> Visit<'a> for Calls {
     }
 
     fn visit_expr_call(&mut self, c: &'a syn::ExprCall) {
+        let mut func = &*c.func;
+        while let syn::Expr::Paren(p) = func {
+            func = &p.expr;
+        }
+        // `(repo.save)(x)`: a function held in a field, resolved by the field's name.
+        if let syn::Expr::Field(f) = func {
+            if let syn::Member::Named(n) = &f.member {
+                self.0.insert(n.to_string());
+            }
+        }
         if let syn::Expr::Path(p) = &*c.func {
             let segs = &p.path.segments;
             if let Some(s) = segs.last() {

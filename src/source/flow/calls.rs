@@ -80,6 +80,11 @@ const RAW_KEEPING: &[&str] = &[
     "last",
 ];
 
+/// Methods whose string arguments are messages, not attribute names.
+const ERROR_METHODS: &[&str] = &[
+    "ok_or", "ok_or_else", "expect", "context", "with_context", "unwrap_or", "map_err", "wrap_err",
+];
+
 /// Calls composed into a summary at most this deep.
 const MAX_DEPTH: usize = 24;
 
@@ -187,7 +192,17 @@ impl Walker<'_, '_, '_> {
         if !v.has_read() {
             return;
         }
-        let lits: Vec<String> = args.into_iter().filter_map(str_lit).collect();
+        // An attribute name is one word (`balance`, `#n`, `user_id`), not a message
+        // (`ok_or("no game")`, `expect("id is missing")`).
+        let lits: Vec<String> = args
+            .into_iter()
+            .filter_map(str_lit)
+            .filter(|s| {
+                !s.is_empty()
+                    && s.len() <= 64
+                    && s.chars().all(|c| c.is_alphanumeric() || "_-.#:".contains(c))
+            })
+            .collect();
         if !lits.is_empty() {
             v.attrs = lits.into_iter().collect();
         }
@@ -539,7 +554,7 @@ impl Walker<'_, '_, '_> {
             if let Some(s) = m.args.first().and_then(str_lit) {
                 v.attrs = [s].into();
             }
-        } else if recv.has_read() || args.iter().any(Val::has_read) {
+        } else if (recv.has_read() || args.iter().any(Val::has_read)) && !ERROR_METHODS.contains(&method.as_str()) {
             self.helper_attrs(&mut v, &m.args);
         }
         v

@@ -227,11 +227,15 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                     if let Some(recv) = is_lock_guard(&init.expr) {
                         self.held_locks += 1;
                         // The binding holds the lock: reads and writes through it are one
-                        // critical section.
-                        v = Val {
-                            guard_of: Some(text_of(recv)),
-                            ..Val::default()
+                        // critical section, that acquisition's. A value read through it and
+                        // written through another guard (after the block, `drop`, an `.await`
+                        // that let other requests in) crossed two acquisitions.
+                        let mut held = match self.acqs.len() {
+                            0 => Val::default(),
+                            n => Val::of(Origin::Mem(n - 1)),
                         };
+                        held.guard_of = Some(text_of(recv));
+                        v = held;
                     }
                     if let Some((_, diverge)) = &init.diverge {
                         let d = self.expr(diverge);

@@ -100,6 +100,16 @@ pub fn same_item(read: &Builder, write: &Builder) -> Option<bool> {
     let fixed = |v: &Val| v.origins.iter().all(|o| matches!(o, Origin::Const));
     let variable = |v: &Val| v.origins.iter().any(|o| matches!(o, Origin::Param(_) | Origin::Fresh));
     if given(read) && given(write) {
+        // Two fixed keys (a singleton item, `PK = "CONFIG"`): the same item when written alike.
+        if fixed(&rk) && fixed(&wk) && !read.key.is_empty() && !write.key.is_empty() {
+            let parts = |b: &Builder| {
+                let mut v: Vec<(String, String)> =
+                    b.key.iter().map(|p| (p.name.clone(), p.text.clone())).collect();
+                v.sort();
+                v
+            };
+            return Some(parts(read) == parts(write));
+        }
         if (fixed(&rk) && variable(&wk) && !wk.has_read())
             || (fixed(&wk) && variable(&rk) && !rk.has_read())
         {

@@ -54,10 +54,14 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .checks
             .iter()
             .filter(|c| {
+                // A key the caller chose, checked on the same table; any other key only after
+                // a point read (an empty scan says nothing about this item).
                 c.guard.kind == GuardKind::Exists
-                    && c.reads
-                        .iter()
-                        .any(|r| ctx.op(*r).req.table.same_as(&w.req.table) != Some(false))
+                    && c.reads.iter().any(|r| {
+                        let read = &ctx.op(*r).req;
+                        read.table.same_as(&w.req.table) != Some(false)
+                            && (w.key_source == KeySource::Caller || read.kind == OpKind::GetItem)
+                    })
             })
             .collect();
         if exists_checks.is_empty() && (!ctx.creates || w.key_source != KeySource::Caller) {

@@ -197,7 +197,15 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     /// A decision on `val`. A check of an attribute (`user.session_id.is_none()`) is a decision
     /// on the item's data, not on whether the item exists.
     fn guard(&self, val: &Val, kind: GuardKind, polarity: Option<bool>, text: String, span: Span, proceeds_when_true: bool) -> Guard {
-        let kind = if val.attrs.is_empty() { kind } else { GuardKind::Value };
+        // Whether a query or scan found anything is a decision on a collection, not on one
+        // item's existence.
+        let on_collection = val.has_read()
+            && val.reads().all(|r| {
+                self.ops.iter().any(|o| {
+                    o.id == r && matches!(o.req.kind, OpKind::Query | OpKind::Scan | OpKind::BatchGetItem)
+                })
+            });
+        let kind = if val.attrs.is_empty() && !on_collection { kind } else { GuardKind::Value };
         Guard {
             val: val.data(),
             kind,

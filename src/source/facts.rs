@@ -54,6 +54,9 @@ pub struct Val {
     pub raw: bool,
     /// `None` on some path (`if new { Some(cond) } else { None }`).
     pub maybe_none: bool,
+    /// Batch write requests this value carries: deletes, puts.
+    pub deletes: bool,
+    pub puts: bool,
 }
 
 impl Val {
@@ -74,6 +77,8 @@ impl Val {
         self.attrs.extend(other.attrs.iter().cloned());
         self.members.extend(other.members.iter().cloned());
         self.maybe_none |= other.maybe_none;
+        self.deletes |= other.deletes;
+        self.puts |= other.puts;
     }
 
     pub fn data(&self) -> Val {
@@ -85,6 +90,8 @@ impl Val {
             attrs: self.attrs.clone(),
             raw: self.raw,
             maybe_none: self.maybe_none,
+            deletes: self.deletes,
+            puts: self.puts,
             ..Val::default()
         }
     }
@@ -539,6 +546,8 @@ impl Summary {
             || self.ret.has_read()
             || self.ret.builder.is_some()
             || !self.ret.members.is_empty()
+            || self.ret.deletes
+            || self.ret.puts
     }
 }
 

@@ -56,6 +56,11 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
              to 100 items that must apply together). {}",
             fix.explanation
         );
-        out.push(ctx.candidate(&RULE, w, &reads, message, evidence, vec![fix]));
+        let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, vec![fix]);
+        if w.req.other.deletes && !w.req.other.puts {
+            // Deleting in a batch what a read found is cleanup: repeating it does no harm.
+            c.severity = Some(crate::model::Severity::Info);
+        }
+        out.push(c);
     }
 }

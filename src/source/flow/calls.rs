@@ -145,6 +145,12 @@ impl Walker<'_, '_, '_> {
             if wrapper && c.args.len() == 1 {
                 return self.expr(&c.args[0]);
             }
+            if segs.iter().any(|s| s == "DeleteRequest" || s == "PutRequest") {
+                let mut v = self.exprs(&c.args);
+                v.deletes |= segs.iter().any(|s| s == "DeleteRequest");
+                v.puts |= segs.iter().any(|s| s == "PutRequest");
+                return v;
+            }
             let args: Vec<Val> = c.args.iter().map(|a| self.expr(a)).collect();
             let by = match segs.len() {
                 1 => Resolve::Free,
@@ -338,6 +344,8 @@ impl Walker<'_, '_, '_> {
                 delta: v.delta.clone(),
                 attrs: v.attrs.clone(),
                 raw: v.raw,
+                deletes: v.deletes,
+                puts: v.puts,
                 ..Val::default()
             };
             for o in &v.origins {
@@ -537,6 +545,8 @@ impl Walker<'_, '_, '_> {
         }
 
         let mut v = recv.data();
+        v.deletes |= matches!(method.as_str(), "delete_request" | "set_delete_request");
+        v.puts |= matches!(method.as_str(), "put_request" | "set_put_request");
         // Only unwrapping and the SDK's own getters keep the output raw.
         v.raw = recv.raw && RAW_KEEPING.contains(&method.as_str());
         if matches!(

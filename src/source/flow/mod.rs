@@ -465,6 +465,14 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 if let Some(rest) = &s.rest {
                     v.join(&self.expr(rest));
                 }
+                // rusoto's `DeleteRequest { .. }`, `WriteRequest { delete_request: .. }`
+                let name = s.path.segments.last().map(|l| l.ident.to_string()).unwrap_or_default();
+                let fields: Vec<String> = s.fields.iter().filter_map(|f| match &f.member {
+                    syn::Member::Named(n) => Some(n.to_string()),
+                    _ => None,
+                }).collect();
+                v.deletes |= name == "DeleteRequest" || fields.iter().any(|f| f == "delete_request");
+                v.puts |= name == "PutRequest" || fields.iter().any(|f| f == "put_request");
                 v
             }
             Expr::Tuple(t) => self.exprs(&t.elems),
@@ -613,7 +621,8 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     /// the checks inside the one arm that goes on hold after it.
     fn match_expr(&mut self, m: &syn::ExprMatch) -> (Val, Vec<Guard>) {
         let scrut = self.expr(&m.expr);
-        let on_result = m.arms.iter().all(|a| is_result_pat(&a.pat));
+        let on_result = m.arms.iter().all(|a| is_result_pat(&a.pat))
+            && m.arms.iter().any(|a| !matches!(a.pat, Pat::Ident(_)));
         let guarded = scrut.has_read() && !on_result;
         let kind = if m.arms.iter().all(|a| pat_kind(&a.pat) == GuardKind::Exists) {
             GuardKind::Exists

@@ -346,6 +346,8 @@ pub(super) fn pat_polarity(p: &Pat) -> Option<bool> {
 /// decides nothing about the data.
 pub(super) fn is_result_pat(p: &Pat) -> bool {
     match p {
+        // A catch-all binding (`other => other`) decides nothing either.
+        Pat::Ident(i) => i.subpat.is_none() && i.ident != "None",
         Pat::TupleStruct(t) => t
             .path
             .segments

@@ -264,6 +264,10 @@ fn same_report_whatever_the_threads() {
     let one = json(1);
     assert!(one.contains("RC101") && one.contains("RC109"), "{one}");
     for _ in 0..3 {
-        assert_eq!(one, json(4), "the report changed with the number of threads");
+        assert_eq!(
+            one,
+            json(4),
+            "the report changed with the number of threads"
+        );
     }
 }

@@ -71,7 +71,9 @@ fn walk(root: &Path, out: &mut Vec<Input>, errors: &mut Vec<AnalysisError>) {
             // the service; they do not serve requests. Name them to scan them.
             let harness = e.depth() > 0
                 && (name == "tests" || name == "benches")
-                && e.path().parent().is_some_and(|p| p.join("Cargo.toml").is_file());
+                && e.path()
+                    .parent()
+                    .is_some_and(|p| p.join("Cargo.toml").is_file());
             name != "target" && name != "node_modules" && !harness
         })
         .build();

@@ -152,6 +152,8 @@ pub struct TypeFacts {
     pub impls: Vec<(String, String)>,
     /// Struct fields and the type names their types mention: (struct, field, names).
     pub fields: Vec<(String, String, Vec<String>)>,
+    /// Files that `#[cfg(test)] mod x;` declares: test code, not the service.
+    pub test_files: Vec<String>,
 }
 
 /// What every thread shares: every function's meta by global id, names, constants, types.
@@ -166,6 +168,8 @@ pub struct Global {
     pub impls: HashMap<String, Vec<String>>,
     /// (struct, field) -> type names of the field's type.
     pub fields: HashMap<(String, String), Vec<String>>,
+    /// Files of `#[cfg(test)]` modules: their functions are not the service's.
+    pub test_files: std::collections::HashSet<String>,
 }
 
 impl Global {
@@ -182,6 +186,7 @@ impl Global {
             for (st, f, names) in t.fields {
                 g.fields.entry((st, f)).or_default().extend(names);
             }
+            g.test_files.extend(t.test_files);
         }
         // Where two files define a constant of one name, the same one wins on every run.
         consts.sort();
@@ -193,7 +198,9 @@ impl Global {
             v.dedup();
         }
         for (id, f) in g.metas.iter().enumerate() {
-            g.by_name.entry(f.name.clone()).or_default().push(id);
+            if !g.test_files.contains(&*f.span.file) {
+                g.by_name.entry(f.name.clone()).or_default().push(id);
+            }
         }
         let metas = &g.metas;
         for ids in g.by_name.values_mut() {
@@ -276,6 +283,23 @@ impl<'a> LocalIndex<'a> {
         }
         index
     }
+}
+
+/// The files `mod name;` in `file` can stand for.
+fn module_files(file: &str, name: &str) -> Vec<String> {
+    let f = std::path::Path::new(file);
+    let Some(parent) = f.parent() else {
+        return vec![];
+    };
+    let stem = f.file_stem().and_then(|s| s.to_str()).unwrap_or("");
+    let dir = match stem {
+        "mod" | "lib" | "main" => parent.to_path_buf(),
+        s => parent.join(s),
+    };
+    vec![
+        dir.join(format!("{name}.rs")).display().to_string(),
+        dir.join(name).join("mod.rs").display().to_string(),
+    ]
 }
 
 fn crate_root(path: &str) -> String {
@@ -424,6 +448,12 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
 
     fn visit_item_mod(&mut self, m: &'a syn::ItemMod) {
         if is_cfg_test(&m.attrs) {
+            if m.content.is_none() {
+                self.index
+                    .types
+                    .test_files
+                    .extend(module_files(&self.file.path, &m.ident.to_string()));
+            }
             return;
         }
         self.module.push(m.ident.to_string());
@@ -438,8 +468,7 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
         let saved = (self.self_ty.take(), self.trait_from, self.trait_name.take());
         self.self_ty = type_name(&i.self_ty);
         let trait_ = i.trait_.as_ref().and_then(|(_, p, _)| p.segments.last());
-        self.trait_from =
-            trait_.is_some_and(|s| s.ident == "From" || s.ident == "IntoResponse");
+        self.trait_from = trait_.is_some_and(|s| s.ident == "From" || s.ident == "IntoResponse");
         self.trait_name = trait_.map(|s| s.ident.to_string());
         if let (Some(tr), Some(ty)) = (&self.trait_name, &self.self_ty) {
             self.index.types.impls.push((tr.clone(), ty.clone()));

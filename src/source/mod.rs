@@ -581,6 +581,9 @@ fn check(
     let mut ops = 0u64;
     for (id, summary) in summaries.iter().enumerate() {
         let Some(summary) = summary else { continue };
+        if global.test_files.contains(&*global.metas[id].span.file) {
+            continue;
+        }
         ops += summary.ops.iter().filter(|o| o.via.is_empty()).count() as u64;
         if summary.ops.is_empty() && summary.mem.is_empty() {
             continue;
@@ -623,8 +626,13 @@ fn check(
 
     // Source order, whatever order the threads walked the functions in.
     candidates.sort_by(|(a, x), (b, y)| {
-        (&global.metas[*a].span, x.rule.id, &x.site, &x.write, &x.at)
-            .cmp(&(&global.metas[*b].span, y.rule.id, &y.site, &y.write, &y.at))
+        (&global.metas[*a].span, x.rule.id, &x.site, &x.write, &x.at).cmp(&(
+            &global.metas[*b].span,
+            y.rule.id,
+            &y.site,
+            &y.write,
+            &y.at,
+        ))
     });
     let candidates = precedence(candidates);
     let candidates = dedupe(candidates);

@@ -98,13 +98,20 @@ pub fn same_item(read: &Builder, write: &Builder) -> Option<bool> {
     // names one fixed item; a key from the request names another one.
     let given = |b: &Builder| !b.key.is_empty() || b.key_whole.is_some();
     let fixed = |v: &Val| v.origins.iter().all(|o| matches!(o, Origin::Const));
-    let variable = |v: &Val| v.origins.iter().any(|o| matches!(o, Origin::Param(_) | Origin::Fresh));
+    let variable = |v: &Val| {
+        v.origins
+            .iter()
+            .any(|o| matches!(o, Origin::Param(_) | Origin::Fresh))
+    };
     if given(read) && given(write) {
         // Two fixed keys (a singleton item, `PK = "CONFIG"`): the same item when written alike.
         if fixed(&rk) && fixed(&wk) && !read.key.is_empty() && !write.key.is_empty() {
             let parts = |b: &Builder| {
-                let mut v: Vec<(String, String)> =
-                    b.key.iter().map(|p| (p.name.clone(), p.text.clone())).collect();
+                let mut v: Vec<(String, String)> = b
+                    .key
+                    .iter()
+                    .map(|p| (p.name.clone(), p.text.clone()))
+                    .collect();
                 v.sort();
                 v
             };
@@ -278,8 +285,10 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
             })
         })
     };
-    let (own_checks, other_checks): (Vec<Check>, Vec<Check>) =
-        checks.iter().cloned().partition(|c| !on_other_item(&c.reads));
+    let (own_checks, other_checks): (Vec<Check>, Vec<Check>) = checks
+        .iter()
+        .cloned()
+        .partition(|c| !on_other_item(&c.reads));
     let own_feeds: Vec<Feed> = feeds.iter().filter(|f| f.same_item).cloned().collect();
     let own = (own_feeds.is_empty() && own_checks.is_empty())
         || recheck(condition.as_ref(), dynamic, b, &own_feeds, &own_checks);
@@ -295,15 +304,18 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
         };
         member.is_some()
             && op.req.members.iter().any(|m| {
-                !std::ptr::eq(m, b) && matches!(&m.condition, Cond::Given(_)) && on_read_item(m) && {
-                    let c = match &m.condition {
-                        Cond::Given(Text::Literal(t)) => {
-                            Some(resolve(expr::parse_condition(t), m))
-                        }
-                        _ => None,
-                    };
-                    recheck(c.as_ref(), c.is_none(), m, feeds, checks)
-                }
+                !std::ptr::eq(m, b)
+                    && matches!(&m.condition, Cond::Given(_))
+                    && on_read_item(m)
+                    && {
+                        let c = match &m.condition {
+                            Cond::Given(Text::Literal(t)) => {
+                                Some(resolve(expr::parse_condition(t), m))
+                            }
+                            _ => None,
+                        };
+                        recheck(c.as_ref(), c.is_none(), m, feeds, checks)
+                    }
             })
     };
     let own = own || by_member(&own_feeds, &own_checks);
@@ -363,8 +375,8 @@ fn recheck(
     let keys = b.key_attrs();
     // `attribute_not_exists` on the key makes the write a create: it cannot replace the item
     // that was read. A put names its key only inside the item, so any such clause counts there.
-    let creates_only = matches!(b.kind.plain(), OpKind::PutItem)
-        || c.not_exists.iter().any(|a| keys.contains(a));
+    let creates_only =
+        matches!(b.kind.plain(), OpKind::PutItem) || c.not_exists.iter().any(|a| keys.contains(a));
     if !c.not_exists.is_empty() && creates_only {
         return true;
     }

@@ -60,9 +60,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                 c.guard.kind == GuardKind::Value
                     || (revives
                         && c.guard.on_existing == Some(true)
-                        && c.reads.iter().any(|r| {
-                            writes::same_item(&ctx.op(*r).req, &w.req).unwrap_or(true)
-                        }))
+                        && c.reads
+                            .iter()
+                            .any(|r| writes::same_item(&ctx.op(*r).req, &w.req).unwrap_or(true)))
             })
             .collect();
         let Some(first) = checks.first() else {

@@ -82,7 +82,14 @@ const RAW_KEEPING: &[&str] = &[
 
 /// Methods whose string arguments are messages, not attribute names.
 const ERROR_METHODS: &[&str] = &[
-    "ok_or", "ok_or_else", "expect", "context", "with_context", "unwrap_or", "map_err", "wrap_err",
+    "ok_or",
+    "ok_or_else",
+    "expect",
+    "context",
+    "with_context",
+    "unwrap_or",
+    "map_err",
+    "wrap_err",
 ];
 
 /// Calls composed into a summary at most this deep.
@@ -101,8 +108,19 @@ pub(super) enum Resolve {
 /// A receiver whose name says it is a store: `self`, `repo`, `users_db`, `state.store`.
 fn storey(e: &Expr) -> bool {
     const STORE_WORDS: &[&str] = &[
-        "self", "repo", "repository", "store", "db", "ddb", "dynamo", "dynamodb", "dao",
-        "client", "service", "table", "storage",
+        "self",
+        "repo",
+        "repository",
+        "store",
+        "db",
+        "ddb",
+        "dynamo",
+        "dynamodb",
+        "dao",
+        "client",
+        "service",
+        "table",
+        "storage",
     ];
     words(&text_of(e))
         .iter()
@@ -145,7 +163,10 @@ impl Walker<'_, '_, '_> {
             if wrapper && c.args.len() == 1 {
                 return self.expr(&c.args[0]);
             }
-            if segs.iter().any(|s| s == "DeleteRequest" || s == "PutRequest") {
+            if segs
+                .iter()
+                .any(|s| s == "DeleteRequest" || s == "PutRequest")
+            {
                 let mut v = self.exprs(&c.args);
                 v.deletes |= segs.iter().any(|s| s == "DeleteRequest");
                 v.puts |= segs.iter().any(|s| s == "PutRequest");
@@ -177,7 +198,8 @@ impl Walker<'_, '_, '_> {
         if let Expr::Field(fl) = strip_paren(&c.func) {
             if let syn::Member::Named(name) = &fl.member {
                 let args: Vec<Val> = c.args.iter().map(|a| self.expr(a)).collect();
-                if let Some(v) = self.resolve_call(&name.to_string(), Resolve::Free, &args, c, None) {
+                if let Some(v) = self.resolve_call(&name.to_string(), Resolve::Free, &args, c, None)
+                {
                     return v;
                 }
                 let mut v = Val::default();
@@ -206,7 +228,8 @@ impl Walker<'_, '_, '_> {
             .filter(|s| {
                 !s.is_empty()
                     && s.len() <= 64
-                    && s.chars().all(|c| c.is_alphanumeric() || "_-.#:".contains(c))
+                    && s.chars()
+                        .all(|c| c.is_alphanumeric() || "_-.#:".contains(c))
             })
             .collect();
         if !lits.is_empty() {
@@ -334,7 +357,13 @@ impl Walker<'_, '_, '_> {
         Some(self.compose(&summary, &full, site, &global.metas[pick].qual))
     }
 
-    pub(super) fn compose(&mut self, s: &Summary, args: &[Val], site: &impl Ends, callee: &str) -> Val {
+    pub(super) fn compose(
+        &mut self,
+        s: &Summary,
+        args: &[Val],
+        site: &impl Ends,
+        callee: &str,
+    ) -> Val {
         let offset = self.ops.len();
         let call_span = self.span(site);
         let remap = |v: &Val| -> Val {
@@ -564,7 +593,9 @@ impl Walker<'_, '_, '_> {
             if let Some(s) = m.args.first().and_then(str_lit) {
                 v.attrs = [s].into();
             }
-        } else if (recv.has_read() || args.iter().any(Val::has_read)) && !ERROR_METHODS.contains(&method.as_str()) {
+        } else if (recv.has_read() || args.iter().any(Val::has_read))
+            && !ERROR_METHODS.contains(&method.as_str())
+        {
             self.helper_attrs(&mut v, &m.args);
         }
         v

@@ -143,16 +143,17 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     fn with_bounds(&self, mut names: Vec<String>) -> Vec<String> {
         let g = &self.f.sig.generics;
         let mut extra = vec![];
-        let bound_names = |bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>,
-                           out: &mut Vec<String>| {
-            for b in bounds {
-                if let syn::TypeParamBound::Trait(t) = b {
-                    if let Some(s) = t.path.segments.last() {
-                        out.push(s.ident.to_string());
+        let bound_names =
+            |bounds: &syn::punctuated::Punctuated<syn::TypeParamBound, syn::Token![+]>,
+             out: &mut Vec<String>| {
+                for b in bounds {
+                    if let syn::TypeParamBound::Trait(t) = b {
+                        if let Some(s) = t.path.segments.last() {
+                            out.push(s.ident.to_string());
+                        }
                     }
                 }
-            }
-        };
+            };
         for p in &g.params {
             if let syn::GenericParam::Type(t) = p {
                 if names.iter().any(|n| t.ident == n) {
@@ -196,16 +197,32 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
 
     /// A decision on `val`. A check of an attribute (`user.session_id.is_none()`) is a decision
     /// on the item's data, not on whether the item exists.
-    fn guard(&self, val: &Val, kind: GuardKind, polarity: Option<bool>, text: String, span: Span, proceeds_when_true: bool) -> Guard {
+    fn guard(
+        &self,
+        val: &Val,
+        kind: GuardKind,
+        polarity: Option<bool>,
+        text: String,
+        span: Span,
+        proceeds_when_true: bool,
+    ) -> Guard {
         // Whether a query or scan found anything is a decision on a collection, not on one
         // item's existence.
         let on_collection = val.has_read()
             && val.reads().all(|r| {
                 self.ops.iter().any(|o| {
-                    o.id == r && matches!(o.req.kind, OpKind::Query | OpKind::Scan | OpKind::BatchGetItem)
+                    o.id == r
+                        && matches!(
+                            o.req.kind,
+                            OpKind::Query | OpKind::Scan | OpKind::BatchGetItem
+                        )
                 })
             });
-        let kind = if val.attrs.is_empty() && !on_collection { kind } else { GuardKind::Value };
+        let kind = if val.attrs.is_empty() && !on_collection {
+            kind
+        } else {
+            GuardKind::Value
+        };
         Guard {
             val: val.data(),
             kind,
@@ -249,11 +266,8 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                         let d = self.expr(diverge);
                         drop(d);
                         if v.has_read() && !is_result_pat(&l.pat) {
-                            let text = format!(
-                                "let {} = {} else",
-                                text_of(&l.pat),
-                                text_of(&init.expr)
-                            );
+                            let text =
+                                format!("let {} = {} else", text_of(&l.pat), text_of(&init.expr));
                             let (kind, polarity) = (pat_kind(&l.pat), pat_polarity(&l.pat));
                             let g = self.guard(&v, kind, polarity, text, self.span(l), true);
                             self.guards.push(g);
@@ -264,7 +278,11 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 bind_names(&l.pat, &mut names);
                 let ty = match &l.pat {
                     Pat::Type(t) => Some(self.with_bounds(type_names(&t.ty))),
-                    _ => l.init.as_ref().and_then(|i| ctor_type(&i.expr)).map(|t| vec![t]),
+                    _ => l
+                        .init
+                        .as_ref()
+                        .and_then(|i| ctor_type(&i.expr))
+                        .map(|t| vec![t]),
                 };
                 if let (Some(ty), [name]) = (ty, names.as_slice()) {
                     self.param_types.insert(name.clone(), ty);
@@ -466,12 +484,22 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                     v.join(&self.expr(rest));
                 }
                 // rusoto's `DeleteRequest { .. }`, `WriteRequest { delete_request: .. }`
-                let name = s.path.segments.last().map(|l| l.ident.to_string()).unwrap_or_default();
-                let fields: Vec<String> = s.fields.iter().filter_map(|f| match &f.member {
-                    syn::Member::Named(n) => Some(n.to_string()),
-                    _ => None,
-                }).collect();
-                v.deletes |= name == "DeleteRequest" || fields.iter().any(|f| f == "delete_request");
+                let name = s
+                    .path
+                    .segments
+                    .last()
+                    .map(|l| l.ident.to_string())
+                    .unwrap_or_default();
+                let fields: Vec<String> = s
+                    .fields
+                    .iter()
+                    .filter_map(|f| match &f.member {
+                        syn::Member::Named(n) => Some(n.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                v.deletes |=
+                    name == "DeleteRequest" || fields.iter().any(|f| f == "delete_request");
                 v.puts |= name == "PutRequest" || fields.iter().any(|f| f == "put_request");
                 v
             }
@@ -579,7 +607,14 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         let polarity = exists_polarity(&i.cond);
         let mk = |me: &Self, when: bool| {
             let span = me.span(&*i.cond);
-            me.guard(&cond, guard_kind(&i.cond), polarity, text_of(&i.cond), span, when)
+            me.guard(
+                &cond,
+                guard_kind(&i.cond),
+                polarity,
+                text_of(&i.cond),
+                span,
+                when,
+            )
         };
         if guarded {
             self.guards.push(mk(self, true));
@@ -630,7 +665,8 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             GuardKind::Value
         };
         let text = format!("match {}", text_of(&m.expr));
-        let guard = guarded.then(|| self.guard(&scrut, kind, None, text, self.span(&*m.expr), true));
+        let guard =
+            guarded.then(|| self.guard(&scrut, kind, None, text, self.span(&*m.expr), true));
         let mut v = Val::default();
         let mut any_diverges = false;
         let mut going_on: Vec<Vec<Guard>> = vec![];
@@ -689,13 +725,22 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         };
         let asserts = matches!(
             name.as_str(),
-            "assert" | "debug_assert" | "ensure" | "assert_eq" | "assert_ne" | "debug_assert_eq"
+            "assert"
+                | "debug_assert"
+                | "ensure"
+                | "assert_eq"
+                | "assert_ne"
+                | "debug_assert_eq"
                 | "debug_assert_ne"
         );
         if asserts {
             // An assertion on read data leaves the function when it fails: it guards what
             // follows, like an early return.
-            let compared = if name.ends_with("_eq") || name.ends_with("_ne") { 2 } else { 1 };
+            let compared = if name.ends_with("_eq") || name.ends_with("_ne") {
+                2
+            } else {
+                1
+            };
             let cond = self.exprs(args.iter().take(compared));
             self.exprs(args.iter().skip(compared));
             if cond.has_read() {
@@ -704,13 +749,24 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                     .take(compared)
                     .map(text_of)
                     .collect::<Vec<_>>()
-                    .join(if name.ends_with("_ne") { " != " } else { " == " });
+                    .join(if name.ends_with("_ne") {
+                        " != "
+                    } else {
+                        " == "
+                    });
                 let (kind, polarity) = match (compared, args.first()) {
                     (1, Some(a)) => (guard_kind(a), exists_polarity(a)),
                     _ => (GuardKind::Value, None),
                 };
                 let span = self.span(&Keyword(m.bang_token.span));
-                let g = self.guard(&cond, kind, polarity, format!("{name}!({text})"), span, true);
+                let g = self.guard(
+                    &cond,
+                    kind,
+                    polarity,
+                    format!("{name}!({text})"),
+                    span,
+                    true,
+                );
                 self.guards.push(g);
             }
             return Val::default();
@@ -729,5 +785,4 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     }
 
     // ----- calls ------------------------------------------------------------------------
-
 }

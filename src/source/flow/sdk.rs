@@ -34,7 +34,12 @@ pub(super) const SDK_OUTPUT_FIELDS: &[&str] = &[
 ];
 
 impl Walker<'_, '_, '_> {
-    pub(super) fn builder_method(&mut self, b: &Builder, m: &syn::ExprMethodCall, method: &str) -> Val {
+    pub(super) fn builder_method(
+        &mut self,
+        b: &Builder,
+        m: &syn::ExprMethodCall,
+        method: &str,
+    ) -> Val {
         if method == "send" || method == "send_with" {
             return self.execute(b.clone(), m);
         }
@@ -248,7 +253,12 @@ impl Walker<'_, '_, '_> {
     }
 
     /// A request given as a struct literal (rusoto's `PutItemInput { .. }`, `Put { .. }`).
-    pub(super) fn struct_builder(&mut self, kind: OpKind, client: String, s: &syn::ExprStruct) -> Builder {
+    pub(super) fn struct_builder(
+        &mut self,
+        kind: OpKind,
+        client: String,
+        s: &syn::ExprStruct,
+    ) -> Builder {
         let start = s
             .path
             .segments

@@ -9,7 +9,6 @@ use super::memory::LOCKS;
 use crate::source::facts::*;
 use crate::source::index::path_ends;
 
-
 pub(super) fn text_of(node: &impl ToTokens) -> String {
     let s = node.to_token_stream().to_string();
     // Token streams print with spaces between tokens; squeeze the common ones for messages.
@@ -64,14 +63,18 @@ pub(super) fn ctor_type(e: &Expr) -> Option<String> {
         Expr::Try(t) => ctor_type(&t.expr),
         Expr::Await(a) => ctor_type(&a.base),
         Expr::MethodCall(m)
-            if matches!(m.method.to_string().as_str(), "unwrap" | "expect" | "map_err") =>
+            if matches!(
+                m.method.to_string().as_str(),
+                "unwrap" | "expect" | "map_err"
+            ) =>
         {
             ctor_type(&m.receiver)
         }
         Expr::Call(c) => match &*c.func {
             Expr::Path(p) if p.path.segments.len() >= 2 => {
                 let ty = p.path.segments[p.path.segments.len() - 2].ident.to_string();
-                ty.starts_with(|c: char| c.is_ascii_uppercase()).then_some(ty)
+                ty.starts_with(|c: char| c.is_ascii_uppercase())
+                    .then_some(ty)
             }
             _ => None,
         },
@@ -275,7 +278,6 @@ pub(super) fn looks_like_client(e: &Expr) -> bool {
         .any(|k| t.contains(k))
 }
 
-
 pub(super) fn root_ident(e: &Expr) -> Option<String> {
     match strip(e) {
         Expr::Path(p) if p.path.segments.len() == 1 => Some(p.path.segments[0].ident.to_string()),
@@ -330,12 +332,15 @@ pub(super) fn exists_polarity(e: &Expr) -> Option<bool> {
 
 pub(super) fn pat_polarity(p: &Pat) -> Option<bool> {
     match p {
-        Pat::TupleStruct(t) => t.path.segments.last().and_then(|s| {
-            match s.ident.to_string().as_str() {
-                "Some" | "Ok" => Some(true),
-                _ => None,
-            }
-        }),
+        Pat::TupleStruct(t) => {
+            t.path
+                .segments
+                .last()
+                .and_then(|s| match s.ident.to_string().as_str() {
+                    "Some" | "Ok" => Some(true),
+                    _ => None,
+                })
+        }
         Pat::Ident(i) if i.ident == "None" => Some(false),
         Pat::Path(p) if p.path.is_ident("None") => Some(false),
         _ => None,

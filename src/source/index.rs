@@ -166,6 +166,8 @@ pub struct Global {
     pub from_maps_ccf: bool,
     /// Trait -> the types that implement it in the crate.
     pub impls: HashMap<String, Vec<String>>,
+    /// Type -> the traits it implements in the crate.
+    pub traits_of: HashMap<String, Vec<String>>,
     /// (struct, field) -> type names of the field's type.
     pub fields: HashMap<(String, String), Vec<String>>,
     /// Files of `#[cfg(test)]` modules: their functions are not the service's.
@@ -181,6 +183,7 @@ impl Global {
             consts.extend(t.consts);
             g.from_maps_ccf |= t.from_maps_ccf;
             for (tr, ty) in t.impls {
+                g.traits_of.entry(ty.clone()).or_default().push(tr.clone());
                 g.impls.entry(tr).or_default().push(ty);
             }
             for (st, f, names) in t.fields {
@@ -241,9 +244,9 @@ impl Global {
             }
         }
         // A type reaches the default methods of the traits it implements.
-        for (tr, tys) in &self.impls {
-            if names.iter().any(|n| tys.contains(n)) {
-                out.push(tr.clone());
+        for n in names {
+            if let Some(trs) = self.traits_of.get(n) {
+                out.extend(trs.iter().cloned());
             }
         }
         out
@@ -257,6 +260,53 @@ pub const CCF_MARKERS: &[&str] = &[
     "TransactionCanceled",
     "transaction_canceled",
 ];
+
+/// The text with `//` and `/* */` comments blanked (string literals kept as they are).
+pub fn without_comments(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let (mut i, mut start) = (0, 0);
+    let mut in_str = false;
+    while i < b.len() {
+        match (in_str, b[i], b.get(i + 1)) {
+            (true, b'\\', _) => i += 2,
+            (_, b'"', _) => {
+                in_str = !in_str;
+                i += 1;
+            }
+            (false, b'/', Some(b'/')) => {
+                out.push_str(&text[start..i]);
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+                start = i;
+            }
+            (false, b'/', Some(b'*')) => {
+                out.push_str(&text[start..i]);
+                let mut depth = 0usize;
+                while i < b.len() {
+                    if b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        depth += 1;
+                        i += 2;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        depth -= 1;
+                        i += 2;
+                        if depth == 0 {
+                            break;
+                        }
+                    } else {
+                        i += 1;
+                    }
+                }
+                out.push(' ');
+                start = i.min(b.len());
+            }
+            _ => i += 1,
+        }
+    }
+    out.push_str(&text[start.min(text.len())..]);
+    out
+}
 
 pub fn mentions_ccf(text: &str) -> bool {
     CCF_MARKERS.iter().any(|m| text.contains(m))
@@ -374,9 +424,8 @@ impl<'a> Collector<'_, 'a> {
         };
         let span = FnItem { attrs, sig, body }.span_in(&self.file.path);
         let body_span = body.span_in(&self.file.path);
-        // Tokens, not text: a comment that names the error does not handle it.
-        let _ = body_span;
-        let mentions = mentions_ccf(&quote::ToTokens::to_token_stream(body).to_string());
+        // Code, not comments: a comment that names the error does not handle it.
+        let mentions = mentions_ccf(&without_comments(&self.file.slice(&body_span)));
         if self.trait_from && mentions {
             self.index.types.from_maps_ccf = true;
         }

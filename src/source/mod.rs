@@ -119,8 +119,9 @@ fn resolve_rules(keys: &[String]) -> Result<HashSet<&'static str>, AnalysisError
     Ok(out)
 }
 
+/// Words of a function's name that say it creates things (whole words: `rebook` is not `book`).
 const CREATE_WORDS: &[&str] = &[
-    "create", "register", "signup", "sign_up", "insert", "claim", "reserve", "book",
+    "create", "register", "signup", "insert", "claim", "reserve", "book", "add", "new",
 ];
 
 /// Stack of each worker thread: enough for `MAX_NESTING` levels and `MAX_CHAIN` links in a
@@ -590,10 +591,9 @@ fn check(
         }
         let f = &global.metas[id];
         let own_routes = handler_routes.get(f.name.as_str());
-        let lower = f.name.to_ascii_lowercase();
-        let creates = CREATE_WORDS.iter().any(|w| lower.contains(w))
-            || lower.starts_with("add")
-            || lower.starts_with("new")
+        let name_words = flow::words(&f.name);
+        let creates = name_words.iter().any(|w| CREATE_WORDS.contains(&w.as_str()))
+            || name_words.windows(2).any(|p| p[0] == "sign" && p[1] == "up")
             || own_routes.is_some_and(|rs| rs.iter().any(|r| r.method == "POST"));
         let run = || {
             let writes = writes::derive(summary);
@@ -635,7 +635,7 @@ fn check(
         ))
     });
     let candidates = precedence(candidates);
-    let candidates = dedupe(candidates);
+    let candidates = one_per_transaction(dedupe(candidates));
     let suppressions = suppress::Suppressions::scan(texts);
     let mut findings = vec![];
     let mut suppressed = 0u64;
@@ -693,6 +693,46 @@ fn precedence(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
             _ => true,
         })
         .collect()
+}
+
+/// One transaction is one write site: findings of one rule on several of its members become
+/// one finding that lists them.
+fn one_per_transaction(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
+    let mut out: Vec<(FnId, Candidate)> = vec![];
+    let mut at: HashMap<(FnId, &'static str, Span, Span), usize> = HashMap::new();
+    for (id, c) in cands {
+        let Some((span, Some(_))) = c.write.clone() else {
+            out.push((id, c));
+            continue;
+        };
+        let key = (id, c.rule.id, span, c.site.clone());
+        match at.get(&key) {
+            Some(&i) => {
+                let first = &mut out[i].1;
+                for e in c.evidence {
+                    if !first.evidence.contains(&e) {
+                        first.evidence.push(e);
+                    }
+                }
+                first.merged += 1;
+            }
+            None => {
+                at.insert(key, out.len());
+                out.push((id, c));
+            }
+        }
+    }
+    for (_, c) in &mut out {
+        if c.merged > 0 {
+            c.message = format!(
+                "{} (and {} more member{} of the same transaction)",
+                c.message,
+                c.merged,
+                if c.merged == 1 { "" } else { "s" }
+            );
+        }
+    }
+    out
 }
 
 /// The same race seen from a helper and from the handler that calls it is reported once,

@@ -76,6 +76,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             reads: vec![m.read.clone()],
             depth: 0,
             severity: None,
+            merged: 0,
         });
     }
 }

@@ -67,6 +67,8 @@ pub struct Candidate {
     pub depth: usize,
     /// A severity other than the rule's (a weaker case of it).
     pub severity: Option<crate::model::Severity>,
+    /// Other members of the same transaction folded into this finding.
+    pub merged: usize,
 }
 
 pub fn run(ctx: &FlowCtx) -> Vec<Candidate> {
@@ -149,6 +151,7 @@ impl FlowCtx<'_> {
             reads: reads.iter().map(|r| self.op(*r).span.clone()).collect(),
             depth,
             severity: None,
+            merged: 0,
         }
     }
 }

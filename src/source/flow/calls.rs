@@ -546,7 +546,12 @@ impl Walker<'_, '_, '_> {
         // (`get`, `insert`) resolve only on receivers that look like a store, so `body.get(..)`
         // is not taken for `Repo::get`.
         let std_name = STD_METHODS.contains(&method.as_str());
-        let types = self.receiver_types(&m.receiver);
+        // Only a name the crate defines can resolve: skip the type work for the others.
+        let types = if self.env_.global.by_name.contains_key(&method) {
+            self.receiver_types(&m.receiver)
+        } else {
+            vec![]
+        };
         let typed = || {
             let g = self.env_.global;
             g.by_name.get(&method).is_some_and(|ids| {

@@ -14,6 +14,8 @@ mod memory;
 mod sdk;
 mod syntax;
 
+pub(crate) use syntax::words;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

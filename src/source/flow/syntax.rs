@@ -272,10 +272,12 @@ pub(super) fn strip_try(e: &Expr) -> &Expr {
 /// `query()` and `scan()` are common method names: only a receiver that looks like a client
 /// makes them DynamoDB calls.
 pub(super) fn looks_like_client(e: &Expr) -> bool {
-    let t = text_of(e).to_ascii_lowercase();
-    ["client", "dynamo", "ddb", "db"]
-        .iter()
-        .any(|k| t.contains(k))
+    words(&text_of(e)).iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "client" | "dynamo" | "dynamodb" | "ddb" | "db" | "database" | "dynamo_db"
+        )
+    })
 }
 
 pub(super) fn root_ident(e: &Expr) -> Option<String> {

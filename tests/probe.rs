@@ -345,3 +345,120 @@ async fn count_h2(addr: std::net::SocketAddr) -> i64 {
     let v: Value = serde_json::from_slice(&bytes).unwrap();
     v["value"].as_i64().unwrap()
 }
+
+#[tokio::test]
+async fn line_breaks_and_non_tokens_in_methods_and_headers_are_refused_before_any_traffic() {
+    let server = RacyServer::start(Duration::from_millis(1)).await.unwrap();
+    let base = plan(&server.url("/counter/incr-racy"), None, Mode::RateLimit);
+    let mut cases: Vec<(Plan, &str)> = vec![];
+    let mut p = base.clone();
+    p.target.method = Some("POST /x HTTP/1.1\r\nHost: elsewhere\r\n\r\nGET".into());
+    cases.push((p, "target.method"));
+    let mut p = base.clone();
+    p.target
+        .headers
+        .insert("X-Note".into(), "a\r\nHost: evil.example".into());
+    cases.push((p, "target.headers.X-Note"));
+    let mut p = base.clone();
+    p.target.headers.insert("Bad Name".into(), "v".into());
+    cases.push((p, "is not a header name"));
+    let mut p = base.clone();
+    p.target.headers.insert("X-Nul".into(), "a\0b".into());
+    cases.push((p, "line break or NUL"));
+    let mut p = base.clone();
+    p.observe = Some(ObserveSpec {
+        method: Some("GET\n".into()),
+        url: server.url("/counter"),
+        headers: None,
+        pointer: "/value".into(),
+    });
+    cases.push((p, "observe.method"));
+    for (p, words) in cases {
+        let r = probe(&p).await;
+        assert!(
+            r.errors.first().is_some_and(|e| e.message.contains(words)),
+            "{words}: {:?}",
+            r.errors
+        );
+    }
+    let counter: Value = reqwest::get(server.url("/counter"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counter["value"], 0, "no request reached the server");
+}
+
+/// Proxy variables are not honoured: observe requests (which carry the target's credentials)
+/// go straight to the checked loopback address, never to the proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_variables_are_ignored() {
+    let server = RacyServer::start(Duration::from_millis(1)).await.unwrap();
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let (target, observe) = (server.url("/counter/incr-safe"), server.url("/counter"));
+    let proxy_env = proxy_url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_racecheck"))
+            .args([
+                "probe",
+                "--url",
+                &target,
+                "--method",
+                "POST",
+                "--header",
+                "Authorization: Bearer secret-token",
+                "--body",
+                r#"{"by": 1}"#,
+                "--observe",
+                &observe,
+                "--pointer",
+                "/value",
+                "--concurrency",
+                "3",
+                "--rounds",
+                "1",
+                "--format",
+                "json",
+            ])
+            .env("HTTP_PROXY", &proxy_env)
+            .env("http_proxy", &proxy_env)
+            .env("ALL_PROXY", &proxy_env)
+            .env("all_proxy", &proxy_env)
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert!(
+        report["errors"].as_array().is_none_or(|e| e.is_empty()),
+        "{report}"
+    );
+    assert!(
+        proxy.accept().is_err(),
+        "a request went to the proxy instead of the checked address"
+    );
+    let counter: Value = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(server.url("/counter"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(counter["value"], 3, "the burst reached the server directly");
+}

@@ -182,7 +182,7 @@ pub async fn run(
         .unwrap_or_else(|| "POST".into())
         .to_ascii_uppercase();
     let shown_target = format!("{method} {}", safety::redact_url(&plan.target.url));
-    let limits = match Limits::of(plan) {
+    let limits = match Limits::of(plan).and_then(|l| safety::request_text(plan).map(|()| l)) {
         Ok(l) => l,
         Err(e) => return error_report(e, &shown_target),
     };
@@ -244,7 +244,10 @@ async fn rounds(
     cancel: &CancellationToken,
     shown_target: &str,
 ) -> Report {
+    // No proxy: observe and reset requests carry the target's credentials, and go only to
+    // the address racecheck checked.
     let client = match reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(limits.request_timeout)
         .build()

@@ -168,6 +168,54 @@ pub fn endpoint(raw: &str, policy: &Policy) -> Result<Endpoint, String> {
 }
 
 /// Header values that must never be printed.
+/// Method and header text is checked before anything is sent: a method and a header name are
+/// RFC 9110 tokens; a header value holds no CR, LF or NUL (no second request, no second `Host`
+/// smuggled in).
+pub fn request_text(plan: &Plan) -> Result<(), String> {
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+    };
+    let mut requests: Vec<(&str, Option<&String>, Vec<(&String, &String)>)> = vec![(
+        "target",
+        plan.target.method.as_ref(),
+        plan.target.headers.iter().collect(),
+    )];
+    if let Some(o) = &plan.observe {
+        requests.push((
+            "observe",
+            o.method.as_ref(),
+            o.headers.iter().flatten().collect(),
+        ));
+    }
+    if let Some(r) = &plan.reset {
+        requests.push(("reset", r.method.as_ref(), r.headers.iter().collect()));
+    }
+    for (which, method, headers) in requests {
+        if let Some(m) = method {
+            if !token(m) {
+                return Err(format!(
+                    "{which}.method {m:?} is not an HTTP method (letters, digits and !#$%&'*+-.^_`|~ only); nothing was sent"
+                ));
+            }
+        }
+        for (name, value) in headers {
+            if !token(name) {
+                return Err(format!(
+                    "{which}.headers: {name:?} is not a header name (letters, digits and !#$%&'*+-.^_`|~ only); nothing was sent"
+                ));
+            }
+            if value.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+                return Err(format!(
+                    "{which}.headers.{name}: the value holds a line break or NUL, which would smuggle another header or request; nothing was sent"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn is_secret(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     matches!(

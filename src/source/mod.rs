@@ -592,8 +592,12 @@ fn check(
         let f = &global.metas[id];
         let own_routes = handler_routes.get(f.name.as_str());
         let name_words = flow::words(&f.name);
-        let creates = name_words.iter().any(|w| CREATE_WORDS.contains(&w.as_str()))
-            || name_words.windows(2).any(|p| p[0] == "sign" && p[1] == "up")
+        let creates = name_words
+            .iter()
+            .any(|w| CREATE_WORDS.contains(&w.as_str()))
+            || name_words
+                .windows(2)
+                .any(|p| p[0] == "sign" && p[1] == "up")
             || own_routes.is_some_and(|rs| rs.iter().any(|r| r.method == "POST"));
         let run = || {
             let writes = writes::derive(summary);

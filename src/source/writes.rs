@@ -278,10 +278,16 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
     // A write's condition speaks of its own item only: decisions on other items (a status read
     // elsewhere, a query of related items) need a member of the same transaction that
     // re-checks them.
+    // A query or scan reads a collection: the write's condition cannot re-check it, unless the
+    // write's key came out of it.
+    let write_key = b.key_val();
     let on_other_item = |reads: &[OpId]| {
         reads.iter().all(|r| {
             read_ops(*r).is_some_and(|read| {
-                key_source(b) == KeySource::Fresh || same_item(&read.req, b) == Some(false)
+                key_source(b) == KeySource::Fresh
+                    || same_item(&read.req, b) == Some(false)
+                    || (matches!(read.req.kind, OpKind::Query | OpKind::Scan | OpKind::BatchGetItem)
+                        && !write_key.reads().any(|k| k == *r))
             })
         })
     };

@@ -197,6 +197,36 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         last
     }
 
+    /// `part.validate()?;`, `ensure_owner(&item, user)?;`: a check of read data that leaves
+    /// the function when it fails guards what follows, like an early return.
+    fn validation_guard(&mut self, e: &Expr) {
+        let Expr::Try(t) = strip(e) else { return };
+        let mut inner = &*t.expr;
+        while let Expr::Await(a) = inner {
+            inner = &a.base;
+        }
+        if is_send(inner) {
+            return;
+        }
+        let operands: Vec<&Expr> = match inner {
+            Expr::MethodCall(m) => std::iter::once(&*m.receiver).chain(m.args.iter()).collect(),
+            Expr::Call(c) => c.args.iter().collect(),
+            _ => return,
+        };
+        // Looked up, not evaluated again: the call's operations are already recorded.
+        let mut val = Val::default();
+        for o in operands {
+            if let Some(v) = root_ident(o).and_then(|r| self.env.get(&r)) {
+                val.join(&v.data());
+            }
+        }
+        if val.has_read() {
+            let span = self.span(e);
+            let g = self.guard(&val, GuardKind::Value, None, text_of(e), span, true);
+            self.guards.push(g);
+        }
+    }
+
     /// A decision on `val`. A check of an attribute (`user.session_id.is_none()`) is a decision
     /// on the item's data, not on whether the item exists.
     fn guard(
@@ -292,7 +322,13 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 self.bind(&l.pat, v);
                 Val::default()
             }
-            Stmt::Expr(e, _) => self.top_expr(e),
+            Stmt::Expr(e, semi) => {
+                let v = self.top_expr(e);
+                if semi.is_some() {
+                    self.validation_guard(e);
+                }
+                v
+            }
             Stmt::Macro(m) => self.mac(&m.mac),
             Stmt::Item(_) => Val::default(),
         }

@@ -214,6 +214,10 @@ impl Global {
 
     /// The functions a call named in [`FnMeta::calls`] can reach, from function `from`.
     pub fn callees<'s>(&'s self, from: FnId, call: &'s str) -> impl Iterator<Item = FnId> + 's {
+        let (method, call) = match call.strip_prefix('.') {
+            Some(name) => (true, name),
+            None => (false, call),
+        };
         let (qualifier, name) = match call.rsplit_once("::") {
             Some((q, n)) => (Some(q), n),
             None => (None, call),
@@ -228,6 +232,7 @@ impl Global {
             .into_iter()
             .flatten()
             .copied()
+            .filter(move |&id| !method || self.metas[id].has_self)
             .filter(move |&id| match qualifier {
                 None => true,
                 Some(q) => self.metas[id].named_by(q),
@@ -456,7 +461,9 @@ struct Calls(std::collections::BTreeSet<String>);
 
 impl<'a> Visit<'a> for Calls {
     fn visit_expr_method_call(&mut self, m: &'a syn::ExprMethodCall) {
-        self.0.insert(m.method.to_string());
+        // `.name`: a method call reaches methods only (`client.get_item()` is not the crate's
+        // free `get_item`).
+        self.0.insert(format!(".{}", m.method));
         syn::visit::visit_expr_method_call(self, m);
     }
 

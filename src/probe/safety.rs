@@ -177,7 +177,8 @@ pub fn request_text(plan: &Plan) -> Result<(), String> {
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
     };
-    let mut requests: Vec<(&str, Option<&String>, Vec<(&String, &String)>)> = vec![(
+    type Headers<'p> = Vec<(&'p String, &'p String)>;
+    let mut requests: Vec<(&str, Option<&String>, Headers)> = vec![(
         "target",
         plan.target.method.as_ref(),
         plan.target.headers.iter().collect(),

@@ -286,8 +286,10 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
             read_ops(*r).is_some_and(|read| {
                 key_source(b) == KeySource::Fresh
                     || same_item(&read.req, b) == Some(false)
-                    || (matches!(read.req.kind, OpKind::Query | OpKind::Scan | OpKind::BatchGetItem)
-                        && !write_key.reads().any(|k| k == *r))
+                    || (matches!(
+                        read.req.kind,
+                        OpKind::Query | OpKind::Scan | OpKind::BatchGetItem
+                    ) && !write_key.reads().any(|k| k == *r))
             })
         })
     };

@@ -10,6 +10,7 @@ use super::{Acquisition, Walker};
 use crate::source::facts::*;
 use crate::source::span::Ends;
 
+/// Methods that lock or load shared state.
 /// (`RefCell::borrow` is not here: a `RefCell` cannot be shared between requests.)
 pub(super) const LOCKS: &[&str] = &["lock", "read", "write", "try_lock"];
 /// Methods that change a collection or value behind a lock.
@@ -29,6 +30,7 @@ pub(super) const MUTATORS: &[&str] = &[
 ];
 
 impl Walker<'_, '_, '_> {
+    /// A write to shared state through a temporary acquisition, of a value read under another.
     pub(super) fn check_mem_write(&mut self, recv: &str, dest: &Val, value: &Val, at: &impl Ends) {
         let this: HashSet<usize> = dest
             .origins

@@ -73,8 +73,6 @@ struct Walker<'w, 'g, 'a> {
     trailing: Vec<Guard>,
 }
 
-/// Methods that lock or load shared state.
-
 impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     fn new(env_: &'w Env<'g>, id: FnId, f: &'w FnDef<'a>) -> Self {
         let meta = &env_.global.metas[id];
@@ -636,8 +634,6 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }
         }
     }
-
-    /// A write to shared state through a temporary acquisition, of a value read under another.
 
     fn if_expr(&mut self, i: &syn::ExprIf) -> (Val, Option<Guard>) {
         let cond = self.expr(&i.cond);

@@ -150,6 +150,18 @@ pub fn same_item(read: &Builder, write: &Builder) -> Option<bool> {
     Some(shared)
 }
 
+/// Attribute names that are keys by convention: `id`, `pk`/`sk`, `PK`, `user_id`, `userId`,
+/// `key`.
+fn looks_like_key(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "id" | "pk" | "sk" | "key" | "partition_key" | "sort_key" | "hash_key" | "range_key"
+    ) || n.ends_with("_id")
+        || n.ends_with("_key")
+        || (name.ends_with("Id") && name.len() > 2)
+}
+
 fn key_source(b: &Builder) -> KeySource {
     let mut v = b.key_val();
     if let Some(item) = &b.item_whole {
@@ -157,9 +169,16 @@ fn key_source(b: &Builder) -> KeySource {
             v.join(&item.val);
         }
     }
-    // Puts carry their key inside the item.
+    // Puts carry their key inside the item: the parts that look like a key, or all of them
+    // (a `created_at = now()` beside the key does not make the key fresh).
     if b.key.is_empty() {
-        for p in &b.item {
+        let keyish: Vec<&Part> = b.item.iter().filter(|p| looks_like_key(&p.name)).collect();
+        let parts: Vec<&Part> = if keyish.is_empty() {
+            b.item.iter().collect()
+        } else {
+            keyish
+        };
+        for p in parts {
             v.join(&p.val);
         }
     }

@@ -40,7 +40,6 @@ pub(super) const STD_METHODS: &[&str] = &[
     "last",
     "keys",
     "values",
-    "new",
     "default",
     "send",
     "json",

@@ -704,16 +704,35 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         let mut v = Val::default();
         let mut any_diverges = false;
         let mut going_on: Vec<Vec<Guard>> = vec![];
+        // Arm guards (`x if x.item().is_some() => ..`) on read data decide their arm, and their
+        // failure decides the arms after them.
+        let mut failed: Vec<Guard> = vec![];
         for arm in &m.arms {
             self.bind(&arm.pat, scrut.clone());
+            let before = self.guards.len();
             if let Some(g) = &guard {
                 self.guards.push(g.clone());
             }
+            self.guards.extend(failed.iter().cloned());
+            let mut arm_guard = None;
             if let Some((_, g)) = &arm.guard {
-                self.expr(g);
+                let v = self.expr(g);
+                if v.has_read() {
+                    let (kind, polarity) = (guard_kind(g), exists_polarity(g));
+                    let span = self.span(&**g);
+                    arm_guard = Some((v, kind, polarity, text_of(&**g), span));
+                }
+            }
+            if let Some((v, kind, polarity, text, span)) = &arm_guard {
+                let g = self.guard(v, *kind, *polarity, text.clone(), span.clone(), true);
+                self.guards.push(g);
             }
             self.trailing.clear();
             let a = self.expr(&arm.body);
+            self.guards.truncate(before);
+            if let Some((v, kind, polarity, text, span)) = arm_guard {
+                failed.push(self.guard(&v, kind, polarity, text, span, false));
+            }
             if expr_diverges(&arm.body) {
                 any_diverges = true;
             } else {
@@ -724,9 +743,6 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 going_on.push(inner);
             }
             v.join(&a);
-            if guarded {
-                self.guards.pop();
-            }
         }
         let mut after: Vec<Guard> = guard.filter(|_| any_diverges).into_iter().collect();
         if going_on.len() == 1 {

@@ -276,7 +276,7 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
         }
     }
 
-    let checks: Vec<Check> = op
+    let mut checks: Vec<Check> = op
         .guards
         .iter()
         .filter_map(|g| {
@@ -288,6 +288,39 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
             })
         })
         .collect();
+    // An atomic `ADD a :d` (or `SET a = a + :d`) whose amount was computed from a read is a
+    // decision on that read: the expression is atomic, the amount is stale.
+    for a in &update {
+        let placeholders: Vec<&String> = match a {
+            Action::Add { placeholder, .. } => vec![placeholder],
+            Action::Set { value, .. } if value.is_atomic() => value.placeholders().iter().collect(),
+            _ => vec![],
+        };
+        for ph in placeholders {
+            let Some(part) = b.value(ph) else { continue };
+            let reads: Vec<OpId> = part.val.reads().filter(|r| read_ops(*r).is_some()).collect();
+            if reads.is_empty() {
+                continue;
+            }
+            let span = part
+                .val
+                .computed_at
+                .clone()
+                .unwrap_or_else(|| op.span.clone());
+            checks.push(Check {
+                guard: Guard {
+                    val: part.val.clone(),
+                    kind: GuardKind::Value,
+                    text: format!("{} (the amount added to {})", part.text, b.attr_name(a.path())),
+                    span,
+                    proceeds_when_true: true,
+                    on_existing: None,
+                },
+                reads,
+                attrs: part.val.attrs.clone(),
+            });
+        }
+    }
 
     let (condition, dynamic) = match &b.condition {
         Cond::Given(Text::Literal(t)) => (Some(resolve(expr::parse_condition(t), b)), false),

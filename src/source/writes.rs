@@ -298,7 +298,11 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
         };
         for ph in placeholders {
             let Some(part) = b.value(ph) else { continue };
-            let reads: Vec<OpId> = part.val.reads().filter(|r| read_ops(*r).is_some()).collect();
+            let reads: Vec<OpId> = part
+                .val
+                .reads()
+                .filter(|r| read_ops(*r).is_some())
+                .collect();
             if reads.is_empty() {
                 continue;
             }
@@ -311,7 +315,11 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
                 guard: Guard {
                     val: part.val.clone(),
                     kind: GuardKind::Value,
-                    text: format!("{} (the amount added to {})", part.text, b.attr_name(a.path())),
+                    text: format!(
+                        "{} (the amount added to {})",
+                        part.text,
+                        b.attr_name(a.path())
+                    ),
                     span,
                     proceeds_when_true: true,
                     on_existing: None,

@@ -180,6 +180,7 @@ fixture_tests! {
     shape_rusoto_requests => "tests/fixtures/shapes/rusoto_requests.rs",
     shape_locks => "tests/fixtures/shapes/locks.rs",
     shape_silent => "tests/fixtures/shapes/silent.rs",
+    shape_errors => "tests/fixtures/shapes/errors.rs",
     shape_workspace => "tests/fixtures/shapes/workspace",
 }
 

@@ -108,6 +108,9 @@ pub struct FnMeta {
     pub span: Span,
     /// The body mentions `ConditionalCheckFailed` or a cancelled transaction.
     pub mentions_ccf: bool,
+    /// Type names in the return type (`Result<Json<T>, AppError>` gives Result, Json, T,
+    /// AppError).
+    pub returns: Vec<String>,
     /// Names the body calls (methods, functions, `qualifier::function`), for ordering the walk.
     pub calls: Vec<String>,
 }
@@ -145,9 +148,9 @@ pub struct LocalIndex<'a> {
 pub struct TypeFacts {
     /// String constants and statics.
     pub consts: Vec<(String, String)>,
-    /// Some `impl From<..>` turns a failed condition into its own answer, so `?` on a
-    /// conditional write reaches a 409/412.
-    pub from_maps_ccf: bool,
+    /// Error types whose `impl From<..>` (or `IntoResponse`) turns a failed condition into its
+    /// own answer: `?` into them reaches a 409/412.
+    pub ccf_error_types: Vec<String>,
     /// `impl Trait for Type`: (trait, type).
     pub impls: Vec<(String, String)>,
     /// Struct fields and the type names their types mention: (struct, field, names).
@@ -163,7 +166,7 @@ pub struct Global {
     /// Functions by name, in source order (file, line, column) whatever the threads did.
     pub by_name: HashMap<String, Vec<FnId>>,
     pub consts: HashMap<String, String>,
-    pub from_maps_ccf: bool,
+    pub ccf_error_types: std::collections::HashSet<String>,
     /// Trait -> the types that implement it in the crate.
     pub impls: HashMap<String, Vec<String>>,
     /// Type -> the traits it implements in the crate.
@@ -181,7 +184,7 @@ impl Global {
         for (metas, t) in parts {
             g.metas.extend(metas);
             consts.extend(t.consts);
-            g.from_maps_ccf |= t.from_maps_ccf;
+            g.ccf_error_types.extend(t.ccf_error_types);
             for (tr, ty) in t.impls {
                 g.traits_of.entry(ty.clone()).or_default().push(tr.clone());
                 g.impls.entry(tr).or_default().push(ty);
@@ -432,7 +435,10 @@ impl<'a> Collector<'_, 'a> {
         // Code, not comments: a comment that names the error does not handle it.
         let mentions = mentions_ccf(&without_comments(&self.file.slice(&body_span)));
         if self.trait_from && mentions {
-            self.index.types.from_maps_ccf = true;
+            self.index
+                .types
+                .ccf_error_types
+                .extend(self.self_ty.clone());
         }
         let mut calls = Calls::default();
         calls.visit_block(body);
@@ -449,6 +455,10 @@ impl<'a> Collector<'_, 'a> {
             arity: sig.inputs.len() - usize::from(has_self),
             span,
             mentions_ccf: mentions,
+            returns: match &sig.output {
+                syn::ReturnType::Type(_, t) => type_names(t),
+                syn::ReturnType::Default => vec![],
+            },
             calls: calls.0.into_iter().collect(),
         });
         self.index.fns.push(FnDef { sig, body });

@@ -607,7 +607,7 @@ fn check(
                 summary,
                 writes: &writes,
                 creates,
-                from_maps_ccf: global.from_maps_ccf,
+                from_maps_ccf: f.returns.iter().any(|t| global.ccf_error_types.contains(t)),
                 has_callers: callers.contains_key(&id),
                 files: texts,
             };

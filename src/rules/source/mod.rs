@@ -42,7 +42,8 @@ pub struct FlowCtx<'a> {
     pub writes: &'a [WriteFacts],
     /// Whether the function creates things (by its name or its routes' methods).
     pub creates: bool,
-    /// Some `impl From` in the crate maps a failed condition to a client error.
+    /// The function's error type has an `impl From` that maps a failed condition to a client
+    /// error (an unrelated type's impl does not count).
     pub from_maps_ccf: bool,
     /// Other functions call this one: errors it passes on with `?` are theirs to judge.
     pub has_callers: bool,

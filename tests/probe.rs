@@ -53,6 +53,16 @@ async fn probe(p: &Plan) -> Report {
     report
 }
 
+/// The racy server's counter, read directly.
+async fn counter(server: &RacyServer) -> Value {
+    reqwest::get(server.url("/counter"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 fn rules(r: &Report) -> Vec<String> {
     r.findings.iter().map(|f| f.rule.clone()).collect()
 }
@@ -180,12 +190,7 @@ async fn non_loopback_and_caps_are_refused_before_any_traffic() {
     assert!(probe(&p).await.errors[0]
         .message
         .contains("request_timeout_ms 60000 is over the cap"));
-    let counter: Value = reqwest::get(server.url("/counter"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counter = counter(&server).await;
     assert_eq!(counter["value"], 0, "no request reached the server");
 }
 
@@ -381,12 +386,7 @@ async fn line_breaks_and_non_tokens_in_methods_and_headers_are_refused_before_an
             r.errors
         );
     }
-    let counter: Value = reqwest::get(server.url("/counter"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let counter = counter(&server).await;
     assert_eq!(counter["value"], 0, "no request reached the server");
 }
 

@@ -539,6 +539,10 @@ pub struct Summary {
 /// every function calls the next two would otherwise double the summary at every level.
 pub const MAX_OPS: usize = 512;
 
+/// Calls composed into a summary at most this deep (a long chain of callers would otherwise
+/// copy ever longer call paths).
+pub const MAX_DEPTH: usize = 24;
+
 impl Summary {
     /// Whether a call to this function matters to the analysis.
     pub fn is_interesting(&self) -> bool {

@@ -291,6 +291,9 @@ fn run(
                                 panic,
                             ));
                         }
+                        if s.capped {
+                            tracing::warn!(function = %global.metas[id].qual, "calls reach more than {} DynamoDB operations or {} calls deep: the flows past that were not followed", facts::MAX_OPS, facts::MAX_DEPTH);
+                        }
                         if tracing::enabled!(tracing::Level::TRACE) && s.is_interesting() {
                             tracing::trace!(function = %global.metas[id].qual, summary = %facts::describe(&s), "walked");
                         }

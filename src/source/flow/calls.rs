@@ -91,9 +91,6 @@ const ERROR_METHODS: &[&str] = &[
     "wrap_err",
 ];
 
-/// Calls composed into a summary at most this deep.
-const MAX_DEPTH: usize = 24;
-
 /// How a call names its callee.
 pub(super) enum Resolve {
     /// `f(x)`.
@@ -366,15 +363,12 @@ impl Walker<'_, '_, '_> {
         let offset = self.ops.len();
         let call_span = self.span(site);
         let remap = |v: &Val| -> Val {
+            // The value's data in the caller's terms: origins are remapped below; whether it
+            // may be `None` stays the callee's affair.
             let mut out = Val {
-                arith: v.arith,
-                computed_at: v.computed_at.clone(),
-                delta: v.delta.clone(),
-                attrs: v.attrs.clone(),
-                raw: v.raw,
-                deletes: v.deletes,
-                puts: v.puts,
-                ..Val::default()
+                origins: Default::default(),
+                maybe_none: false,
+                ..v.data()
             };
             for o in &v.origins {
                 match o {

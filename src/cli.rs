@@ -366,6 +366,7 @@ pub fn run(cli: Cli) -> i32 {
             let options = Options {
                 rules,
                 threads: threads.map(usize::from),
+                ..Options::default()
             };
             let report = source::analyze(&inputs, &options);
             if let Some(s) = spinner {
@@ -381,7 +382,7 @@ pub fn run(cli: Cli) -> i32 {
             output,
         } => {
             let spinner = busy("auditing");
-            let report = crate::audit::audit(&dir, spec.as_deref());
+            let report = crate::audit::audit(&dir, spec.as_deref(), crate::Cancel::default());
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }

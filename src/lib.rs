@@ -25,3 +25,49 @@ pub(crate) fn isolate<T>(f: impl FnOnce() -> T) -> Result<T, String> {
             .unwrap_or_else(|| "unknown panic".into())
     })
 }
+
+/// A request to stop long work early, shared between the caller (an MCP call that was
+/// cancelled, or whose client went away) and the analysis, which checks it between files and
+/// between functions and then returns what it has.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Read a file of at most `max` bytes. Only regular files are read (a device, FIFO or socket
+/// could stream forever), and the size is checked while reading, so a file that grows after
+/// it was measured cannot exhaust memory either. The errors say which limit was hit.
+pub(crate) fn read_limited(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind, Read};
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            "not a regular file (a directory, device, FIFO or socket); only regular files are read",
+        ));
+    }
+    let too_large = |size: u64| {
+        Error::new(
+            ErrorKind::FileTooLarge,
+            format!("{size} bytes, over the {max} byte limit for one file"),
+        )
+    };
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}

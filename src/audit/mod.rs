@@ -79,10 +79,14 @@ fn finding(
 
 /// Audit a service: its Rust source under `dir` and its OpenAPI document (`spec`, or the
 /// first of `openapi.yaml|yml|json` in `dir`).
-pub fn audit(dir: &Path, spec_path: Option<&Path>) -> Report {
+pub fn audit(dir: &Path, spec_path: Option<&Path>, cancel: crate::Cancel) -> Report {
     let started = std::time::Instant::now();
+    let options = Options {
+        cancel,
+        ..Options::default()
+    };
     let (mut report, handlers) =
-        source::analyze_service(&[Input::Path(dir.to_path_buf())], &Options::default());
+        source::analyze_service(&[Input::Path(dir.to_path_buf())], &options);
     let Some(spec_path) = spec_path.map(Path::to_path_buf).or_else(|| find_spec(dir)) else {
         report.errors.push(AnalysisError::new(
             ErrorKind::NotFound,

@@ -1,6 +1,8 @@
 //! The stdio MCP server: a thin adapter that converts arguments, calls the engine on a
 //! blocking thread, and returns the same JSON as the CLI plus the text rendering.
 
+mod stdio;
+
 use std::path::PathBuf;
 
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -19,6 +21,7 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::Report;
+use crate::Cancel;
 use crate::probe::plan::Plan;
 use crate::probe::safety::Policy;
 use crate::report::{self, Sources};
@@ -113,13 +116,22 @@ fn existing(p: &str) -> Result<PathBuf, String> {
     ))
 }
 
-/// Run an analysis on a blocking thread; a cancelled call returns at once.
+/// Run an analysis on a blocking thread; a cancelled call returns at once, and the analysis
+/// stops at its next check (so does one whose call is dropped because the client went away).
 async fn blocking(
     ct: &CancellationToken,
     what: &str,
-    job: impl FnOnce() -> Report + Send + 'static,
+    job: impl FnOnce(Cancel) -> Report + Send + 'static,
 ) -> Result<Report, CallToolResult> {
-    let job = tokio::task::spawn_blocking(job);
+    struct StopOnDrop(Cancel);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.cancel();
+        }
+    }
+    let cancel = Cancel::default();
+    let _stop = StopOnDrop(cancel.clone());
+    let job = tokio::task::spawn_blocking(move || job(cancel));
     tokio::select! {
         _ = ct.cancelled() => Err(tool_error("cancelled")),
         joined = job => joined.map_err(|e| tool_error(format!("{what} failed: {e}"))),
@@ -229,11 +241,12 @@ impl Server {
                 Sources::with_inline("input.rs", &code),
             ),
         };
-        let options = Options {
-            rules: args.rules,
-            threads: None,
-        };
-        let report = match blocking(&ct, "the analysis", move || {
+        let report = match blocking(&ct, "the analysis", move |cancel| {
+            let options = Options {
+                rules: args.rules,
+                threads: None,
+                cancel,
+            };
             source::analyze(&[input], &options)
         })
         .await
@@ -292,7 +305,7 @@ impl Server {
                 SpecInput::Inline { content, base_dir }
             }
         };
-        let report = match blocking(&ct, "the check", move || crate::spec::check(&input)).await {
+        let report = match blocking(&ct, "the check", move |_| crate::spec::check(&input)).await {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
@@ -327,8 +340,8 @@ impl Server {
             Some(Err(e)) => return Ok(tool_error(e)),
             None => None,
         };
-        let report = match blocking(&ct, "the audit", move || {
-            crate::audit::audit(&dir, spec.as_deref())
+        let report = match blocking(&ct, "the audit", move |cancel| {
+            crate::audit::audit(&dir, spec.as_deref(), cancel)
         })
         .await
         {
@@ -435,8 +448,26 @@ pub fn serve_stdio(allow_hosts: &[String]) -> anyhow::Result<()> {
         .build()?;
     rt.block_on(async {
         tracing::info!("racecheck MCP server starting on stdio");
-        let service = Server::new(policy).serve(rmcp::transport::stdio()).await?;
-        service.waiting().await?;
-        Ok(())
-    })
+        let framed = stdio::framed(tokio::io::stdin(), tokio::io::stdout());
+        let service = Server::new(policy).serve(framed.server).await?;
+        let stop = service.cancellation_token();
+        let waiting = service.waiting();
+        tokio::pin!(waiting);
+        tokio::select! {
+            done = &mut waiting => {
+                done?;
+            }
+            // The client closed stdin: it wants no more answers, so calls still running are
+            // cancelled (their analyses stop) rather than awaited.
+            _ = framed.closed => {
+                stop.cancel();
+                let _ = tokio::time::timeout(std::time::Duration::from_millis(500), &mut waiting).await;
+            }
+        }
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(500), framed.writer).await;
+        anyhow::Ok(())
+    })?;
+    // The client closed stdin: exit now, without waiting for analyses still running.
+    rt.shutdown_timeout(std::time::Duration::from_millis(100));
+    Ok(())
 }

@@ -539,6 +539,11 @@ pub struct Summary {
 /// every function calls the next two would otherwise double the summary at every level.
 pub const MAX_OPS: usize = 512;
 
+/// Operations all summaries of one analysis hold at most, before callers stop composing their
+/// callees: keeps memory bounded by the input whatever its call graph (real services hold a few
+/// few hundred).
+pub const OPS_BUDGET: usize = 50_000;
+
 /// Calls composed into a summary at most this deep (a long chain of callers would otherwise
 /// copy ever longer call paths).
 pub const MAX_DEPTH: usize = 24;

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use proc_macro2::{Delimiter, TokenStream, TokenTree};
+
 use super::index::SourceFile;
 use crate::model::{AnalysisError, ErrorKind};
 
@@ -100,22 +102,25 @@ fn walk(root: &Path, out: &mut Vec<Input>, errors: &mut Vec<AnalysisError>) {
 /// Read one file, check it is UTF-8 and not too large.
 pub fn read(input: &Input) -> Result<(Arc<str>, String), AnalysisError> {
     match input {
+        Input::Inline { name, code } if code.len() as u64 > MAX_FILE_BYTES => Err(error(
+            ErrorKind::TooLarge,
+            name,
+            format!(
+                "`{name}` was not analysed: {} bytes, over the {MAX_FILE_BYTES} byte limit for one file",
+                code.len()
+            ),
+        )),
         Input::Inline { name, code } => Ok((Arc::from(name.as_str()), code.clone())),
         Input::Path(p) => {
             let shown = p.display().to_string();
-            let bytes = std::fs::read(p)
-                .map_err(|e| error(ErrorKind::Io, &shown, format!("cannot read `{shown}`: {e}")))?;
-            if bytes.len() as u64 > MAX_FILE_BYTES {
-                return Err(error(
-                    ErrorKind::TooLarge,
-                    &shown,
-                    format!(
-                        "`{shown}` is {} bytes, over the {} byte limit for one file; it was not analysed",
-                        bytes.len(),
-                        MAX_FILE_BYTES
-                    ),
-                ));
-            }
+            let bytes = crate::read_limited(p, MAX_FILE_BYTES).map_err(|e| {
+                let kind = if e.kind() == std::io::ErrorKind::FileTooLarge {
+                    ErrorKind::TooLarge
+                } else {
+                    ErrorKind::Io
+                };
+                error(kind, &shown, format!("`{shown}` was not analysed: {e}"))
+            })?;
             match String::from_utf8(bytes) {
                 Ok(text) => Ok((Arc::from(shown.as_str()), text)),
                 Err(e) => {
@@ -138,82 +143,157 @@ pub fn read(input: &Input) -> Result<(Arc<str>, String), AnalysisError> {
 /// Deeper bracket nesting than this is refused before parsing: the parser recurses once per
 /// level, and generated code this deep would exhaust the stack.
 pub const MAX_NESTING: usize = 256;
-/// Likewise for one statement's chain of method calls and operators (`a.b().c()...`,
-/// `1 + 1 + ...`): each link is one more level of the syntax tree.
-pub const MAX_CHAIN: usize = 4096;
+/// Most syntax one chain of recursion may hold (see [`depth_bound`]); each unit is at most one
+/// level of the parser's and the walkers' recursion.
+pub const MAX_WEIGHT: usize = 8_000;
+/// What one `<` weighs: a level of generic arguments is several levels of the type parser.
+const GENERIC_WEIGHT: usize = 4;
 
-/// How deep a file goes: the deepest `(`/`[`/`{` nesting and the longest run of `.` and
-/// operators within one statement, outside strings and comments, with the lines they are on.
-fn nesting(text: &str) -> ((usize, usize), (usize, usize)) {
-    let b = text.as_bytes();
-    let (mut depth, mut max, mut line, mut at) = (0usize, 0usize, 1usize, 1usize);
-    let (mut run, mut max_run, mut run_at) = (0usize, 0usize, 1usize);
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'\n' => line += 1,
-            b'"' => {
-                i += 1;
-                while i < b.len() && b[i] != b'"' {
-                    if b[i] == b'\\' {
-                        i += 1;
-                    } else if b[i] == b'\n' {
-                        line += 1;
-                    }
-                    i += 1;
-                }
+/// Keywords that can open a nested type or closure whose parts a `,` does not end
+/// (`A<B, A<B, ..>>`, `|a, b| |a, b| ..`).
+fn sticky(t: &TokenTree) -> bool {
+    match t {
+        TokenTree::Punct(p) => matches!(p.as_char(), '<' | '|'),
+        TokenTree::Ident(i) => i == "fn" || i == "impl" || i == "dyn" || i == "move",
+        _ => false,
+    }
+}
+
+/// An upper bound on how deep the parser (and the walkers after it) can recurse on `tokens`,
+/// with the line where it is reached, and the deepest bracket nesting with its line.
+///
+/// Every level of recursion consumes at least one token, and the parser returns to a loop (not
+/// a deeper frame) at a `;`, at a `,` outside generics and closure heads, and where a new item
+/// or statement starts after a `}`. So the bound is the number of tokens since those points,
+/// summed over the open brackets. Comments, strings, raw strings and char literals are tokens
+/// of their own and cannot fool it; it walks with its own stack, so it cannot overflow either.
+fn depth_bound(tokens: TokenStream) -> ((usize, usize), (usize, usize)) {
+    struct Frame {
+        rest: std::vec::IntoIter<TokenTree>,
+        brace: bool,
+        run: usize,
+        sticky: usize,
+    }
+    impl Frame {
+        fn new(tokens: TokenStream, brace: bool) -> Self {
+            let rest = tokens.into_iter().collect::<Vec<_>>().into_iter();
+            Frame { rest, brace, run: 0, sticky: 0 }
+        }
+        /// Back to a loop of the parser: only what a `,` does not end stays. Returns how much
+        /// was dropped.
+        fn reset(&mut self, keep_sticky: bool) -> usize {
+            let keep = if keep_sticky { self.sticky.min(self.run) } else { 0 };
+            let dropped = self.run - keep;
+            self.run = keep;
+            if !keep_sticky {
+                self.sticky = 0;
             }
-            b'\'' if i + 2 < b.len() && b[i + 2] == b'\'' => i += 2,
-            b'/' if b.get(i + 1) == Some(&b'/') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
+            dropped
+        }
+    }
+    let mut frames = vec![Frame::new(tokens, true)];
+    let (mut total, mut weight, mut nest) = (0usize, (0usize, 1usize), (0usize, 1usize));
+    let (mut after_block, mut attribute) = (false, 0u8);
+    while let Some(top) = frames.last_mut() {
+        let Some(t) = top.rest.next() else {
+            total -= top.run;
+            after_block = top.brace;
+            frames.pop();
+            continue;
+        };
+        // After a `{..}` only `else`, `as`, punctuation or brackets continue an expression;
+        // a name or an attribute starts the next statement or item.
+        let starts_next = after_block
+            && match &t {
+                TokenTree::Ident(i) => i != "else" && i != "as",
+                TokenTree::Punct(p) => p.as_char() == '#',
+                _ => false,
+            };
+        after_block = false;
+        // `#[..]` and `#![..]` (doc comments too) are read in a loop: they add no depth.
+        attribute = match (&t, attribute) {
+            (TokenTree::Punct(p), _) if p.as_char() == '#' => 1,
+            (TokenTree::Punct(p), 1) if p.as_char() == '!' => 2,
+            (TokenTree::Group(g), 1 | 2) if g.delimiter() == Delimiter::Bracket => 3,
+            _ => 0,
+        };
+        if starts_next {
+            total -= top.reset(false);
+        }
+        match &t {
+            TokenTree::Punct(p) if p.as_char() == ';' => {
+                total -= top.reset(false);
                 continue;
             }
-            b'(' | b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    max = depth;
-                    at = line;
-                }
+            TokenTree::Punct(p) if p.as_char() == ',' => {
+                total -= top.reset(true);
+                continue;
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            b';' => run = 0,
-            b'.' | b'+' | b'-' | b'*' | b'/' | b'%' | b'|' | b'&' | b'^' | b'<' | b'>' => {
-                run += 1;
-                if run > max_run {
-                    max_run = run;
-                    run_at = line;
-                }
+            TokenTree::Punct(p) if p.as_char() == '>' => {
+                top.sticky = top.sticky.saturating_sub(GENERIC_WEIGHT)
             }
             _ => {}
         }
-        if i < b.len() && matches!(b[i], b'{' | b'}') {
-            run = 0;
+        // A type's generic arguments cost the parser several frames per level.
+        let unit = match &t {
+            _ if attribute != 0 => 0,
+            TokenTree::Punct(p) if p.as_char() == '<' => GENERIC_WEIGHT,
+            _ => 1,
+        };
+        if sticky(&t) {
+            top.sticky += unit;
         }
-        i += 1;
+        top.run += unit;
+        total += unit;
+        let depth = frames.len();
+        if total + depth > weight.0 {
+            weight = (total + depth, t.span().start().line);
+        }
+        if let TokenTree::Group(g) = t {
+            if depth > nest.0 {
+                nest = (depth, g.span().start().line);
+            }
+            let brace = g.delimiter() == Delimiter::Brace;
+            frames.push(Frame::new(g.stream(), brace));
+        }
     }
-    ((max, at), (max_run, run_at))
+    (nest, weight)
 }
 
-/// Parse a file's text; syntax errors carry their line and column.
+/// The text `syn::parse_file` parses: without a byte-order mark or a `#!` interpreter line.
+fn strip_preamble(text: &str) -> &str {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    match text.strip_prefix("#!") {
+        Some(rest) if !rest.trim_start().starts_with('[') => {
+            text.find('\n').map_or("", |i| &text[i..])
+        }
+        _ => text,
+    }
+}
+
+/// Parse a file's text; syntax errors carry their line and column. Text that would nest the
+/// parser deeper than the worker's stack allows is refused first, with the line it reaches
+/// that depth.
 pub fn parse(path: Arc<str>, text: String) -> Result<SourceFile, AnalysisError> {
-    let ((depth, line), (chain, chain_line)) = nesting(&text);
-    let too_deep = if depth > MAX_NESTING {
-        Some((line, format!("nests brackets {depth} deep (line {line}); files nested deeper than {MAX_NESTING} levels")))
-    } else if chain > MAX_CHAIN {
-        Some((chain_line, format!("has a statement of {chain} chained calls and operators (line {chain_line}); statements longer than {MAX_CHAIN} links")))
-    } else {
-        None
-    };
-    if let Some((line, what)) = too_deep {
+    let too_deep = |line: usize, what: String| {
         let mut err = error(
             ErrorKind::TooLarge,
             &path,
             format!("`{path}` {what} are not analysed"),
         );
         err.line = Some(line as u32);
-        return Err(err);
+        err
+    };
+    let body = strip_preamble(&text);
+    // Lexing cannot overflow (it keeps its own stack); a lexing error is reported by `syn` below.
+    if let Ok(tokens) = body.parse::<TokenStream>() {
+        let ((depth, line), (weight, at)) = depth_bound(tokens);
+        if depth > MAX_NESTING {
+            return Err(too_deep(line, format!("nests brackets {depth} deep (line {line}); files nested deeper than {MAX_NESTING} levels")));
+        }
+        if weight > MAX_WEIGHT {
+            return Err(too_deep(at, format!("has an expression or type nested about {weight} levels deep (line {at}); files nested deeper than {MAX_WEIGHT} levels")));
+        }
     }
     match syn::parse_file(&text) {
         Ok(ast) => Ok(SourceFile::new(path, text, ast)),

@@ -12,7 +12,7 @@ pub mod suppress;
 pub mod writes;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, OnceLock};
 use std::time::Instant;
 
 use crate::isolate;
@@ -32,6 +32,8 @@ pub struct Options {
     /// Analysis threads; `None` chooses by the machine and the number of files. The report is
     /// the same whatever the number.
     pub threads: Option<usize>,
+    /// Stops the analysis between files and functions; the report then says it was cancelled.
+    pub cancel: crate::Cancel,
 }
 
 /// A write an Axum handler performs (itself or through the functions it calls).
@@ -90,7 +92,14 @@ pub fn analyze_service(inputs: &[Input], options: &Options) -> (Report, Vec<Hand
         }
     };
     let list = files::discover(inputs, &mut errors);
-    let (mut report, handlers) = run(&list, &wanted, options.threads, &mut errors);
+    let (mut report, handlers) = run(&list, &wanted, options, &mut errors);
+    if options.cancel.is_cancelled() {
+        errors.push(AnalysisError::new(
+            crate::model::ErrorKind::Invalid,
+            "",
+            "the analysis was cancelled before it finished; the findings are incomplete",
+        ));
+    }
     report.errors.extend(errors);
     report.stats.files = list.len() as u64;
     report.stats.errors = report.errors.len() as u64;
@@ -126,7 +135,7 @@ const CREATE_WORDS: &[&str] = &[
 
 /// Stack of each worker thread: enough for `MAX_NESTING` levels and `MAX_CHAIN` links in a
 /// debug build (reserved, not committed, until used).
-const WORKER_STACK: usize = 128 * 1024 * 1024;
+const WORKER_STACK: usize = 256 * 1024 * 1024;
 
 /// What a worker thread reports after parsing its share of the files.
 struct Parsed {
@@ -141,7 +150,7 @@ enum ToWorker {
     /// Walk these functions (global ids) with the summaries computed so far.
     Walk {
         global: Arc<Global>,
-        summaries: Arc<Vec<Option<Arc<Summary>>>>,
+        summaries: Arc<Vec<OnceLock<Arc<Summary>>>>,
         offset: usize,
         ids: Vec<FnId>,
     },
@@ -188,11 +197,12 @@ fn shares(list: &[Input], workers: usize) -> Vec<Vec<Input>> {
 fn run(
     list: &[Input],
     wanted: &HashSet<&'static str>,
-    threads: Option<usize>,
+    options: &Options,
     errors: &mut Vec<AnalysisError>,
 ) -> (Report, Vec<Handler>) {
     let t = Instant::now();
-    let workers = match threads {
+    let cancel = &options.cancel;
+    let workers = match options.threads {
         Some(n) => n.clamp(1, 64).min(list.len().max(1)),
         None => std::thread::available_parallelism()
             .map(|n| n.get())
@@ -213,7 +223,7 @@ fn run(
             let spawned = std::thread::Builder::new()
                 .name(format!("racecheck-{k}"))
                 .stack_size(WORKER_STACK)
-                .spawn_scoped(scope, move || worker(k, share, rx, to_main));
+                .spawn_scoped(scope, move || worker(k, share, rx, to_main, cancel));
             match spawned {
                 Ok(_) => senders.push(tx),
                 Err(e) => errors.extend(files.into_iter().map(|path| {
@@ -259,10 +269,23 @@ fn run(
 
         // Rounds: one per level of the call graph.
         let owner = |id: FnId| offsets.iter().rposition(|o| *o <= id).unwrap_or(0);
-        let mut summaries: Vec<Option<Arc<Summary>>> = vec![None; global.metas.len()];
+        // Written once per function, after its round; a round reads only earlier rounds'.
+        let summaries: Arc<Vec<OnceLock<Arc<Summary>>>> =
+            Arc::new((0..global.metas.len()).map(|_| OnceLock::new()).collect());
+        // Callers past the budget are walked without their callees' flows (see `OPS_BUDGET`).
+        let no_callees: Arc<Vec<OnceLock<Arc<Summary>>>> = Arc::new(vec![]);
+        let (mut ops, mut cut, mut capped) = (0usize, 0usize, vec![]);
         let mut calls: HashMap<FnId, Vec<FnId>> = HashMap::new();
         for level in levels(&global) {
-            let snapshot = Arc::new(summaries.clone());
+            if cancel.is_cancelled() {
+                break;
+            }
+            let snapshot = if ops > facts::OPS_BUDGET {
+                cut += level.len();
+                no_callees.clone()
+            } else {
+                summaries.clone()
+            };
             let mut per: Vec<Vec<FnId>> = vec![vec![]; senders.len()];
             for id in level {
                 per[owner(id)].push(id);
@@ -292,20 +315,36 @@ fn run(
                             ));
                         }
                         if s.capped {
-                            tracing::warn!(function = %global.metas[id].qual, "calls reach more than {} DynamoDB operations or {} calls deep: the flows past that were not followed", facts::MAX_OPS, facts::MAX_DEPTH);
+                            capped.push(id);
                         }
                         if tracing::enabled!(tracing::Level::TRACE) && s.is_interesting() {
                             tracing::trace!(function = %global.metas[id].qual, summary = %facts::describe(&s), "walked");
                         }
-                        summaries[id] = Some(Arc::new(s));
+                        ops += s.ops.len();
+                        let _ = summaries[id].set(Arc::new(s));
                         calls.insert(id, c);
                     }
                 }
             }
         }
         drop(senders);
+        if let Some(first) = capped.first() {
+            tracing::warn!(functions = capped.len(), first = %global.metas[*first].qual, "calls reach more than {} DynamoDB operations or {} calls deep: the flows past that were not followed", facts::MAX_OPS, facts::MAX_DEPTH);
+        }
+        if cut > 0 {
+            let file = global.metas.first().map(|m| m.span.file.to_string()).unwrap_or_default();
+            errors.push(AnalysisError::new(
+                crate::model::ErrorKind::TooLarge,
+                file,
+                format!("the analysis budget of {} DynamoDB operations across all call flows was reached: the callees of {cut} functions were not followed, so findings through them may be missing; analyse fewer files at once", facts::OPS_BUDGET),
+            ));
+        }
+        let summaries: Vec<Option<Arc<Summary>>> = Arc::try_unwrap(summaries)
+            .map(|v| v.into_iter().map(OnceLock::into_inner).collect())
+            .unwrap_or_else(|shared| shared.iter().map(|s| s.get().cloned()).collect());
         tracing::debug!(
             functions = global.metas.len(),
+            ops,
             ms = t.elapsed().as_millis() as u64,
             "flows walked"
         );
@@ -383,10 +422,14 @@ fn worker(
     share: Vec<Input>,
     rx: mpsc::Receiver<ToWorker>,
     to_main: mpsc::Sender<(usize, Result<Parsed, Walked>)>,
+    cancel: &crate::Cancel,
 ) {
     let mut files_ok = vec![];
     let mut errors = vec![];
     for input in &share {
+        if cancel.is_cancelled() {
+            break;
+        }
         match isolate(|| files::read(input).and_then(|(path, text)| files::parse(path, text))) {
             Ok(Ok(f)) => files_ok.push(f),
             Ok(Err(e)) => errors.push(e),
@@ -438,6 +481,7 @@ fn worker(
         };
         let walked: Walked = ids
             .into_iter()
+            .take_while(|_| !cancel.is_cancelled())
             .map(
                 |id| match isolate(|| flow::walk(&env, id, &local.fns[id - offset])) {
                     Ok((s, c)) => (id, s, c, None),

@@ -21,6 +21,8 @@ pub struct Doc {
     pub value: Value,
     /// JSON pointer (`/paths/~1items/get`) -> 1-based (line, column) where the member starts.
     pub positions: HashMap<String, (u32, u32)>,
+    /// Keys given twice in one object (the parsers keep the second silently).
+    pub duplicates: Vec<super::yaml::Duplicate>,
 }
 
 /// Why a file could not be read as a document.
@@ -34,6 +36,7 @@ pub struct LoadError {
 impl Doc {
     /// Parse JSON or YAML text (JSON when it starts with `{` or `[`, or the name says so).
     pub fn parse(path: Arc<str>, text: &str) -> Result<Doc, LoadError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim().is_empty() {
             return Err(LoadError {
                 message: format!(
@@ -50,27 +53,34 @@ impl Doc {
                 line: Some(e.line() as u32),
                 column: Some(e.column() as u32),
             })?;
-            let positions = json_positions(text);
+            let (positions, duplicates) = json_positions(text);
             Ok(Doc {
                 path,
                 format: Format::Json,
                 value,
                 positions,
+                duplicates,
             })
         } else {
-            let (value, positions) =
-                super::yaml::parse(text).map_err(|(msg, line, col)| LoadError {
-                    message: format!(
-                        "`{path}` is not valid YAML: {msg} (line {line}, column {col})"
-                    ),
+            let (value, positions, duplicates) = super::yaml::parse(text).map_err(|e| {
+                let (line, col) = (e.line, e.column);
+                let message = if e.refused {
+                    format!("`{path}` was not read: it {} (line {line}, column {col})", e.message)
+                } else {
+                    format!("`{path}` is not valid YAML: {} (line {line}, column {col})", e.message)
+                };
+                LoadError {
+                    message,
                     line: Some(line),
                     column: Some(col),
-                })?;
+                }
+            })?;
             Ok(Doc {
                 path,
                 format: Format::Yaml,
                 value,
                 positions,
+                duplicates,
             })
         }
     }
@@ -110,23 +120,40 @@ pub fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// Record where each object member and array element starts in JSON text. The text is
-/// already known to be valid JSON.
-fn json_positions(text: &str) -> HashMap<String, (u32, u32)> {
+/// Record where each object member and array element starts in JSON text, and the keys given
+/// twice. The text is already known to be valid JSON (so at most 128 levels deep).
+fn json_positions(text: &str) -> (HashMap<String, (u32, u32)>, Vec<super::yaml::Duplicate>) {
     let bytes = text.as_bytes();
     let mut line_starts = vec![0usize];
     line_starts.extend(memchr_lines(bytes));
+    // Offsets come in increasing order: count columns from the last one, not from the start
+    // of the line (a minified document is one line of megabytes).
+    let last = std::cell::Cell::new((0usize, 0usize, 1usize));
     let pos = |offset: usize| -> (u32, u32) {
         let line = line_starts.partition_point(|s| *s <= offset);
         let start = line_starts[line - 1];
-        let col = text[start..offset].chars().count() + 1;
+        let (l, from, col) = last.get();
+        let col = if l == line && from <= offset {
+            col + text.get(from..offset).map_or(0, |t| t.chars().count())
+        } else {
+            text.get(start..offset).map_or(0, |t| t.chars().count()) + 1
+        };
+        last.set((line, offset, col));
         (line as u32, col as u32)
     };
-    let mut out = HashMap::new();
+    let mut out = Positions {
+        at: HashMap::new(),
+        duplicates: vec![],
+    };
     let mut i = 0;
     let mut path: Vec<String> = vec![];
     value(bytes, &mut i, &mut path, &mut out, &pos);
-    out
+    (out.at, out.duplicates)
+}
+
+struct Positions {
+    at: HashMap<String, (u32, u32)>,
+    duplicates: Vec<super::yaml::Duplicate>,
 }
 
 fn memchr_lines(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
@@ -163,7 +190,7 @@ fn value(
     b: &[u8],
     i: &mut usize,
     path: &mut Vec<String>,
-    out: &mut HashMap<String, (u32, u32)>,
+    out: &mut Positions,
     pos: &dyn Fn(usize) -> (u32, u32),
 ) {
     ws(b, i);
@@ -192,7 +219,14 @@ fn value(
                     String::from_utf8_lossy(raw).into_owned()
                 };
                 path.push(escape(&key));
-                out.insert(pointer(path), pos(at));
+                let (p, here) = (pointer(path), pos(at));
+                if let Some(first) = out.at.insert(p.clone(), here) {
+                    out.duplicates.push(super::yaml::Duplicate {
+                        pointer: p,
+                        first,
+                        second: here,
+                    });
+                }
                 ws(b, i);
                 if *i < b.len() && b[*i] == b':' {
                     *i += 1;
@@ -215,7 +249,7 @@ fn value(
                     continue;
                 }
                 path.push(n.to_string());
-                out.insert(pointer(path), pos(*i));
+                out.at.insert(pointer(path), pos(*i));
                 value(b, i, path, out, pos);
                 path.pop();
                 n += 1;

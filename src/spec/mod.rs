@@ -32,6 +32,10 @@ pub enum SpecInput {
     },
 }
 
+/// Documents (and each file a `$ref` reaches) larger than this are not read: the largest
+/// public API documents are a few MiB.
+pub const MAX_SPEC_BYTES: u64 = 32 * 1024 * 1024;
+
 /// A problem with the document itself (RC290), located by line/column and pointer.
 struct Problem {
     file: String,
@@ -96,11 +100,11 @@ pub struct OpFacts {
 /// [`check`], plus the operations (for `audit`).
 pub fn check_with_ops(input: &SpecInput) -> (Report, Vec<OpFacts>) {
     let started = Instant::now();
-    let (shown, text, dir) = match load_input(input) {
+    let (shown, text, dir, project) = match load_input(input) {
         Ok(x) => x,
         Err(r) => return (*r, vec![]),
     };
-    let (mut report, ops) = match crate::isolate(|| check_text(shown.clone(), &text, dir)) {
+    let (mut report, ops) = match crate::isolate(|| check_text(shown.clone(), &text, dir, project)) {
         Ok(r) => r,
         Err(panic) => (
             error(
@@ -115,13 +119,14 @@ pub fn check_with_ops(input: &SpecInput) -> (Report, Vec<OpFacts>) {
     (report, ops)
 }
 
-type Loaded = (Arc<str>, String, Option<PathBuf>);
+/// The document's name, text, folder and the project its references may reach.
+type Loaded = (Arc<str>, String, Option<PathBuf>, Option<PathBuf>);
 
 fn load_input(input: &SpecInput) -> Result<Loaded, Box<Report>> {
     Ok(match input {
         SpecInput::Path(p) => {
             let shown = p.display().to_string();
-            let bytes = match std::fs::read(p) {
+            let bytes = match crate::read_limited(p, MAX_SPEC_BYTES) {
                 Ok(b) => b,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     return Err(Box::new(error(
@@ -131,11 +136,16 @@ fn load_input(input: &SpecInput) -> Result<Loaded, Box<Report>> {
                     )))
                 }
                 Err(e) => {
+                    let kind = if e.kind() == std::io::ErrorKind::FileTooLarge {
+                        ErrorKind::TooLarge
+                    } else {
+                        ErrorKind::Io
+                    };
                     return Err(Box::new(error(
-                        ErrorKind::Io,
+                        kind,
                         &shown,
                         format!("cannot read `{shown}`: {e}"),
-                    )))
+                    )));
                 }
             };
             let Ok(text) = String::from_utf8(bytes) else {
@@ -152,17 +162,24 @@ fn load_input(input: &SpecInput) -> Result<Loaded, Box<Report>> {
                     d.to_path_buf()
                 }
             });
-            (Arc::from(shown.as_str()), text, dir)
+            let project = dir.as_deref().map(refs::project_of);
+            (Arc::from(shown.as_str()), text, dir, project)
         }
         SpecInput::Inline { content, base_dir } => (
             Arc::from("openapi (inline)"),
             content.clone(),
             base_dir.clone(),
+            base_dir.as_deref().and_then(|d| std::fs::canonicalize(d).ok()),
         ),
     })
 }
 
-fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec<OpFacts>) {
+fn check_text(
+    shown: Arc<str>,
+    text: &str,
+    dir: Option<PathBuf>,
+    project: Option<PathBuf>,
+) -> (Report, Vec<OpFacts>) {
     let lines = text.lines().count() as u64;
     let mut findings = vec![];
     let at_top = |message: String| Problem {
@@ -212,7 +229,7 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
         normalize::to_3_0(&mut root.value);
     }
     let format = root.format;
-    let mut docs = Docs::new(root, dir);
+    let mut docs = Docs::new(root, dir, project);
 
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "spec parsed");
     // Every reference in every document reached, followed to its end.
@@ -221,6 +238,20 @@ fn check_text(shown: Arc<str>, text: &str, dir: Option<PathBuf>) -> (Report, Vec
     let mut seen_keys: Vec<(String, usize, usize)> = vec![];
     let mut checked = 0;
     while checked < docs.docs.len() {
+        let d = &docs.docs[checked];
+        for dup in &d.duplicates {
+            problems.push(Problem {
+                file: d.path.to_string(),
+                line: dup.second.0,
+                column: dup.second.1,
+                pointer: Some(dup.pointer.clone()),
+                message: format!(
+                    "`#{}` is given twice, at line {} and again at line {}: parsers keep only the second, so the first is silently lost; merge them or rename one",
+                    dup.pointer, dup.first.0, dup.second.0
+                ),
+                chain: vec![],
+            });
+        }
         let mut found = vec![];
         refs::all_refs(&docs.docs[checked].value, &mut String::new(), &mut found);
         for (at, reference) in found {

@@ -31,6 +31,34 @@ pub struct Docs {
     by_path: HashMap<PathBuf, Result<DocId, String>>,
     /// Where each document lives, for resolving relative references.
     dirs: Vec<Option<PathBuf>>,
+    /// The folder references may reach into (see [`project_of`]); nothing outside is read.
+    project: Option<PathBuf>,
+}
+
+/// The project a document belongs to: the nearest folder above it that holds `.git`, else the
+/// document's own folder. A reference can name any file in it, and none outside.
+pub fn project_of(dir: &Path) -> PathBuf {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| normal(dir));
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(&dir)
+        .to_path_buf()
+}
+
+/// `a/./b/../c` as `a/c`, for paths that do not exist (so cannot be canonicalised).
+fn normal(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Resolve a JSON pointer (`/a/b~1c/0`) in a value.
@@ -59,7 +87,8 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("");
+            if let Ok(b) = u8::from_str_radix(hex, 16) {
                 out.push(b);
                 i += 3;
                 continue;
@@ -72,7 +101,9 @@ fn percent_decode(s: &str) -> String {
 }
 
 impl Docs {
-    pub fn new(root: Doc, dir: Option<PathBuf>) -> Docs {
+    /// The documents reached from `root`, which lives in `dir`; references are read only
+    /// inside `project` (none are read without one).
+    pub fn new(root: Doc, dir: Option<PathBuf>, project: Option<PathBuf>) -> Docs {
         let mut by_path = HashMap::new();
         if let Some(d) = &dir {
             let name = Path::new(&*root.path)
@@ -86,6 +117,7 @@ impl Docs {
             docs: vec![root],
             by_path,
             dirs: vec![dir],
+            project,
         }
     }
 
@@ -97,7 +129,18 @@ impl Docs {
             ));
         };
         let full = dir.join(percent_decode(rel));
-        let canon = std::fs::canonicalize(&full).unwrap_or_else(|_| full.clone());
+        let canon = std::fs::canonicalize(&full)
+            .unwrap_or_else(|_| normal(&std::path::absolute(&full).unwrap_or(full.clone())));
+        match &self.project {
+            Some(project) if canon.starts_with(project) => {}
+            Some(project) => {
+                return Err(format!(
+                    "`{rel}` is outside `{}`, the folder references may reach (the document's project: the nearest folder with `.git`, else the document's folder; `base_dir` when given inline); nothing outside it is read",
+                    project.display()
+                ))
+            }
+            None => return Err(format!("cannot resolve `{rel}`: no folder to read it from")),
+        }
         Ok((full, canon))
     }
 
@@ -108,7 +151,7 @@ impl Docs {
             return r.clone();
         }
         let shown: Arc<str> = Arc::from(full.display().to_string());
-        let result = match std::fs::read(&full) {
+        let result = match crate::read_limited(&full, super::MAX_SPEC_BYTES) {
             Err(e) => Err(format!("cannot read `{shown}`: {e}")),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Err(_) => Err(format!("`{shown}` is not valid UTF-8")),

@@ -14,14 +14,35 @@ enum Frame {
     Seq(Vec<Value>),
 }
 
+/// Nodes that aliases may add in all: an alias copies its anchor's value, and anchors of
+/// anchors double at each level (a "billion laughs" document is a few lines).
+pub const MAX_ALIAS_NODES: usize = 500_000;
+/// Deeper nesting than this is refused (JSON documents stop at 128).
+pub const MAX_DEPTH: usize = 256;
+
 struct Builder {
-    stack: Vec<(Frame, usize)>,
+    /// Open containers: the container, its anchor and the node count when it started.
+    stack: Vec<(Frame, usize, usize)>,
     path: Vec<String>,
     positions: HashMap<String, (u32, u32)>,
-    anchors: HashMap<usize, Value>,
+    /// Anchored values with their size in nodes.
+    anchors: HashMap<usize, (Value, usize)>,
     root: Option<Value>,
     /// Documents after the first are ignored.
     done: bool,
+    nodes: usize,
+    alias_nodes: usize,
+    duplicates: Vec<Duplicate>,
+    /// Why the document is refused, where.
+    refused: Option<(String, u32, u32)>,
+}
+
+/// A key given twice in one mapping: its pointer, and where each one is.
+#[derive(Clone, Debug)]
+pub struct Duplicate {
+    pub pointer: String,
+    pub first: (u32, u32),
+    pub second: (u32, u32),
 }
 
 fn scalar(s: &str, style: TScalarStyle) -> Value {
@@ -70,9 +91,9 @@ fn key_string(v: &Value) -> String {
 
 impl Builder {
     /// Attach a finished value to the container on top (or make it the root).
-    fn push(&mut self, v: Value, mark: Marker, anchor: usize) {
+    fn push(&mut self, v: Value, mark: Marker, anchor: usize, size: usize) {
         if anchor > 0 {
-            self.anchors.insert(anchor, v.clone());
+            self.anchors.insert(anchor, (v.clone(), size));
         }
         match self.stack.last_mut() {
             None => {
@@ -80,17 +101,23 @@ impl Builder {
                     self.root = Some(v);
                 }
             }
-            Some((Frame::Seq(items), _)) => {
+            Some((Frame::Seq(items), _, _)) => {
                 items.push(v);
             }
-            Some((Frame::Map(map, key), _)) => match key.take() {
+            Some((Frame::Map(map, key), _, _)) => match key.take() {
                 None => {
                     // This value is a key.
                     let k = key_string(&v);
                     self.path.push(escape(&k));
                     let p = pointer(&self.path);
-                    self.positions
-                        .insert(p, (mark.line() as u32, mark.col() as u32 + 1));
+                    let here = (mark.line() as u32, mark.col() as u32 + 1);
+                    if let Some(first) = self.positions.insert(p.clone(), here) {
+                        self.duplicates.push(Duplicate {
+                            pointer: p,
+                            first,
+                            second: here,
+                        });
+                    }
                     *key = Some(k);
                 }
                 Some(k) => {
@@ -103,7 +130,7 @@ impl Builder {
 
     /// Before a value that is an element of a sequence: record its position.
     fn element_start(&mut self, mark: Marker) {
-        if let Some((Frame::Seq(items), _)) = self.stack.last() {
+        if let Some((Frame::Seq(items), _, _)) = self.stack.last() {
             self.path.push(items.len().to_string());
             let p = pointer(&self.path);
             self.positions
@@ -113,7 +140,26 @@ impl Builder {
     }
 
     fn in_key_position(&self) -> bool {
-        matches!(self.stack.last(), Some((Frame::Map(_, None), _)))
+        matches!(self.stack.last(), Some((Frame::Map(_, None), _, _)))
+    }
+
+    fn refuse(&mut self, message: String, mark: Marker) {
+        self.refused = Some((message, mark.line() as u32, mark.col() as u32 + 1));
+        self.done = true;
+    }
+
+    /// Open a container, unless that nests too deep.
+    fn open(&mut self, frame: Frame, anchor: usize, mark: Marker) -> bool {
+        if self.stack.len() >= MAX_DEPTH {
+            self.refuse(
+                format!("nests more than {MAX_DEPTH} levels deep"),
+                mark,
+            );
+            return false;
+        }
+        self.nodes += 1;
+        self.stack.push((frame, anchor, self.nodes));
+        true
     }
 }
 
@@ -127,44 +173,52 @@ impl MarkedEventReceiver for Builder {
             Event::Scalar(s, style, anchor, _) => {
                 self.element_start(mark);
                 let v = scalar(&s, style);
-                self.push(v, mark, anchor);
+                self.nodes += 1;
+                self.push(v, mark, anchor, 1);
             }
             Event::Alias(id) => {
                 self.element_start(mark);
-                let v = self.anchors.get(&id).cloned().unwrap_or(Value::Null);
-                self.push(v, mark, 0);
+                let (v, size) = self.anchors.get(&id).cloned().unwrap_or((Value::Null, 1));
+                self.alias_nodes += size;
+                if self.alias_nodes > MAX_ALIAS_NODES {
+                    let message = format!("expands its aliases (`*name`) to more than {MAX_ALIAS_NODES} nodes; it is refused as an alias bomb");
+                    return self.refuse(message, mark);
+                }
+                self.nodes += size;
+                self.push(v, mark, 0, size);
             }
             Event::SequenceStart(anchor, _) => {
                 if self.in_key_position() {
                     // A complex key: not valid in OpenAPI; keep the shape simple.
-                    self.stack.push((Frame::Seq(vec![]), anchor));
+                    self.open(Frame::Seq(vec![]), anchor, mark);
                     return;
                 }
                 self.element_start(mark);
-                if let Some((Frame::Seq(items), _)) = self.stack.last() {
+                if let Some((Frame::Seq(items), _, _)) = self.stack.last() {
                     self.path.push(items.len().to_string());
                 }
-                self.stack.push((Frame::Seq(vec![]), anchor));
+                self.open(Frame::Seq(vec![]), anchor, mark);
             }
             Event::MappingStart(anchor, _) => {
                 self.element_start(mark);
-                if let Some((Frame::Seq(items), _)) = self.stack.last() {
+                if let Some((Frame::Seq(items), _, _)) = self.stack.last() {
                     self.path.push(items.len().to_string());
                 }
-                self.stack.push((Frame::Map(Map::new(), None), anchor));
+                self.open(Frame::Map(Map::new(), None), anchor, mark);
             }
             Event::SequenceEnd | Event::MappingEnd => {
-                let Some((frame, anchor)) = self.stack.pop() else {
+                let Some((frame, anchor, start)) = self.stack.pop() else {
                     return;
                 };
                 let v = match frame {
                     Frame::Map(m, _) => Value::Object(m),
                     Frame::Seq(s) => Value::Array(s),
                 };
-                if let Some((Frame::Seq(_), _)) = self.stack.last() {
+                if let Some((Frame::Seq(_), _, _)) = self.stack.last() {
                     self.path.pop();
                 }
-                self.push(v, mark, anchor);
+                let size = self.nodes + 1 - start;
+                self.push(v, mark, anchor, size);
             }
             _ => {}
         }
@@ -174,8 +228,21 @@ impl MarkedEventReceiver for Builder {
 /// Where each member starts: JSON pointer -> (line, column).
 pub type Positions = HashMap<String, (u32, u32)>;
 
+/// A parsed document: its value, where each member starts, and the keys given twice.
+pub type Parsed = (Value, Positions, Vec<Duplicate>);
+
+/// Why YAML text was not read: a syntax error, or a document refused for its size or depth
+/// (`refused`).
+#[derive(Debug)]
+pub struct YamlError {
+    pub message: String,
+    pub line: u32,
+    pub column: u32,
+    pub refused: bool,
+}
+
 /// Parse YAML text; errors carry a message, line and column.
-pub fn parse(text: &str) -> Result<(Value, Positions), (String, u32, u32)> {
+pub fn parse(text: &str) -> Result<Parsed, YamlError> {
     let mut b = Builder {
         stack: vec![],
         path: vec![],
@@ -183,16 +250,27 @@ pub fn parse(text: &str) -> Result<(Value, Positions), (String, u32, u32)> {
         anchors: HashMap::new(),
         root: None,
         done: false,
+        nodes: 0,
+        alias_nodes: 0,
+        duplicates: vec![],
+        refused: None,
     };
     let mut parser = Parser::new_from_str(text);
-    parser.load(&mut b, true).map_err(|e| {
-        (
-            e.info().to_string(),
-            e.marker().line() as u32,
-            e.marker().col() as u32 + 1,
-        )
+    parser.load(&mut b, true).map_err(|e| YamlError {
+        message: e.info().to_string(),
+        line: e.marker().line() as u32,
+        column: e.marker().col() as u32 + 1,
+        refused: false,
     })?;
-    Ok((b.root.unwrap_or(Value::Null), b.positions))
+    if let Some((message, line, column)) = b.refused {
+        return Err(YamlError {
+            message,
+            line,
+            column,
+            refused: true,
+        });
+    }
+    Ok((b.root.unwrap_or(Value::Null), b.positions, b.duplicates))
 }
 
 #[cfg(test)]
@@ -202,7 +280,7 @@ mod tests {
     #[test]
     fn values_and_positions() {
         let text = "openapi: 3.0.3\npaths:\n  /items/{id}:\n    put:\n      responses:\n        200:\n          description: ok\nlist:\n  - a\n  - {b: 1}\nflag: true\nnum: 1.5\nempty:\n";
-        let (v, pos) = parse(text).unwrap();
+        let (v, pos, _) = parse(text).unwrap();
         assert_eq!(v["openapi"], "3.0.3");
         assert_eq!(
             v["paths"]["/items/{id}"]["put"]["responses"]["200"]["description"],
@@ -221,6 +299,6 @@ mod tests {
     #[test]
     fn errors_have_positions() {
         let err = parse("a: [1, 2\nb: c\n").unwrap_err();
-        assert!(err.1 >= 1, "{err:?}");
+        assert!(err.line >= 1 && !err.refused, "{err:?}");
     }
 }

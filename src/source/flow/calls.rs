@@ -305,7 +305,7 @@ impl Walker<'_, '_, '_> {
             }
         };
         let summary_of = |id: FnId| {
-            let s = self.env_.summaries.get(id)?.as_ref()?;
+            let s = self.env_.summaries.get(id)?.get()?;
             s.is_interesting().then(|| (id, s.clone()))
         };
         let named = |id: FnId, types: &[String]| types.iter().any(|t| global.metas[id].named_by(t));

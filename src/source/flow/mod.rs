@@ -17,7 +17,7 @@ mod syntax;
 pub(crate) use syntax::words;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use syn::{Expr, Pat, Stmt};
 
@@ -30,7 +30,7 @@ use syntax::*;
 /// are walked before their callers; functions that call each other see nothing of each other).
 pub struct Env<'g> {
     pub global: &'g Global,
-    pub summaries: &'g [Option<Arc<Summary>>],
+    pub summaries: &'g [OnceLock<Arc<Summary>>],
 }
 
 /// Walk one function; returns its summary and the crate functions it composed.

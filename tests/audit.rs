@@ -7,7 +7,7 @@ use racecheck::audit::audit;
 
 #[test]
 fn contract_promises_the_code_does_not_keep() {
-    let report = audit(Path::new("tests/fixtures/audit"), None);
+    let report = audit(Path::new("tests/fixtures/audit"), None, Default::default());
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let mut got: Vec<(String, String, String)> = report
         .findings
@@ -48,7 +48,7 @@ fn contract_promises_the_code_does_not_keep() {
 
 #[test]
 fn demo_audit_joins_source_findings_to_operations() {
-    let report = audit(Path::new("tools/demo-service"), None);
+    let report = audit(Path::new("tools/demo-service"), None, Default::default());
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     let incr = report.findings.iter().find(|f| f.rule == "RC103").unwrap();
     assert_eq!(incr.operation.as_deref(), Some("POST /counters/{id}/incr"));
@@ -64,7 +64,7 @@ fn demo_audit_joins_source_findings_to_operations() {
 
 #[test]
 fn a_service_without_a_spec_is_an_error() {
-    let report = audit(Path::new("tests/fixtures/crate"), None);
+    let report = audit(Path::new("tests/fixtures/crate"), None, Default::default());
     assert!(
         report
             .errors

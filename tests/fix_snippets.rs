@@ -29,7 +29,11 @@ fn generate() -> (String, usize) {
         .into_iter()
         .map(|i| analyze(&[i], &Options::default()))
         .collect();
-    let mut audit = racecheck::audit::audit(std::path::Path::new("tests/fixtures/audit"), None, Default::default());
+    let mut audit = racecheck::audit::audit(
+        std::path::Path::new("tests/fixtures/audit"),
+        None,
+        Default::default(),
+    );
     audit
         .findings
         .retain(|f| f.rule == "RC301" || f.rule == "RC303");

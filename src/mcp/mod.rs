@@ -21,12 +21,12 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::Report;
-use crate::Cancel;
 use crate::probe::plan::Plan;
 use crate::probe::safety::Policy;
 use crate::report::{self, Sources};
 use crate::source::{self, Input, Options};
 use crate::spec::SpecInput;
+use crate::Cancel;
 
 const RULE_URI: &str = "racecheck://rules/";
 

@@ -212,14 +212,20 @@ mod tests {
         let parse = check(b"{bad").unwrap_err();
         assert!(parse.contains("-32700"), "{parse}");
         let invalid = check(br#"{"id": 4, "hello": 1}"#).unwrap_err();
-        assert!(invalid.contains("-32600") && invalid.contains("\"id\":4"), "{invalid}");
+        assert!(
+            invalid.contains("-32600") && invalid.contains("\"id\":4"),
+            "{invalid}"
+        );
         assert!(check(br#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#).is_ok());
         assert!(check(b"   ").is_ok());
     }
 
     #[test]
     fn reads_the_id_of_an_oversize_request() {
-        assert_eq!(prefix_id(br#"{"jsonrpc":"2.0","id": 17,"params":"#), json!(17));
+        assert_eq!(
+            prefix_id(br#"{"jsonrpc":"2.0","id": 17,"params":"#),
+            json!(17)
+        );
         assert_eq!(prefix_id(br#"{"id":"a-1","#), json!("a-1"));
         assert_eq!(prefix_id(br#"{"jsonrpc":"2.0","params":{"#), Value::Null);
     }

@@ -177,12 +177,21 @@ fn depth_bound(tokens: TokenStream) -> ((usize, usize), (usize, usize)) {
     impl Frame {
         fn new(tokens: TokenStream, brace: bool) -> Self {
             let rest = tokens.into_iter().collect::<Vec<_>>().into_iter();
-            Frame { rest, brace, run: 0, sticky: 0 }
+            Frame {
+                rest,
+                brace,
+                run: 0,
+                sticky: 0,
+            }
         }
         /// Back to a loop of the parser: only what a `,` does not end stays. Returns how much
         /// was dropped.
         fn reset(&mut self, keep_sticky: bool) -> usize {
-            let keep = if keep_sticky { self.sticky.min(self.run) } else { 0 };
+            let keep = if keep_sticky {
+                self.sticky.min(self.run)
+            } else {
+                0
+            };
             let dropped = self.run - keep;
             self.run = keep;
             if !keep_sticky {

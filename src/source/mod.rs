@@ -332,7 +332,11 @@ fn run(
             tracing::warn!(functions = capped.len(), first = %global.metas[*first].qual, "calls reach more than {} DynamoDB operations or {} calls deep: the flows past that were not followed", facts::MAX_OPS, facts::MAX_DEPTH);
         }
         if cut > 0 {
-            let file = global.metas.first().map(|m| m.span.file.to_string()).unwrap_or_default();
+            let file = global
+                .metas
+                .first()
+                .map(|m| m.span.file.to_string())
+                .unwrap_or_default();
             errors.push(AnalysisError::new(
                 crate::model::ErrorKind::TooLarge,
                 file,

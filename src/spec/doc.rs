@@ -65,9 +65,15 @@ impl Doc {
             let (value, positions, duplicates) = super::yaml::parse(text).map_err(|e| {
                 let (line, col) = (e.line, e.column);
                 let message = if e.refused {
-                    format!("`{path}` was not read: it {} (line {line}, column {col})", e.message)
+                    format!(
+                        "`{path}` was not read: it {} (line {line}, column {col})",
+                        e.message
+                    )
                 } else {
-                    format!("`{path}` is not valid YAML: {} (line {line}, column {col})", e.message)
+                    format!(
+                        "`{path}` is not valid YAML: {} (line {line}, column {col})",
+                        e.message
+                    )
                 };
                 LoadError {
                     message,

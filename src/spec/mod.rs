@@ -169,7 +169,9 @@ fn load_input(input: &SpecInput) -> Result<Loaded, Box<Report>> {
             Arc::from("openapi (inline)"),
             content.clone(),
             base_dir.clone(),
-            base_dir.as_deref().and_then(|d| std::fs::canonicalize(d).ok()),
+            base_dir
+                .as_deref()
+                .and_then(|d| std::fs::canonicalize(d).ok()),
         ),
     })
 }

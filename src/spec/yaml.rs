@@ -151,10 +151,7 @@ impl Builder {
     /// Open a container, unless that nests too deep.
     fn open(&mut self, frame: Frame, anchor: usize, mark: Marker) -> bool {
         if self.stack.len() >= MAX_DEPTH {
-            self.refuse(
-                format!("nests more than {MAX_DEPTH} levels deep"),
-                mark,
-            );
+            self.refuse(format!("nests more than {MAX_DEPTH} levels deep"), mark);
             return false;
         }
         self.nodes += 1;

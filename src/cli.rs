@@ -152,16 +152,25 @@ pub struct ProbeArgs {
     pub output: Option<PathBuf>,
 }
 
+/// Plan files larger than this are refused.
+const MAX_PLAN_BYTES: u64 = 1024 * 1024;
+
 /// The plan from a file and flags.
 fn probe_plan(a: &ProbeArgs) -> Result<crate::probe::plan::Plan, String> {
     use crate::probe::plan::{ObserveSpec, Plan, RequestSpec};
     let mut plan = match &a.plan {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read `{}`: {e}", p.display()))?;
-            let doc =
-                crate::spec::doc::Doc::parse(std::sync::Arc::from(p.display().to_string()), &text)
-                    .map_err(|e| e.message)?;
+            let shown = p.display();
+            let bytes = crate::read_limited(p, MAX_PLAN_BYTES)
+                .map_err(|e| format!("cannot read the plan `{shown}`: {e}"))?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| format!("the plan `{shown}` is not valid UTF-8"))?;
+            let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+            if text.trim().is_empty() {
+                return Err(format!("the plan `{shown}` is empty; a plan is JSON or YAML with at least `target: {{url: ...}}` (see `racecheck probe --help`)"));
+            }
+            let doc = crate::spec::doc::Doc::parse(std::sync::Arc::from(shown.to_string()), text)
+                .map_err(|e| e.message)?;
             serde_json::from_value::<Plan>(doc.value)
                 .map_err(|e| format!("`{}` is not a probe plan: {e}", p.display()))?
         }
@@ -309,10 +318,12 @@ fn emit(text: &str, output: Option<&PathBuf>) -> Result<(), String> {
         }
         None => {
             let mut out = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a panic.
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-            Ok(())
+            match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                // A reader that stopped early (`| head`) got what it wanted.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                Err(e) => Err(format!("cannot write the report to stdout: {e}")),
+                Ok(()) => Ok(()),
+            }
         }
     }
 }

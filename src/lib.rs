@@ -47,13 +47,28 @@ impl Cancel {
 /// it was measured cannot exhaust memory either. The errors say which limit was hit.
 pub(crate) fn read_limited(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
     use std::io::{Error, ErrorKind, Read};
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() {
-        return Err(Error::new(
+    let not_regular = || {
+        Error::new(
             ErrorKind::InvalidInput,
             "not a regular file (a directory, device, FIFO or socket); only regular files are read",
-        ));
+        )
+    };
+    // Looked at before opening: opening a FIFO waits for a writer.
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(not_regular());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        // And opened without waiting, should it have become one since.
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(not_regular());
     }
     let too_large = |size: u64| {
         Error::new(
@@ -70,4 +85,14 @@ pub(crate) fn read_limited(path: &std::path::Path, max: u64) -> std::io::Result<
         return Err(too_large(bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+/// The project a file belongs to: the nearest folder at or above `dir` that holds `.git`, else
+/// `dir` itself. A `$ref` or a symlinked module can name any file in it, and none outside.
+pub fn project_of(dir: &std::path::Path) -> std::path::PathBuf {
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| spec::refs::normal(dir));
+    dir.ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(&dir)
+        .to_path_buf()
 }

@@ -81,8 +81,10 @@ fn moto() -> (Guard, String) {
         String::from_utf8_lossy(&install.stderr)
     );
     let port = free_port();
-    let child = Command::new(target_dir().join("moto/bin/moto_server"))
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // Each request under one lock (moto's backend is not thread-safe; see the script).
+    let child = Command::new(target_dir().join("moto/bin/python"))
+        .arg(format!("{ROOT}/tools/moto-serialized.py"))
+        .args(["127.0.0.1", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

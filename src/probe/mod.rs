@@ -136,13 +136,24 @@ async fn send(
         }
     })?;
     let status = resp.status().as_u16();
-    let text = resp.text().await.map_err(|e| {
+    let mut resp = resp;
+    let mut body = vec![];
+    // An endless or huge body stops at the cap: it cannot fill memory.
+    while let Some(chunk) = resp.chunk().await.map_err(|e| {
         format!(
             "{method} {shown}: reading the body failed: {}",
             e.without_url()
         )
-    })?;
-    Ok((status, serde_json::from_str(&text).unwrap_or(Value::Null)))
+    })? {
+        if body.len() + chunk.len() > safety::MAX_RESPONSE_BODY {
+            return Err(format!(
+                "{method} {shown}: the response body is over {} bytes; observe an endpoint that answers with the state only",
+                safety::MAX_RESPONSE_BODY
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, serde_json::from_slice(&body).unwrap_or(Value::Null)))
 }
 
 fn number_at(v: &Value, pointer: &str) -> Option<f64> {
@@ -190,14 +201,16 @@ pub async fn run(
         Ok(t) => t,
         Err(e) => return error_report(e, &shown_target),
     };
-    for extra in plan
+    let mut extra = vec![];
+    for url in plan
         .observe
         .iter()
         .map(|o| &o.url)
         .chain(plan.reset.iter().map(|r| &r.url))
     {
-        if let Err(e) = safety::endpoint(extra, policy) {
-            return error_report(e, &shown_target);
+        match safety::endpoint(url, policy) {
+            Ok(ep) => extra.push(ep),
+            Err(e) => return error_report(e, &shown_target),
         }
     }
     if plan.mode == Mode::LostUpdate && plan.observe.is_none() {
@@ -207,38 +220,25 @@ pub async fn run(
         );
     }
     let started = Instant::now();
-    match tokio::time::timeout(
-        limits.max_duration,
-        rounds(
-            plan,
-            &method,
-            &target,
-            &limits,
-            on_round,
-            cancel,
-            &shown_target,
-        ),
+    let mut r = rounds(
+        plan,
+        &method,
+        (&target, &extra),
+        &limits,
+        on_round,
+        cancel,
+        &shown_target,
     )
-    .await
-    {
-        Ok(mut r) => {
-            r.stats.elapsed_ms = started.elapsed().as_millis() as u64;
-            r
-        }
-        Err(_) => error_report(
-            format!(
-                "the probe stopped at its time cap of {} ms (`max_duration_ms`)",
-                limits.max_duration.as_millis()
-            ),
-            &shown_target,
-        ),
-    }
+    .await;
+    r.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    r
 }
 
+/// The rounds, within the time cap: a probe that reaches it keeps the rounds it completed.
 async fn rounds(
     plan: &Plan,
     method: &str,
-    target: &Endpoint,
+    (target, extra): (&Endpoint, &[Endpoint]),
     limits: &Limits,
     on_round: &mut OnRound<'_>,
     cancel: &CancellationToken,
@@ -246,12 +246,21 @@ async fn rounds(
 ) -> Report {
     // No proxy: observe and reset requests carry the target's credentials, and go only to
     // the address racecheck checked.
-    let client = match reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(limits.request_timeout)
-        .build()
-    {
+        .timeout(limits.request_timeout);
+    // Every host name is resolved here, once, and reqwest connects to that address only (a
+    // `*.localhost` name never reaches the system resolver).
+    for ep in std::iter::once(target).chain(extra) {
+        if let Some(name) = ep.url.domain() {
+            match resolve(ep).await {
+                Ok(a) => builder = builder.resolve(name, a),
+                Err(e) => return error_report(e, shown_target),
+            }
+        }
+    }
+    let client = match builder.build() {
         Ok(c) => c,
         Err(e) => return error_report(format!("cannot build the HTTP client: {e}"), shown_target),
     };
@@ -295,9 +304,19 @@ async fn rounds(
         };
     // Warm the service (and check it answers) before the first burst; with a reset, the first
     // round's reset and observation do it (the state may not exist before the reset).
+    let deadline = tokio::time::Instant::now() + limits.max_duration;
+    let capped = |done: u32| {
+        format!(
+            "the probe stopped at its time cap of {} ms (`max_duration_ms`) after {done} of {} rounds; the rounds completed are kept",
+            limits.max_duration.as_millis(),
+            limits.rounds
+        )
+    };
     if plan.reset.is_none() {
-        if let Err(e) = observe(true).await {
-            return error_report(e, shown_target);
+        match tokio::time::timeout_at(deadline, observe(true)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return error_report(e, shown_target),
+            Err(_) => return error_report(capped(0), shown_target),
         }
     }
     let mut summary = ProbeSummary {
@@ -379,13 +398,17 @@ async fn rounds(
             };
             Ok(r)
         };
-        match one.await {
-            Ok(r) => {
+        match tokio::time::timeout_at(deadline, one).await {
+            Ok(Ok(r)) => {
                 on_round(round, limits.rounds, &r);
                 summary.rounds.push(r);
             }
-            Err((kind, message)) => {
+            Ok(Err((kind, message))) => {
                 errors.push(fail(kind, message));
+                break;
+            }
+            Err(_) => {
+                errors.push(fail(ErrorKind::Io, capped(round - 1)));
                 break;
             }
         }
@@ -425,7 +448,16 @@ async fn rounds(
             ..c.rule.finding(c.confidence, c.message, location)
         });
     }
-    summary.verdict = rules::verdict(&ctx, &findings);
+    let verdict = rules::verdict(&ctx, &findings);
+    let inconclusive = rules::inconclusive(&ctx);
+    summary.verdict = verdict;
+    // Rounds that show nothing (no answers, no success) must not read as a clean result.
+    if let (Some(why), true, true) = (inconclusive, findings.is_empty(), errors.is_empty()) {
+        errors.push(fail(
+            ErrorKind::Invalid,
+            format!("the probe could not judge the endpoint: {why}"),
+        ));
+    }
     Report {
         stats: crate::model::Stats {
             findings: findings.len() as u64,

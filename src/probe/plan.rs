@@ -9,6 +9,7 @@ use serde_json::Value;
 
 /// A request the probe sends.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[schemars(transform = crate::model::portable)]
 pub struct RequestSpec {
     /// HTTP method (default POST for the target, GET to observe).
@@ -29,6 +30,7 @@ pub struct RequestSpec {
 
 /// How to read the state the target changes.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[schemars(transform = crate::model::portable)]
 pub struct ObserveSpec {
     #[serde(default)]
@@ -70,6 +72,7 @@ impl Mode {
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[schemars(transform = crate::model::portable)]
 pub struct Expect {
     /// How much the observed number should change per successful request (default 1).
@@ -84,6 +87,7 @@ pub struct Expect {
 
 /// A probe of one endpoint.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 #[schemars(transform = crate::model::portable)]
 pub struct Plan {
     pub target: RequestSpec,

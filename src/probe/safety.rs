@@ -19,6 +19,9 @@ pub const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 5_000;
 pub const MAX_REQUEST_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_MAX_DURATION_MS: u64 = 60_000;
 pub const MAX_DURATION_MS: u64 = 300_000;
+/// An observe or reset answer larger than this is refused (the burst's answers have the same
+/// cap).
+pub const MAX_RESPONSE_BODY: usize = 1024 * 1024;
 
 /// What the operator allows. Built from flags and the environment at start; a plan (and so
 /// an MCP call) cannot widen it.
@@ -108,6 +111,11 @@ impl Limits {
             "ms per request",
         )?;
         cap("max_duration_ms", total, MAX_DURATION_MS, "ms per probe")?;
+        if let Some(d) = plan.expect.delta_per_success {
+            if !d.is_finite() || d == 0.0 {
+                return Err(format!("expect.delta_per_success {d} must be a non-zero number (negative for a counter that counts down); the probe was not started"));
+            }
+        }
         Ok(Limits {
             concurrency,
             rounds,

@@ -80,12 +80,30 @@ fn walk(root: &Path, out: &mut Vec<Input>, errors: &mut Vec<AnalysisError>) {
         })
         .build();
     let mut found = vec![];
+    let inside = crate::project_of(root);
     for entry in walker {
         match entry {
             Ok(e) => {
                 let is_rs = e.path().extension().is_some_and(|x| x == "rs");
-                if is_rs && e.file_type().is_some_and(|t| t.is_file()) {
+                let Some(kind) = e.file_type().filter(|_| is_rs) else {
+                    continue;
+                };
+                if kind.is_file() {
                     found.push(e.into_path());
+                } else if kind.is_symlink() {
+                    // A module may be a link to a file of the same project; nothing outside
+                    // the folder given is read.
+                    match std::fs::canonicalize(e.path()) {
+                        Ok(t) if t.starts_with(&inside) && t.is_file() => found.push(e.into_path()),
+                        _ => {
+                            let shown = e.path().display().to_string();
+                            errors.push(error(
+                                ErrorKind::Io,
+                                &shown,
+                                format!("`{shown}` is a symbolic link to something that is not a file inside `{}` (the project: the nearest folder with `.git`, else the folder scanned); it was not analysed", inside.display()),
+                            ));
+                        }
+                    }
                 }
             }
             Err(e) => errors.push(error(

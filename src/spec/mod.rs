@@ -162,7 +162,7 @@ fn load_input(input: &SpecInput) -> Result<Loaded, Box<Report>> {
                     d.to_path_buf()
                 }
             });
-            let project = dir.as_deref().map(refs::project_of);
+            let project = dir.as_deref().map(crate::project_of);
             (Arc::from(shown.as_str()), text, dir, project)
         }
         SpecInput::Inline { content, base_dir } => (
@@ -278,6 +278,7 @@ fn check_text(
         checked += 1;
     }
 
+    problems.extend(foreign_path_items(&docs));
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "refs checked");
     // The structure, as OpenAPI 3.0 (3.1 normalised).
     let deserializer = &docs.docs[0].value;
@@ -348,6 +349,64 @@ fn check_text(
         })
         .collect();
     (finish(findings, files, lines, model.ops.len() as u64), ops)
+}
+
+/// Path items whose `$ref` resolves to something that is not a path item (another kind of
+/// file, a schema): their operations would otherwise vanish without a word.
+fn foreign_path_items(docs: &Docs) -> Vec<Problem> {
+    const FIELDS: &[&str] = &[
+        "get",
+        "put",
+        "post",
+        "delete",
+        "options",
+        "head",
+        "patch",
+        "trace",
+        "summary",
+        "description",
+        "servers",
+        "parameters",
+        "$ref",
+    ];
+    let mut out = vec![];
+    let Some(Value::Object(paths)) = docs.docs[0].value.get("paths") else {
+        return out;
+    };
+    for (path, item) in paths {
+        let Some(reference) = item.get("$ref").and_then(Value::as_str) else {
+            continue;
+        };
+        let Some((doc, pointer)) = docs.resolve_loaded(0, reference) else {
+            continue; // reported as unresolved
+        };
+        let target = docs.get(doc, &pointer);
+        let foreign: Vec<String> = match target {
+            Some(Value::Object(m)) => m
+                .keys()
+                .filter(|k| !FIELDS.contains(&k.as_str()) && !k.starts_with("x-"))
+                .map(|k| format!("`{k}`"))
+                .collect(),
+            _ => vec!["no mapping".into()],
+        };
+        if foreign.is_empty() {
+            continue;
+        }
+        let at = format!("/paths/{}", doc::escape(path));
+        let (line, column) = docs.docs[0].position(&at);
+        out.push(Problem {
+            file: docs.docs[0].path.to_string(),
+            line,
+            column,
+            pointer: Some(format!("{at}/$ref")),
+            message: format!(
+                "the path item `{path}` is `$ref: {reference}`, which is not a path item (it has {}; a path item has get, put, post, delete, patch, parameters, ...): its operations are not checked",
+                foreign.into_iter().take(5).collect::<Vec<_>>().join(", ")
+            ),
+            chain: vec![],
+        });
+    }
+    out
 }
 
 fn finish(mut findings: Vec<Finding>, files: u64, lines: u64, operations: u64) -> Report {

@@ -31,22 +31,12 @@ pub struct Docs {
     by_path: HashMap<PathBuf, Result<DocId, String>>,
     /// Where each document lives, for resolving relative references.
     dirs: Vec<Option<PathBuf>>,
-    /// The folder references may reach into (see [`project_of`]); nothing outside is read.
+    /// The folder references may reach into (see [`crate::project_of`]); nothing outside is read.
     project: Option<PathBuf>,
 }
 
-/// The project a document belongs to: the nearest folder above it that holds `.git`, else the
-/// document's own folder. A reference can name any file in it, and none outside.
-pub fn project_of(dir: &Path) -> PathBuf {
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| normal(dir));
-    dir.ancestors()
-        .find(|d| d.join(".git").exists())
-        .unwrap_or(&dir)
-        .to_path_buf()
-}
-
 /// `a/./b/../c` as `a/c`, for paths that do not exist (so cannot be canonicalised).
-fn normal(p: &Path) -> PathBuf {
+pub(crate) fn normal(p: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in p.components() {

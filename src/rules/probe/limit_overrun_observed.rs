@@ -27,22 +27,19 @@ pub fn check(ctx: &ProbeCtx, out: &mut Vec<ProbeCandidate>) {
     }
     let max = ctx.max_successes;
     let mut evidence = vec![];
-    let mut worst = 0;
+    let mut worst = 0i64;
     for r in &ctx.summary.rounds {
+        // A falling observed value counts as no success, not as billions.
         let observed = match (r.before, r.after) {
-            (Some(b), Some(a)) => (a - b).round() as i64,
+            (Some(b), Some(a)) => (a - b).round().max(0.0) as i64,
             _ => 0,
         };
-        let over = i64::from(r.successes).max(observed) - i64::from(max);
-        if over > 0 {
-            worst = worst.max(r.successes.max(observed as u32));
+        let succeeded = i64::from(r.successes).max(observed);
+        if succeeded > i64::from(max) {
+            worst = worst.max(succeeded);
             evidence.push((
                 r.round,
-                format!(
-                    "{}: {} succeeded, limit {max}",
-                    describe(r, 1.0),
-                    r.successes.max(observed as u32)
-                ),
+                format!("{}: {succeeded} succeeded, limit {max}", describe(r, 1.0)),
             ));
         }
     }

@@ -33,15 +33,16 @@ pub fn check(ctx: &ProbeCtx, out: &mut Vec<ProbeCandidate>) {
             continue;
         };
         let expected = f64::from(r.successes) * ctx.delta_per_success;
-        let lost = expected - (a - b);
+        // In updates, whatever the sign of the change (a counter can count down).
+        let lost = (expected - (a - b)) / ctx.delta_per_success;
         if lost > 1e-9 {
-            lost_total += lost / ctx.delta_per_success.abs().max(f64::MIN_POSITIVE);
+            lost_total += lost;
             evidence.push((
                 r.round,
                 format!(
                     "{}: {} update(s) lost",
                     describe(r, ctx.delta_per_success),
-                    lost / ctx.delta_per_success
+                    super::fmt(lost)
                 ),
             ));
             success_total += r.successes;
@@ -52,7 +53,9 @@ pub fn check(ctx: &ProbeCtx, out: &mut Vec<ProbeCandidate>) {
     }
     let message = format!(
         "lost updates observed: {} of {} successful concurrent changes took no effect in {} round(s)",
-        lost_total, success_total, evidence.len()
+        super::fmt(lost_total),
+        success_total,
+        evidence.len()
     );
     let fixes = vec![fix::fix(
         "Make the change atomic or conditional",

@@ -1,5 +1,7 @@
 //! Probe rules RC401–RC404: they read the rounds a probe observed.
 
+use std::collections::BTreeMap;
+
 use crate::model::{Confidence, Finding, Fix, ProbeSummary};
 use crate::probe::plan::Mode;
 use crate::rules::RuleMeta;
@@ -75,15 +77,61 @@ pub fn describe(r: &crate::model::ProbeRound, delta: f64) -> String {
     s
 }
 
-/// What the probe saw, in one sentence, whatever it found.
-pub fn verdict(ctx: &ProbeCtx, findings: &[Finding]) -> String {
+/// Why the rounds cannot support a verdict, when they cannot: too few requests got an HTTP
+/// answer (the target hung, closed, or spoke something else), or none succeeded, so there is
+/// nothing to compare the observed change or the limit with.
+pub fn inconclusive(ctx: &ProbeCtx) -> Option<String> {
     let rounds = &ctx.summary.rounds;
     if rounds.is_empty() {
-        return "no round completed".into();
+        return Some("no round completed".into());
     }
+    let sent: u32 = rounds.iter().map(|r| r.sent).sum();
+    let answered: u32 = rounds
+        .iter()
+        .map(|r| {
+            r.statuses
+                .iter()
+                .filter(|(k, _)| *k != "error")
+                .map(|(_, n)| n)
+                .sum::<u32>()
+        })
+        .sum();
+    if u64::from(answered) * 2 < u64::from(sent) {
+        let why = rounds
+            .iter()
+            .find_map(|r| r.errors.first())
+            .map(|e| format!(" (first error: {e})"))
+            .unwrap_or_default();
+        return Some(format!(
+            "only {answered} of {sent} requests got an HTTP answer{why}"
+        ));
+    }
+    let successes: u32 = rounds.iter().map(|r| r.successes).sum();
+    if ctx.mode != Mode::RateLimit && successes == 0 {
+        let mut codes: BTreeMap<&str, u32> = BTreeMap::new();
+        for r in rounds {
+            for (k, n) in &r.statuses {
+                *codes.entry(k.as_str()).or_default() += n;
+            }
+        }
+        let codes: Vec<String> = codes.iter().map(|(k, n)| format!("{n} x {k}")).collect();
+        return Some(format!(
+            "none of the {sent} requests succeeded ({}); a redirect, an error or a refusal proves nothing about the race",
+            codes.join(", ")
+        ));
+    }
+    None
+}
+
+/// What the probe saw, in one sentence, whatever it found.
+pub fn verdict(ctx: &ProbeCtx, findings: &[Finding]) -> String {
     if let Some(f) = findings.first() {
         return f.message.clone();
     }
+    if let Some(why) = inconclusive(ctx) {
+        return format!("not analysed: {why}");
+    }
+    let rounds = &ctx.summary.rounds;
     let sent: u32 = rounds.iter().map(|r| r.sent).sum();
     let conflicts: u32 = rounds
         .iter()

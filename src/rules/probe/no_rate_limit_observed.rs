@@ -21,7 +21,8 @@ declare_rule! {
 }
 
 pub fn check(ctx: &ProbeCtx, out: &mut Vec<ProbeCandidate>) {
-    if ctx.mode != Mode::RateLimit || ctx.summary.rounds.is_empty() {
+    // Without answers there is nothing to see a 429 in.
+    if ctx.mode != Mode::RateLimit || super::inconclusive(ctx).is_some() {
         return;
     }
     let limited = ctx

@@ -157,6 +157,31 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<()
     let arrived = Instant::now();
     let mut parts = line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    // Targets that misbehave, for the probe's hostile tests.
+    match path {
+        "/hang" => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            return Ok(());
+        }
+        "/garbage" => {
+            stream.write_all(b"NOT HTTP AT ALL\r\n\r\n").await?;
+            return stream.shutdown().await;
+        }
+        "/redirect" => {
+            let r = "HTTP/1.1 302 Found\r\nLocation: http://192.0.2.1/elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+            stream.write_all(r.as_bytes()).await?;
+            return stream.shutdown().await;
+        }
+        "/endless" => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+            stream.write_all(head.as_bytes()).await?;
+            let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+            loop {
+                stream.write_all(chunk.as_bytes()).await?;
+            }
+        }
+        _ => {}
+    }
     let busy = shared.in_flight.fetch_add(1, Ordering::SeqCst);
     let (status, body) = route(method, path, &shared, busy, arrived).await;
     shared.in_flight.fetch_sub(1, Ordering::SeqCst);
@@ -229,6 +254,13 @@ async fn route(
             tokio::time::sleep(s.window).await;
             s.state.lock().await.counter = current + 1;
             (200, format!("{{\"value\": {}}}", current + 1))
+        }
+        ("POST", "/counter/decr-racy") => {
+            record(s);
+            let current = s.state.lock().await.counter;
+            tokio::time::sleep(s.window).await;
+            s.state.lock().await.counter = current - 1;
+            (200, format!("{{\"value\": {}}}", current - 1))
         }
         ("POST", "/counter/incr-safe") => {
             record(s);

@@ -1,7 +1,8 @@
 //! The stdio MCP server: a thin adapter that converts arguments, calls the engine on a
 //! blocking thread, and returns the same JSON as the CLI plus the text rendering.
 
-mod stdio;
+#[doc(hidden)]
+pub mod stdio;
 
 use std::path::PathBuf;
 

@@ -110,6 +110,14 @@ async fn read_line<R: AsyncRead + Unpin>(
     }
 }
 
+/// What becomes of one line a client sends: `Ok` with the message rmcp receives, or the error
+/// answer it gets instead (the fuzz target's entry).
+#[doc(hidden)]
+pub fn accept(line: &[u8]) -> Result<Option<rmcp::model::ClientJsonRpcMessage>, String> {
+    check(line)?;
+    Ok(serde_json::from_slice(line).ok())
+}
+
 /// Whether a line is a message for the server, or the error answer it gets instead.
 fn check(line: &[u8]) -> Result<(), String> {
     let text = line.strip_suffix(b"\r").unwrap_or(line);

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// What one request got back.
@@ -160,7 +160,9 @@ async fn read_response(mut s: TcpStream, timeout: Duration) -> Outcome {
     }
 }
 
-async fn read_inner(s: &mut TcpStream) -> Result<Outcome, String> {
+/// Read one response from any byte stream (the fuzz target feeds it arbitrary bytes).
+#[doc(hidden)]
+pub async fn read_inner<S: AsyncRead + Unpin>(s: &mut S) -> Result<Outcome, String> {
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 4096];
     let end = loop {

@@ -445,6 +445,9 @@ pub fn serve_stdio(allow_hosts: &[String]) -> anyhow::Result<()> {
     let policy = Policy::from_env(allow_hosts);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // Checks of documents nested to the 256 levels they may have recurse deeper than the
+        // 2 MiB default allows in a debug build (reserved, not committed, until used).
+        .thread_stack_size(64 * 1024 * 1024)
         .enable_all()
         .build()?;
     rt.block_on(async {

@@ -122,6 +122,16 @@ pub enum FixSafety {
     DisplayOnly,
 }
 
+impl FixSafety {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixSafety::Safe => "safe",
+            FixSafety::Unsafe => "unsafe",
+            FixSafety::DisplayOnly => "display-only",
+        }
+    }
+}
+
 /// A suggested fix: what to do, why, and Rust that compiles against `aws-sdk-dynamodb`.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Hash)]
 #[schemars(transform = portable)]

@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::model::Report;
 use crate::probe::plan::Plan;
 use crate::probe::safety::Policy;
-use crate::report::{self, Sources};
+use crate::report::page::{self, Page, PageArgs};
 use crate::source::{self, Input, Options};
 use crate::spec::SpecInput;
 use crate::Cancel;
@@ -43,9 +43,8 @@ pub struct AnalyzeSourceArgs {
     #[serde(default)]
     #[schemars(with = "String")]
     pub code: Option<String>,
-    /// Only report these rules (ids like `RC101` or slugs like `lost-update`).
-    #[serde(default)]
-    pub rules: Vec<String>,
+    #[serde(flatten)]
+    pub page: PageArgs,
 }
 
 /// Arguments of `validate_openapi`.
@@ -64,6 +63,8 @@ pub struct ValidateOpenapiArgs {
     #[serde(default)]
     #[schemars(with = "String")]
     pub base_dir: Option<String>,
+    #[serde(flatten)]
+    pub page: PageArgs,
 }
 
 /// Arguments of `audit_service`.
@@ -76,6 +77,8 @@ pub struct AuditArgs {
     #[serde(default)]
     #[schemars(with = "String")]
     pub spec: Option<String>,
+    #[serde(flatten)]
+    pub page: PageArgs,
 }
 
 /// Arguments of `explain_rule`.
@@ -139,12 +142,16 @@ async fn blocking(
     }
 }
 
-/// The report as the tool result: structured JSON (as `racecheck scan --format json` prints)
-/// and the human text.
-fn report_result(report: &Report, sources: &Sources) -> CallToolResult {
-    let value = serde_json::to_value(report).unwrap_or_default();
+/// The report as the tool result, sized for the client's context (see `report::page`): the
+/// structured page and a short text rendering of it.
+fn report_result(report: &Report, args: &PageArgs) -> CallToolResult {
+    let page = match page::page(report, args) {
+        Ok(p) => p,
+        Err(e) => return tool_error(e),
+    };
+    let value = serde_json::to_value(&page).unwrap_or_default();
     let mut result = CallToolResult::structured(value);
-    result.content = vec![ContentBlock::text(report::text(report, sources))];
+    result.content = vec![ContentBlock::text(page::text(&page))];
     result
 }
 
@@ -167,7 +174,7 @@ impl Server {
         loopback (127.0.0.1, localhost) unless the operator allowed the host; requests, \
         concurrency (cap 50), rounds (cap 10) and time are capped. Sends progress after each \
         round and stops when cancelled.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Report>(),
+        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
         annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
     )]
     async fn probe_endpoint(
@@ -199,7 +206,7 @@ impl Server {
         let report = crate::probe::run(&plan, &self.policy, &mut on_round, &ct).await;
         drop(on_round);
         let _ = forward.await;
-        let mut result = report_result(&report, &Sources::default());
+        let mut result = report_result(&report, &PageArgs::default());
         if !report.errors.is_empty() && report.probe.is_none() {
             result.is_error = Some(true);
         }
@@ -214,8 +221,10 @@ impl Server {
         writing or changing a handler or repository that reads and writes DynamoDB, or when \
         asked whether concurrent requests are safe. Give `path` (a file or crate directory) or \
         `code`. Each finding has the evidence (read, check, write lines) and a fix: a Rust \
-        function that compiles against aws-sdk-dynamodb. `errors` lists anything not analysed.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Report>(),
+        function that compiles against aws-sdk-dynamodb. `errors` lists anything not analysed. Answers fit in about 20,000 characters: a summary by rule, severity and place, then the \
+        findings that matter most; `next_cursor` pages through the rest, `min_severity`, \
+        `rules`, `filter` and `limit` narrow it, `detail` gives fixes in full.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn analyze_source(
@@ -223,7 +232,7 @@ impl Server {
         Parameters(args): Parameters<AnalyzeSourceArgs>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
-        let (input, sources) = match (args.path, args.code) {
+        let input = match (args.path, args.code) {
             (Some(_), Some(_)) => return Ok(tool_error("give either `path` or `code`, not both")),
             (None, None) => {
                 return Ok(tool_error(
@@ -231,20 +240,18 @@ impl Server {
                 ))
             }
             (Some(p), None) => match existing(&p) {
-                Ok(path) => (Input::Path(path), Sources::default()),
+                Ok(path) => Input::Path(path),
                 Err(e) => return Ok(tool_error(e)),
             },
-            (None, Some(code)) => (
-                Input::Inline {
-                    name: "input.rs".into(),
-                    code: code.clone(),
-                },
-                Sources::with_inline("input.rs", &code),
-            ),
+            (None, Some(code)) => Input::Inline {
+                name: "input.rs".into(),
+                code,
+            },
         };
+        let rules = args.page.rules.clone();
         let report = match blocking(&ct, "the analysis", move |cancel| {
             let options = Options {
-                rules: args.rules,
+                rules,
                 threads: None,
                 cancel,
             };
@@ -257,7 +264,7 @@ impl Server {
         };
         let only_errors =
             report.findings.is_empty() && !report.errors.is_empty() && report.stats.lines == 0;
-        let mut result = report_result(&report, &sources);
+        let mut result = report_result(&report, &args.page);
         if only_errors {
             result.is_error = Some(true);
         }
@@ -271,8 +278,10 @@ impl Server {
         create, relative PUTs, missing version fields, no 429, unauthenticated writes; and for \
         documents or $refs that cannot be read (RC290, with line and JSON pointer). Call it \
         after editing an API spec or before implementing its handlers. Give `path` or \
-        `content` (with `base_dir` for relative $refs). Fixes are the YAML/JSON to add.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Report>(),
+        `content` (with `base_dir` for relative $refs). Fixes are the YAML/JSON to add. Answers fit in about 20,000 characters: a summary by rule, severity and place, then the \
+        findings that matter most; `next_cursor` pages through the rest, `min_severity`, \
+        `rules`, `filter` and `limit` narrow it, `detail` gives fixes in full.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn validate_openapi(
@@ -310,7 +319,7 @@ impl Server {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
-        let mut result = report_result(&report, &Sources::default());
+        let mut result = report_result(&report, &args.page);
         if !report.errors.is_empty() {
             result.is_error = Some(true);
         }
@@ -323,8 +332,9 @@ impl Server {
         they break, and what the contract promises that the handlers do not keep: If-Match/412 \
         required but the write unconditional (RC301), mutating routes missing from the spec \
         (RC302), Idempotency-Key or PUT idempotency not kept (RC303). Call it on a service \
-        directory that has an openapi.yaml (or pass `spec`).",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Report>(),
+        directory that has an openapi.yaml (or pass `spec`). Answers fit in about 20,000 characters; \
+        `next_cursor` pages through the rest, `min_severity`, `rules`, `filter`, `limit` narrow it.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn audit_service(
@@ -349,7 +359,7 @@ impl Server {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
-        let mut result = report_result(&report, &Sources::default());
+        let mut result = report_result(&report, &args.page);
         if report.findings.is_empty() && !report.errors.is_empty() {
             result.is_error = Some(true);
         }

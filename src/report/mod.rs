@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::model::{Report, Severity, StepKind};
 
+pub mod page;
 pub mod sarif;
 
 /// Output formats of the CLI.

@@ -312,17 +312,22 @@ pub fn parse(path: Arc<str>, text: String) -> Result<SourceFile, AnalysisError> 
         err
     };
     let body = strip_preamble(&text);
-    // Lexing cannot overflow (it keeps its own stack); a lexing error is reported by `syn` below.
-    if let Ok(tokens) = body.parse::<TokenStream>() {
-        let ((depth, line), (weight, at)) = depth_bound(tokens);
-        if depth > MAX_NESTING {
-            return Err(too_deep(line, format!("nests brackets {depth} deep (line {line}); files nested deeper than {MAX_NESTING} levels")));
+    // Lexing cannot overflow (it keeps its own stack); the tokens are checked, then parsed.
+    let parsed = match body.parse::<TokenStream>() {
+        Ok(tokens) => {
+            let ((depth, line), (weight, at)) = depth_bound(tokens.clone());
+            if depth > MAX_NESTING {
+                return Err(too_deep(line, format!("nests brackets {depth} deep (line {line}); files nested deeper than {MAX_NESTING} levels")));
+            }
+            if weight > MAX_WEIGHT {
+                return Err(too_deep(at, format!("has an expression or type nested about {weight} levels deep (line {at}); files nested deeper than {MAX_WEIGHT} levels")));
+            }
+            syn::parse2::<syn::File>(tokens)
         }
-        if weight > MAX_WEIGHT {
-            return Err(too_deep(at, format!("has an expression or type nested about {weight} levels deep (line {at}); files nested deeper than {MAX_WEIGHT} levels")));
-        }
-    }
-    match syn::parse_file(&text) {
+        // `syn` words the lexing error, with its position.
+        Err(_) => syn::parse_file(&text),
+    };
+    match parsed {
         Ok(ast) => Ok(SourceFile::new(path, text, ast)),
         Err(e) => {
             let start = e.span().start();

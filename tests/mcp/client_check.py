@@ -50,7 +50,7 @@ async def main(binary: str, root: str, racy: str) -> None:
 
             # A crate directory: the racy handlers are found, with routes and fixes.
             crate = os.path.join(root, "tests", "fixtures", "crate")
-            res = await session.call_tool("analyze_source", {"path": crate})
+            res = await session.call_tool("analyze_source", {"path": crate, "detail": True})
             check(not res.is_error, "analyze_source on the fixture crate succeeds")
             sc = res.structured_content
             check(sc is not None and "findings" in sc and "errors" in sc and "stats" in sc,
@@ -159,6 +159,36 @@ async def main(binary: str, root: str, racy: str) -> None:
             check("racecheck://rules/RC103" in uris, f"rule resources listed ({len(uris)})")
             doc = await session.read_resource("racecheck://rules/RC103")
             check("non-atomic-counter" in doc.contents[0].text, "rule resource reads")
+
+            # A 300-operation document: every answer within the budget, and the cursor visits
+            # every finding exactly once.
+            ops = []
+            for i in range(100):
+                ops.append(
+                    f"  /r{i}:\n    post:\n      responses: {{'201': {{description: ok}}}}\n"
+                    f"  /r{i}/{{id}}:\n    parameters: [{{name: id, in: path, required: true, schema: {{type: string}}}}]\n"
+                    f"    get:\n      responses: {{'200': {{description: ok}}}}\n"
+                    f"    put:\n      responses: {{'200': {{description: ok}}}}\n")
+            big = "openapi: 3.0.3\ninfo: {title: big, version: '1'}\npaths:\n" + "".join(ops)
+            seen, cursor, sizes, total = [], None, [], None
+            while True:
+                args = {"content": big}
+                if cursor:
+                    args["cursor"] = cursor
+                res = await session.call_tool("validate_openapi", args)
+                sc = res.structured_content
+                sizes.append(len(json.dumps(sc, separators=(",", ":"), ensure_ascii=False))
+                             + sum(len(c.text) for c in res.content))
+                total = sc["summary"]["total"]
+                seen += [(f["rule"], f["location"]["line"], f["location"]["column"], f["message"]) for f in sc["findings"]]
+                cursor = sc.get("next_cursor")
+                if not cursor:
+                    break
+            check(max(sizes) <= 20000, f"every answer fits in 20,000 characters (largest {max(sizes)})")
+            check(len(sizes) > 1 and total > 100, f"the document needs paging ({total} findings, {len(sizes)} answers)")
+            check(len(seen) == total and len(set(seen)) == total, f"paging visits each of {total} findings once ({len(seen)} seen)")
+            res = await session.call_tool("validate_openapi", {"content": big, "cursor": "1.0000000000000000"})
+            check(res.is_error and "changed" in res.content[0].text, "a stale cursor is refused")
 
             # Still serving after all the bad calls.
             res = await session.call_tool("analyze_source", {"path": crate})

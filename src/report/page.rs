@@ -1,0 +1,342 @@
+//! One answer sized for an assistant's context. A summary comes first (counts by rule,
+//! severity and file or operation, what was not analysed), then the findings that matter most
+//! (severity, confidence, then location), then how to get the rest: an opaque cursor that
+//! pages through the same result while the input is unchanged.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{AnalysisError, Finding, ProbeSummary, Report, Severity, Stats};
+
+/// Characters an answer may take by default, structured and text content together.
+pub const BUDGET: usize = 20_000;
+
+/// Errors listed in one answer (the rest are counted).
+const ERRORS_SHOWN: usize = 5;
+
+/// How to cut a result into answers.
+#[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct PageArgs {
+    /// At most this many findings in this answer (default: as many as fit in about 20,000
+    /// characters).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub limit: Option<u32>,
+    /// `next_cursor` of an earlier answer: the next findings of the same result.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub cursor: Option<String>,
+    /// Only findings at or above this severity.
+    #[serde(default)]
+    #[schemars(with = "Severity")]
+    pub min_severity: Option<Severity>,
+    /// Only these rules (ids like `RC101` or slugs like `lost-update`).
+    #[serde(default)]
+    pub rules: Vec<String>,
+    /// Only findings whose file or operation contains this text (`src/orders`, `PUT /items`).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub filter: Option<String>,
+    /// Give each fix in full (snippet, diff), not only its title and applicability.
+    #[serde(default)]
+    pub detail: bool,
+}
+
+/// A count under a name.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[schemars(transform = crate::model::portable)]
+pub struct Count {
+    pub name: String,
+    pub count: u64,
+}
+
+/// What the whole result holds, before any finding.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct Summary {
+    /// Findings that pass the filters, in all answers.
+    pub total: u64,
+    /// Position of this answer's first finding among them (0-based), and how many it holds.
+    pub offset: u64,
+    pub shown: u64,
+    /// `RC101 lost-update` -> findings.
+    #[schemars(with = "BTreeMap<String, u32>")]
+    pub by_rule: BTreeMap<String, u64>,
+    #[schemars(with = "BTreeMap<String, u32>")]
+    pub by_severity: BTreeMap<String, u64>,
+    /// The files or operations with the most findings (at most 10).
+    pub top_locations: Vec<Count>,
+    /// Inputs that were not analysed (the first few are in `errors`).
+    pub not_analysed: u64,
+    /// How to get the rest, or what was left out.
+    pub more: String,
+}
+
+/// One answer.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct Page {
+    pub summary: Summary,
+    pub findings: Vec<Finding>,
+    pub errors: Vec<AnalysisError>,
+    pub stats: Stats,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "ProbeSummary")]
+    pub probe: Option<ProbeSummary>,
+    /// Pass as `cursor` for the next findings; absent on the last answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub next_cursor: Option<String>,
+}
+
+/// FNV-1a: the same fingerprint in every build, so a cursor survives a restart.
+fn fnv(h: &mut u64, bytes: &[u8]) {
+    for b in bytes {
+        *h ^= u64::from(*b);
+        *h = h.wrapping_mul(0x100_0000_01b3);
+    }
+}
+
+fn fingerprint(findings: &[&Finding]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325;
+    for f in findings {
+        let l = &f.location;
+        let key = format!(
+            "{}|{}|{}|{}|{}\n",
+            f.rule, l.file, l.line, l.column, f.message
+        );
+        fnv(&mut h, key.as_bytes());
+    }
+    h
+}
+
+fn where_of(f: &Finding) -> &str {
+    f.operation.as_deref().unwrap_or(&f.location.file)
+}
+
+/// The findings that pass the filters, most important first.
+fn selected<'r>(report: &'r Report, args: &PageArgs) -> Vec<&'r Finding> {
+    let rules: Vec<&str> = args
+        .rules
+        .iter()
+        .filter_map(|k| crate::rules::find(k).map(|r| r.id))
+        .collect();
+    let mut out: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| args.min_severity.is_none_or(|s| f.severity >= s))
+        .filter(|f| rules.is_empty() || rules.contains(&f.rule.as_str()))
+        .filter(|f| {
+            args.filter.as_deref().is_none_or(|t| {
+                f.location.file.contains(t) || f.operation.as_deref().is_some_and(|o| o.contains(t))
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (b.severity, b.confidence)
+            .cmp(&(a.severity, a.confidence))
+            .then_with(|| a.location.file.cmp(&b.location.file))
+            .then_with(|| a.location.line.cmp(&b.location.line))
+            .then_with(|| a.location.column.cmp(&b.location.column))
+            .then_with(|| a.rule.cmp(&b.rule))
+    });
+    out
+}
+
+/// A finding as an answer shows it: fixes by title and applicability unless `detail`.
+fn shown(f: &Finding, detail: bool) -> Finding {
+    let mut f = f.clone();
+    if !detail {
+        for fix in &mut f.fixes {
+            fix.explanation.clear();
+            fix.snippet.clear();
+            fix.diff = None;
+        }
+    }
+    f
+}
+
+/// One line of the text rendering.
+fn line(f: &Finding) -> String {
+    let mut message: String = f.message.chars().take(200).collect();
+    if message.len() < f.message.len() {
+        message.push('…');
+    }
+    let fixes: Vec<String> = f
+        .fixes
+        .iter()
+        .map(|x| format!("{} ({})", x.title, x.safety.as_str()))
+        .collect();
+    let fix = if fixes.is_empty() {
+        String::new()
+    } else {
+        format!(" — fix: {}", fixes.join("; "))
+    };
+    format!(
+        "{}/{} {} {}:{} {}{fix}\n",
+        f.rule,
+        f.slug,
+        f.severity.as_str(),
+        where_of(f),
+        f.location.line,
+        message
+    )
+}
+
+/// The text content: the summary, one line per finding, how to get more.
+pub fn text(page: &Page) -> String {
+    let s = &page.summary;
+    let mut out = String::new();
+    let severities: Vec<String> = s
+        .by_severity
+        .iter()
+        .rev()
+        .map(|(k, v)| format!("{v} {k}"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "{} finding(s){}{}; showing {}-{}.",
+        s.total,
+        if severities.is_empty() { "" } else { ": " },
+        severities.join(", "),
+        if s.shown == 0 { 0 } else { s.offset + 1 },
+        s.offset + s.shown
+    );
+    if let Some(p) = &page.probe {
+        let _ = writeln!(out, "probe: {}", p.verdict);
+    }
+    for f in &page.findings {
+        out.push_str(&line(f));
+    }
+    if s.not_analysed > 0 {
+        let first = page
+            .errors
+            .first()
+            .map(|e| e.message.as_str())
+            .unwrap_or("");
+        let _ = writeln!(
+            out,
+            "{} input(s) NOT analysed; first: {first}",
+            s.not_analysed
+        );
+    }
+    if !s.more.is_empty() {
+        let _ = writeln!(out, "{}", s.more);
+    }
+    out
+}
+
+/// The answer `args` asks for, within [`BUDGET`] characters (structured JSON and text
+/// together), or why the cursor cannot be used.
+pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
+    let all = selected(report, args);
+    let print = fingerprint(&all);
+    let offset = match &args.cursor {
+        None => 0,
+        Some(c) => {
+            let (at, fp) = c
+                .split_once('.')
+                .and_then(|(a, f)| {
+                    Some((
+                        usize::from_str_radix(a, 16).ok()?,
+                        u64::from_str_radix(f, 16).ok()?,
+                    ))
+                })
+                .ok_or_else(|| {
+                    format!("cursor `{c}` is not one racecheck gave; call again without `cursor`")
+                })?;
+            if fp != print || at > all.len() {
+                return Err("the result changed since this cursor was given (the code or document, or the filters, are not the same); call again without `cursor`".into());
+            }
+            at
+        }
+    };
+    let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
+    let mut by_severity: BTreeMap<String, u64> = BTreeMap::new();
+    let mut places: BTreeMap<&str, u64> = BTreeMap::new();
+    for f in &all {
+        *by_rule.entry(format!("{} {}", f.rule, f.slug)).or_default() += 1;
+        *by_severity
+            .entry(f.severity.as_str().to_string())
+            .or_default() += 1;
+        *places.entry(where_of(f)).or_default() += 1;
+    }
+    let mut top: Vec<Count> = places
+        .into_iter()
+        .map(|(name, count)| Count {
+            name: name.to_string(),
+            count,
+        })
+        .collect();
+    top.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.name.cmp(&b.name)));
+    top.truncate(10);
+    let mut page = Page {
+        summary: Summary {
+            total: all.len() as u64,
+            offset: offset as u64,
+            shown: 0,
+            by_rule,
+            by_severity,
+            top_locations: top,
+            not_analysed: report.errors.len() as u64,
+            more: String::new(),
+        },
+        findings: vec![],
+        errors: report.errors.iter().take(ERRORS_SHOWN).cloned().collect(),
+        stats: report.stats.clone(),
+        probe: report.probe.clone(),
+        next_cursor: None,
+    };
+    // Room for the cursor and the sentence that explains it.
+    let reserve = 400;
+    let size = |p: &Page| serde_json::to_string(p).map_or(usize::MAX, |j| j.len()) + text(p).len();
+    let mut used = size(&page) + reserve;
+    let limit = args.limit.map_or(usize::MAX, |l| l.max(1) as usize);
+    for f in all.iter().skip(offset) {
+        if page.findings.len() >= limit {
+            break;
+        }
+        let f = shown(f, args.detail);
+        let cost = serde_json::to_string(&f).map_or(usize::MAX, |j| j.len() + 1) + line(&f).len();
+        if used + cost > BUDGET {
+            break;
+        }
+        used += cost;
+        page.findings.push(f);
+    }
+    let shown_n = page.findings.len();
+    page.summary.shown = shown_n as u64;
+    let next = offset + shown_n;
+    let mut more = vec![];
+    if next < all.len() {
+        if shown_n == 0 {
+            return Err(format!(
+                "finding {} alone does not fit in {BUDGET} characters; ask with `detail: false`",
+                offset + 1
+            ));
+        }
+        let cursor = format!("{next:x}.{print:016x}");
+        more.push(format!(
+            "{} more finding(s): call again with `cursor: \"{cursor}\"` (or narrow with `min_severity`, `rules`, `filter`)",
+            all.len() - next
+        ));
+        page.next_cursor = Some(cursor);
+    }
+    if report.errors.len() > ERRORS_SHOWN {
+        more.push(format!(
+            "{} more input(s) not analysed are not listed",
+            report.errors.len() - ERRORS_SHOWN
+        ));
+    }
+    if !args.detail && page.findings.iter().any(|f| !f.fixes.is_empty()) {
+        more.push(
+            "fixes are shown by title and applicability; pass `detail: true` for their code".into(),
+        );
+    }
+    page.summary.more = more.join("; ");
+    Ok(page)
+}

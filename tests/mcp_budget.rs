@@ -1,0 +1,257 @@
+//! Answers sized for an assistant: on a 300-operation document, a 200-file workspace and an
+//! audit of both, every default MCP answer fits in 20,000 characters (structured and text
+//! content together), leads with the most severe findings, and paging with the cursor visits
+//! every finding the CLI reports exactly once.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: std::process::Child,
+    lines: mpsc::Receiver<String>,
+    next: i64,
+}
+
+impl Server {
+    fn start() -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_racecheck"))
+            .arg("mcp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut s = Server {
+            child,
+            lines: rx,
+            next: 1,
+        };
+        s.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "budget", "version": "0"}}),
+        );
+        s.send(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        s
+    }
+
+    fn send(&mut self, v: &Value) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{v}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next;
+        self.next += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(120))
+                .expect("an answer");
+            let v: Value = serde_json::from_str(&line).unwrap();
+            if v["id"] == json!(id) {
+                return v["result"].clone();
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn key(f: &Value) -> String {
+    let l = &f["location"];
+    format!(
+        "{}|{}|{}|{}|{}",
+        f["rule"], l["file"], l["line"], l["column"], f["message"]
+    )
+}
+
+fn rank(f: &Value) -> (u8, u8) {
+    let s = match f["severity"].as_str().unwrap() {
+        "critical" => 4,
+        "high" => 3,
+        "medium" => 2,
+        "low" => 1,
+        _ => 0,
+    };
+    let c = match f["confidence"].as_str().unwrap() {
+        "high" => 2,
+        "medium" => 1,
+        _ => 0,
+    };
+    (s, c)
+}
+
+/// Page through one tool's answers; returns every finding seen, checking each answer's size
+/// and order on the way.
+fn pages(s: &mut Server, tool: &str, args: Value) -> (Vec<Value>, u64, usize) {
+    let (mut seen, mut cursor, mut answers) = (vec![], None::<String>, 0);
+    let mut total;
+    loop {
+        let mut a = args.clone();
+        if let Some(c) = &cursor {
+            a["cursor"] = json!(c);
+        }
+        let r = s.request("tools/call", json!({"name": tool, "arguments": a}));
+        let text: usize = r["content"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["text"].as_str().unwrap().chars().count())
+            .sum();
+        let structured = r["structuredContent"].to_string().chars().count();
+        assert!(
+            text + structured <= 20_000,
+            "{tool}: an answer of {} characters",
+            text + structured
+        );
+        let sc = &r["structuredContent"];
+        total = sc["summary"]["total"].as_u64().unwrap();
+        let found = sc["findings"].as_array().unwrap();
+        let ranks: Vec<(u8, u8)> = found.iter().map(rank).collect();
+        assert!(
+            ranks.windows(2).all(|w| w[0] >= w[1]),
+            "{tool}: most severe first"
+        );
+        seen.extend(found.iter().cloned());
+        answers += 1;
+        match sc["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    (seen, total, answers)
+}
+
+fn cli(args: &[&str]) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_racecheck"))
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["findings"].as_array().unwrap().clone()
+}
+
+fn same_once(tool: &str, seen: &[Value], all: &[Value]) {
+    let mut a: BTreeMap<String, usize> = BTreeMap::new();
+    for f in seen {
+        *a.entry(key(f)).or_default() += 1;
+    }
+    assert!(a.values().all(|n| *n == 1), "{tool}: a finding shown twice");
+    let b: BTreeMap<String, usize> = all.iter().map(|f| (key(f), 1)).collect();
+    assert_eq!(a, b, "{tool}: paging shows what the CLI reports");
+}
+
+fn write_service(dir: &Path) {
+    let mut paths = String::new();
+    for i in 0..100 {
+        paths.push_str(&format!(
+            "  /r{i}:\n    post:\n      responses: {{'201': {{description: ok}}}}\n  /r{i}/{{id}}:\n    parameters: [{{name: id, in: path, required: true, schema: {{type: string}}}}]\n    get:\n      responses: {{'200': {{description: ok}}}}\n    put:\n      responses: {{'200': {{description: ok}}}}\n"
+        ));
+    }
+    std::fs::write(
+        dir.join("openapi.yaml"),
+        format!("openapi: 3.0.3\ninfo: {{title: big, version: '1'}}\npaths:\n{paths}"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    for i in 0..200 {
+        std::fs::write(
+            dir.join(format!("src/h{i}.rs")),
+            format!(
+                "use aws_sdk_dynamodb::{{types::AttributeValue, Client}};\n\n\
+                 pub async fn bump{i}(db: &Client, id: String) -> Result<(), String> {{\n\
+                 \x20   let out = db.get_item().table_name(\"t\").key(\"id\", AttributeValue::S(id.clone())).send().await.map_err(|e| e.to_string())?;\n\
+                 \x20   let n: i64 = out.item().and_then(|i| i.get(\"n\")).and_then(|v| v.as_n().ok()).and_then(|s| s.parse().ok()).unwrap_or(0);\n\
+                 \x20   db.put_item().table_name(\"t\").item(\"id\", AttributeValue::S(id)).item(\"n\", AttributeValue::N((n + 1).to_string())).send().await.map_err(|e| e.to_string())?;\n\
+                 \x20   Ok(())\n}}\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+#[test]
+fn default_answers_fit_and_the_cursor_visits_every_finding_once() {
+    let dir = tempfile::tempdir().unwrap();
+    write_service(dir.path());
+    let spec = dir.path().join("openapi.yaml");
+    let src = dir.path().join("src");
+    let mut s = Server::start();
+
+    let (seen, total, answers) = pages(&mut s, "validate_openapi", json!({"path": spec}));
+    assert!(
+        total > 300 && answers > 1,
+        "{total} findings in {answers} answers"
+    );
+    same_once(
+        "validate_openapi",
+        &seen,
+        &cli(&["spec", spec.to_str().unwrap()]),
+    );
+
+    let (seen, total, answers) = pages(&mut s, "analyze_source", json!({"path": src}));
+    assert!(
+        total >= 200 && answers > 1,
+        "{total} findings in {answers} answers"
+    );
+    same_once(
+        "analyze_source",
+        &seen,
+        &cli(&["scan", src.to_str().unwrap()]),
+    );
+
+    let (seen, total, _) = pages(&mut s, "audit_service", json!({"path": dir.path()}));
+    assert!(total > 500, "{total}");
+    same_once(
+        "audit_service",
+        &seen,
+        &cli(&["audit", dir.path().to_str().unwrap()]),
+    );
+
+    // Filters narrow the same result; a limit cuts an answer short.
+    let r = s.request(
+        "tools/call",
+        json!({"name": "validate_openapi", "arguments": {"path": spec, "min_severity": "high", "limit": 3}}),
+    );
+    let sc = &r["structuredContent"];
+    assert_eq!(sc["findings"].as_array().unwrap().len(), 3);
+    assert!(sc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| rank(f).0 >= 3));
+    let high = sc["summary"]["total"].as_u64().unwrap();
+    assert!(high > 0 && high < total, "{high}");
+    let r = s.request(
+        "tools/call",
+        json!({"name": "analyze_source", "arguments": {"path": src, "filter": "h17.rs", "detail": true}}),
+    );
+    let found = r["structuredContent"]["findings"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{r}");
+    assert!(!found[0]["fixes"][0]["snippet"].as_str().unwrap().is_empty());
+}

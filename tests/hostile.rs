@@ -220,6 +220,10 @@ fn alias_bombs_deep_yaml_and_special_files_are_refused() {
     assert_eq!(r.findings[0].rule, "RC290");
     assert_eq!(r.findings[0].location.line, 2);
 
+    // Keys that are mappings, nested (found by fuzzing: their text doubled at every level).
+    let r = spec_text(&format!("{}\0", "? ".repeat(40)), None);
+    assert!(messages(&r).contains("as a key"), "{}", messages(&r));
+
     let deep_json = format!(
         "{{\"openapi\": {}1{}}}",
         "[".repeat(50_000),

@@ -105,6 +105,15 @@ impl Builder {
                 items.push(v);
             }
             Some((Frame::Map(map, key), _, _)) => match key.take() {
+                None if matches!(v, Value::Object(_) | Value::Array(_)) => {
+                    // A mapping or sequence as a key (`? [a]`): not OpenAPI, and spelling it
+                    // as text doubles its escapes at every level.
+                    self.refuse(
+                        "uses a mapping or a sequence as a key (`? ...`); OpenAPI keys are text"
+                            .into(),
+                        mark,
+                    );
+                }
                 None => {
                     // This value is a key.
                     let k = key_string(&v);

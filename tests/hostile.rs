@@ -3,11 +3,11 @@
 //! generated here; each test asserts the answer (a clear error with its position, a bounded
 //! result, the server still serving).
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use racecheck::model::{ErrorKind, ProbeRound, Report};
@@ -18,6 +18,8 @@ use racecheck::spec::{check, SpecInput};
 use racy_server::RacyServer;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
+
+use common::McpServer as Mcp;
 
 fn scan_code(code: String) -> Report {
     let input = Input::Inline {
@@ -537,78 +539,9 @@ fn plan_files_with_unknown_fields_or_no_content_are_refused_by_name() {
     );
 }
 
-struct Mcp {
-    child: std::process::Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Mcp {
-    fn start() -> Mcp {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_racecheck"))
-            .arg("mcp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut m = Mcp { child, lines: rx };
-        m.send(
-            &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "hostile", "version": "0"}}})
-            .to_string(),
-        );
-        m.answer(&json!(0));
-        m.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
-        m
-    }
-
-    fn send(&mut self, raw: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(raw.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    fn answer(&mut self, id: &Value) -> Value {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap_or_else(|_| panic!("no answer to {id}"));
-            let v: Value = serde_json::from_str(&line).unwrap();
-            if &v["id"] == id {
-                return v;
-            }
-        }
-    }
-
-    fn ping(&mut self, id: i64) {
-        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": "ping"}).to_string());
-        assert!(self.answer(&json!(id)).get("result").is_some());
-    }
-}
-
-impl Drop for Mcp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn the_server_answers_every_line_and_survives_hostile_code() {
-    let mut m = Mcp::start();
+    let mut m = Mcp::ready();
     m.send("{not json");
     let bad = m.answer(&Value::Null);
     assert_eq!(bad["error"]["code"], -32700, "{bad}");
@@ -621,7 +554,7 @@ fn the_server_answers_every_line_and_survives_hostile_code() {
     m.send(&oversize);
     let big = m.answer(&json!(8));
     assert_eq!(big["error"]["code"], -32600, "{big}");
-    m.ping(9);
+    m.ping();
 
     for (i, (name, code)) in nested(200_000).into_iter().take(4).enumerate() {
         let id = 100 + i as i64;
@@ -642,7 +575,7 @@ fn the_server_answers_every_line_and_survives_hostile_code() {
     );
     let a = m.answer(&json!(200));
     assert!(a.to_string().contains("concurency"), "{a}");
-    m.ping(201);
+    m.ping();
 }
 
 /// A workspace big enough that its analysis runs for a while.
@@ -668,11 +601,11 @@ fn cancelled_calls_and_closed_stdin_stop_the_work() {
             "name": "analyze_source", "arguments": {"path": dir.path()}}})
         .to_string()
     };
-    let mut m = Mcp::start();
+    let mut m = Mcp::ready();
     m.send(&call(1));
     std::thread::sleep(Duration::from_millis(300));
     m.send(r#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}"#);
-    m.ping(2);
+    m.ping();
 
     // Closing stdin ends the process even while an analysis runs; the wait is a liveness
     // bound far above the 100 ms it takes, far below the analysis.

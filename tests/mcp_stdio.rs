@@ -1,86 +1,19 @@
 //! The MCP server over raw stdio: stdout carries only protocol messages, malformed input and
 //! bad arguments fail alone, and the server keeps serving.
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+mod common;
 
 use serde_json::{json, Value};
 
-struct Server {
-    child: std::process::Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Server {
-    fn start() -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_racecheck"))
-            .arg("mcp")
-            .env("RACECHECK_LOG", "debug")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start racecheck mcp");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Server { child, lines: rx }
-    }
-
-    fn send(&mut self, raw: &str) {
-        let stdin = self.child.stdin.as_mut().unwrap();
-        stdin.write_all(raw.as_bytes()).unwrap();
-        stdin.write_all(b"\n").unwrap();
-        stdin.flush().unwrap();
-    }
-
-    /// The next message with this id; every line on stdout must be JSON-RPC.
-    fn response(&mut self, id: i64) -> Value {
-        loop {
-            let line = self
-                .lines
-                .recv_timeout(Duration::from_secs(20))
-                .unwrap_or_else(|_| panic!("no response to request {id}"));
-            let v: Value = serde_json::from_str(&line)
-                .unwrap_or_else(|e| panic!("stdout carried a non-JSON line ({e}): {line}"));
-            assert_eq!(v["jsonrpc"], "2.0", "not JSON-RPC: {line}");
-            if v["id"] == json!(id) {
-                return v;
-            }
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::McpServer as Server;
 
 fn initialize(s: &mut Server) {
-    s.send(
-        &json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-            "protocolVersion": "2025-06-18", "capabilities": {},
-            "clientInfo": {"name": "raw-test", "version": "0"}}})
-        .to_string(),
-    );
-    let init = s.response(1);
+    let init = s.initialize();
     assert_eq!(init["result"]["serverInfo"]["name"], "racecheck");
     assert_eq!(
         init["result"]["serverInfo"]["version"],
         env!("CARGO_PKG_VERSION")
     );
-    s.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
 }
 
 #[test]

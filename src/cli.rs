@@ -27,6 +27,18 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How much of a report to print.
+#[derive(clap::Args, Debug, Clone, Copy, Default)]
+pub struct View {
+    /// Print how many findings each rule has, most first, instead of the findings (a JSON
+    /// array with `--format json`).
+    #[arg(long)]
+    pub statistics: bool,
+    /// Print the findings only, without the closing summary line.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyse Rust source: reads from DynamoDB that flow into unconditional writes.
@@ -49,6 +61,8 @@ pub enum Command {
         /// does not depend on it.
         #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
         threads: Option<u16>,
+        #[command(flatten)]
+        view: View,
     },
     /// Source and contract together: every scan and spec finding, plus what the spec promises
     /// and the handlers do not keep (RC301-RC303).
@@ -64,6 +78,8 @@ pub enum Command {
         fail_on: Severity,
         #[arg(long, short)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        view: View,
     },
     /// Check an OpenAPI document (3.0/3.1, YAML or JSON) for writes that leave concurrent
     /// clients unprotected.
@@ -78,6 +94,8 @@ pub enum Command {
         /// Write the report to this file instead of stdout.
         #[arg(long, short)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        view: View,
     },
     /// Fire synchronized bursts at one endpoint of a running development service and show
     /// lost updates, limit overruns, missing rate limits and 5xx under contention.
@@ -298,7 +316,13 @@ fn run_probe(a: ProbeArgs) -> i32 {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    finish(&report, a.format, a.fail_on, a.output.as_ref())
+    finish(
+        &report,
+        a.format,
+        a.fail_on,
+        a.output.as_ref(),
+        View::default(),
+    )
 }
 
 pub fn init_logging() {
@@ -341,8 +365,21 @@ fn busy(what: &str) -> Option<indicatif::ProgressBar> {
 }
 
 /// Render a report and choose the exit code: errors win over findings.
-fn finish(report: &Report, format: Format, fail_on: Severity, output: Option<&PathBuf>) -> i32 {
-    let text = report::render(report, format, &Sources::default());
+fn finish(
+    report: &Report,
+    format: Format,
+    fail_on: Severity,
+    output: Option<&PathBuf>,
+    view: View,
+) -> i32 {
+    let sources = Sources::default();
+    let text = if view.statistics {
+        report::statistics(report, format)
+    } else if view.quiet && format == Format::Text {
+        report::diagnostics(report, &sources)
+    } else {
+        report::render(report, format, &sources)
+    };
     if let Err(e) = emit(&text, output) {
         eprintln!("racecheck: {e}");
         return EXIT_ERROR;
@@ -371,6 +408,7 @@ pub fn run(cli: Cli) -> i32 {
             rules,
             output,
             threads,
+            view,
         } => {
             let inputs: Vec<Input> = paths.into_iter().map(Input::Path).collect();
             let spinner = busy("scanning");
@@ -383,7 +421,7 @@ pub fn run(cli: Cli) -> i32 {
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
-            finish(&report, format, fail_on, output.as_ref())
+            finish(&report, format, fail_on, output.as_ref(), view)
         }
         Command::Audit {
             dir,
@@ -391,22 +429,24 @@ pub fn run(cli: Cli) -> i32 {
             format,
             fail_on,
             output,
+            view,
         } => {
             let spinner = busy("auditing");
             let report = crate::audit::audit(&dir, spec.as_deref(), crate::Cancel::default());
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
-            finish(&report, format, fail_on, output.as_ref())
+            finish(&report, format, fail_on, output.as_ref(), view)
         }
         Command::Spec {
             file,
             format,
             fail_on,
             output,
+            view,
         } => {
             let report = crate::spec::check(&crate::spec::SpecInput::Path(file));
-            finish(&report, format, fail_on, output.as_ref())
+            finish(&report, format, fail_on, output.as_ref(), view)
         }
         Command::Rules { id, markdown } => match id {
             None if markdown => {

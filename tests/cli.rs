@@ -292,3 +292,42 @@ fn spec_command() {
     let out = racecheck(&["spec", "tests/fixtures/contract/missing.yaml"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn statistics_count_by_rule_and_quiet_drops_the_summary() {
+    let spec = "tools/demo-service/openapi.yaml";
+    let full = json(&racecheck(&["spec", "--format", "json", spec]));
+    let findings = full["findings"].as_array().unwrap();
+    let stats = json(&racecheck(&[
+        "spec",
+        "--statistics",
+        "--format",
+        "json",
+        spec,
+    ]));
+    let rows = stats.as_array().unwrap();
+    let counted: u64 = rows.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted as usize, findings.len());
+    let counts: Vec<u64> = rows.iter().map(|r| r["count"].as_u64().unwrap()).collect();
+    assert!(
+        counts.windows(2).all(|w| w[0] >= w[1]),
+        "most first: {counts:?}"
+    );
+    let rc207 = findings.iter().filter(|f| f["rule"] == "RC207").count() as u64;
+    let row = rows.iter().find(|r| r["rule"] == "RC207").unwrap();
+    assert_eq!(row["count"].as_u64(), Some(rc207));
+    let table = racecheck(&["spec", "--statistics", spec]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("RC207  no-rate-limit-documented"), "{table}");
+    assert!(!table.contains("-->"), "no diagnostics: {table}");
+
+    let loud = racecheck(&["scan", "tests/fixtures/source/RC103.rs"]);
+    let quiet = racecheck(&["scan", "--quiet", "tests/fixtures/source/RC103.rs"]);
+    assert_eq!(quiet.status.code(), loud.status.code());
+    let (loud, quiet) = (
+        String::from_utf8_lossy(&loud.stdout),
+        String::from_utf8_lossy(&quiet.stdout),
+    );
+    assert!(loud.contains(" findings in ") && !quiet.contains(" findings in "));
+    assert!(quiet.contains("RC103") && loud.starts_with(&*quiet));
+}

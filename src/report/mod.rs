@@ -56,6 +56,39 @@ fn label(s: Severity) -> &'static str {
 /// A human report: each finding with the code it is about, the read, check and write marked,
 /// and its fix.
 pub fn text(report: &Report, sources: &Sources) -> String {
+    let mut out = diagnostics(report, sources);
+    out.push_str(&summary(report));
+    out
+}
+
+/// Counts by rule, most frequent first (`--statistics`, as ruff prints them): a table, or a
+/// JSON array with `--format json`.
+pub fn statistics(report: &Report, format: Format) -> String {
+    let mut counts: HashMap<(&str, &str, Severity), u64> = HashMap::new();
+    for f in &report.findings {
+        *counts.entry((&f.rule, &f.slug, f.severity)).or_default() += 1;
+    }
+    let mut rows: Vec<_> = counts.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    if format == Format::Json {
+        let rows: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|((rule, slug, sev), n)| {
+                serde_json::json!({"rule": rule, "slug": slug, "severity": sev.as_str(), "count": n})
+            })
+            .collect();
+        return serde_json::to_string_pretty(&rows).unwrap_or_default() + "\n";
+    }
+    let mut out = String::new();
+    for ((rule, slug, sev), n) in &rows {
+        let _ = writeln!(out, "{n:>6}  {rule}  {slug:<36} {}", sev.as_str());
+    }
+    out.push_str(&summary(report));
+    out
+}
+
+/// The findings and what was not analysed, without the closing summary line.
+pub fn diagnostics(report: &Report, sources: &Sources) -> String {
     let mut out = String::new();
     for f in &report.findings {
         let _ = writeln!(
@@ -150,6 +183,12 @@ pub fn text(report: &Report, sources: &Sources) -> String {
         };
         let _ = writeln!(out, "error[not analysed]: {}\n  --> {at}\n", e.message);
     }
+    out
+}
+
+/// The closing line: how many findings in how much input, and what was not analysed.
+pub fn summary(report: &Report) -> String {
+    let mut out = String::new();
     let s = &report.stats;
     let plural = |n: u64, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
     let what = if let Some(p) = &report.probe {

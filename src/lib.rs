@@ -90,9 +90,25 @@ pub(crate) fn read_limited(path: &std::path::Path, max: u64) -> std::io::Result<
 /// The project a file belongs to: the nearest folder at or above `dir` that holds `.git`, else
 /// `dir` itself. A `$ref` or a symlinked module can name any file in it, and none outside.
 pub fn project_of(dir: &std::path::Path) -> std::path::PathBuf {
-    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| spec::refs::normal(dir));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| normal(dir));
     dir.ancestors()
         .find(|d| d.join(".git").exists())
         .unwrap_or(&dir)
         .to_path_buf()
+}
+
+/// `a/./b/../c` as `a/c`, for paths that do not exist (so cannot be canonicalised).
+pub(crate) fn normal(p: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }

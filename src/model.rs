@@ -198,6 +198,17 @@ pub enum ErrorKind {
     Invalid,
 }
 
+impl ErrorKind {
+    /// The kind of a failed read: over a size limit, or any other I/O failure.
+    pub fn of_io(e: &std::io::Error) -> ErrorKind {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            ErrorKind::TooLarge
+        } else {
+            ErrorKind::Io
+        }
+    }
+}
+
 /// An input that was skipped, and why. A report with errors is never clean.
 #[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
 #[schemars(transform = portable)]

@@ -252,21 +252,23 @@ async fn rounds(
         .timeout(limits.request_timeout);
     // Every host name is resolved here, once, and reqwest connects to that address only (a
     // `*.localhost` name never reaches the system resolver).
+    let mut addr = None;
     for ep in std::iter::once(target).chain(extra) {
+        let a = match resolve(ep).await {
+            Ok(a) => a,
+            Err(e) => return error_report(e, shown_target),
+        };
+        addr.get_or_insert(a);
         if let Some(name) = ep.url.domain() {
-            match resolve(ep).await {
-                Ok(a) => builder = builder.resolve(name, a),
-                Err(e) => return error_report(e, shown_target),
-            }
+            builder = builder.resolve(name, a);
         }
     }
+    let Some(addr) = addr else {
+        return error_report("no target address".into(), shown_target);
+    };
     let client = match builder.build() {
         Ok(c) => c,
         Err(e) => return error_report(format!("cannot build the HTTP client: {e}"), shown_target),
-    };
-    let addr = match resolve(target).await {
-        Ok(a) => a,
-        Err(e) => return error_report(e, shown_target),
     };
     let request = raw_request(method, target, &plan.target);
     let observe =

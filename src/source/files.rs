@@ -132,12 +132,8 @@ pub fn read(input: &Input) -> Result<(Arc<str>, String), AnalysisError> {
         Input::Path(p) => {
             let shown = p.display().to_string();
             let bytes = crate::read_limited(p, MAX_FILE_BYTES).map_err(|e| {
-                let kind = if e.kind() == std::io::ErrorKind::FileTooLarge {
-                    ErrorKind::TooLarge
-                } else {
-                    ErrorKind::Io
-                };
-                error(kind, &shown, format!("`{shown}` was not analysed: {e}"))
+                let message = format!("`{shown}` was not analysed: {e}");
+                error(ErrorKind::of_io(&e), &shown, message)
             })?;
             match String::from_utf8(bytes) {
                 Ok(text) => Ok((Arc::from(shown.as_str()), text)),

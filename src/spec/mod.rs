@@ -136,13 +136,8 @@ fn load_input(input: &SpecInput) -> Result<Loaded, Box<Report>> {
                     )))
                 }
                 Err(e) => {
-                    let kind = if e.kind() == std::io::ErrorKind::FileTooLarge {
-                        ErrorKind::TooLarge
-                    } else {
-                        ErrorKind::Io
-                    };
                     return Err(Box::new(error(
-                        kind,
+                        ErrorKind::of_io(&e),
                         &shown,
                         format!("cannot read `{shown}`: {e}"),
                     )));

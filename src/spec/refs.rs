@@ -35,22 +35,6 @@ pub struct Docs {
     project: Option<PathBuf>,
 }
 
-/// `a/./b/../c` as `a/c`, for paths that do not exist (so cannot be canonicalised).
-pub(crate) fn normal(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                out.pop();
-            }
-            other => out.push(other),
-        }
-    }
-    out
-}
-
 /// Resolve a JSON pointer (`/a/b~1c/0`) in a value.
 pub fn lookup<'v>(v: &'v Value, pointer: &str) -> Option<&'v Value> {
     if pointer.is_empty() || pointer == "/" && v.get("").is_none() {
@@ -120,7 +104,7 @@ impl Docs {
         };
         let full = dir.join(percent_decode(rel));
         let canon = std::fs::canonicalize(&full)
-            .unwrap_or_else(|_| normal(&std::path::absolute(&full).unwrap_or(full.clone())));
+            .unwrap_or_else(|_| crate::normal(&std::path::absolute(&full).unwrap_or(full.clone())));
         match &self.project {
             Some(project) if canon.starts_with(project) => {}
             Some(project) => {

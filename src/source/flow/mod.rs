@@ -337,10 +337,8 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     fn top_expr(&mut self, e: &Expr) -> Val {
         match e {
             Expr::If(i) => {
-                let (v, g) = self.if_expr(i);
-                if let Some(g) = g {
-                    self.guards.push(g);
-                }
+                let (v, gs) = self.if_expr(i);
+                self.guards.extend(gs);
                 v
             }
             Expr::Match(m) => {
@@ -635,7 +633,11 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         }
     }
 
-    fn if_expr(&mut self, i: &syn::ExprIf) -> (Val, Option<Guard>) {
+    /// An `if` and the guards it leaves on what follows it: its own condition when a branch
+    /// leaves the function, and the early returns inside a lone `then` block
+    /// (`if let Some(h) = last { if h == hash { return } }`), which decide whether the code
+    /// after it runs.
+    fn if_expr(&mut self, i: &syn::ExprIf) -> (Val, Vec<Guard>) {
         let cond = self.expr(&i.cond);
         let guarded = cond.has_read();
         let polarity = exists_polarity(&i.cond);
@@ -654,6 +656,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             self.guards.push(mk(self, true));
         }
         let mut v = self.block(&i.then_branch);
+        let inner = std::mem::take(&mut self.trailing);
         if guarded {
             self.guards.pop();
         }
@@ -682,6 +685,10 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         } else {
             None
         };
+        let mut after: Vec<Guard> = after.into_iter().collect();
+        if i.else_branch.is_none() && !diverges(&i.then_branch) {
+            after.extend(inner.into_iter().filter(|g| g.val.has_read()));
+        }
         (v, after)
     }
 

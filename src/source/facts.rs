@@ -54,6 +54,9 @@ pub struct Val {
     pub raw: bool,
     /// `None` on some path (`if new { Some(cond) } else { None }`).
     pub maybe_none: bool,
+    /// Read data changed in Rust other than by arithmetic (a field set from elsewhere, an
+    /// element pushed): written back whole, more than a number is lost.
+    pub edited: bool,
     /// Batch write requests this value carries: deletes, puts.
     pub deletes: bool,
     pub puts: bool,
@@ -77,6 +80,7 @@ impl Val {
         self.attrs.extend(other.attrs.iter().cloned());
         self.members.extend(other.members.iter().cloned());
         self.maybe_none |= other.maybe_none;
+        self.edited |= other.edited;
         self.deletes |= other.deletes;
         self.puts |= other.puts;
     }
@@ -90,6 +94,7 @@ impl Val {
             attrs: self.attrs.clone(),
             raw: self.raw,
             maybe_none: self.maybe_none,
+            edited: self.edited,
             deletes: self.deletes,
             puts: self.puts,
             ..Val::default()

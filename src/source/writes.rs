@@ -17,6 +17,8 @@ pub struct Feed {
     /// The data was changed by arithmetic in Rust.
     pub arith: bool,
     pub computed_at: Option<Span>,
+    /// The read data was also changed otherwise (a field set, an element pushed).
+    pub edited: bool,
     /// Table and key say the read and the write are the same item.
     pub same_item: bool,
 }
@@ -259,6 +261,7 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
                 Some(f) => {
                     f.written.push(attr.clone());
                     f.source_attrs.extend(val.attrs.iter().cloned());
+                    f.edited |= val.edited;
                     if val.arith && !f.arith {
                         f.arith = true;
                         f.computed_at = val.computed_at.clone();
@@ -270,6 +273,7 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
                     source_attrs: val.attrs.clone(),
                     arith: val.arith,
                     computed_at: val.computed_at.clone(),
+                    edited: val.edited,
                     same_item: same,
                 }),
             }

@@ -3,6 +3,7 @@ use crate::fix::{self, rewrite};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
 use crate::source::expr::is_version_attr;
+use crate::source::facts::OpKind;
 
 declare_rule! {
     /// ## What it does
@@ -45,6 +46,16 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .filter(|f| f.arith && !f.source_attrs.iter().all(|a| is_version_attr(a)))
             .collect();
         let Some(first) = feeds.first() else { continue };
+        // The whole item read, changed beyond the number (an element pushed, a field set) and
+        // put back: more than the number's concurrent change is lost; that is a lost update
+        // (RC101), fixed by a version, not by `ADD`.
+        let whole = w.kind.plain() == OpKind::PutItem
+            && w
+                .same_item_feeds()
+                .any(|f| f.edited && f.written.iter().any(|a| a == "*"));
+        if whole {
+            continue;
+        }
         let op = ctx.op(w.op);
         let mut evidence = vec![];
         let attrs: Vec<String> = first.source_attrs.iter().cloned().collect();

@@ -384,6 +384,7 @@ impl Walker<'_, '_, '_> {
                                     .filter(|o| !matches!(o, Origin::Mem(_))),
                             );
                             out.attrs.extend(a.attrs.iter().cloned());
+                            out.edited |= a.edited;
                             if a.arith && !out.arith {
                                 out.arith = true;
                                 out.computed_at = a.computed_at.clone();
@@ -524,6 +525,9 @@ impl Walker<'_, '_, '_> {
             // `items.push(x)`: the collection now carries x.
             if let Some(root) = root_ident(&m.receiver) {
                 if let Some(slot) = self.env.get_mut(&root) {
+                    if slot.has_read() && !args.iter().any(|a| a.arith) {
+                        slot.edited = true;
+                    }
                     for a in &args {
                         slot.join(&a.data());
                         slot.members.extend(a.members.iter().cloned());

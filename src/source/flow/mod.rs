@@ -626,6 +626,9 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 // A field of a local changes the local's provenance (`acct.balance -= amount`).
                 if let Some(root) = root_ident(target) {
                     if let Some(v) = self.env.get_mut(&root) {
+                        if v.has_read() && !compound && !rhs.arith {
+                            v.edited = true;
+                        }
                         v.join(&rhs.data());
                     }
                 }

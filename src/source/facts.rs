@@ -1,6 +1,6 @@
 //! Facts about one function, computed once by the flow walker and read by every rule.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 pub type OpId = usize;
@@ -57,6 +57,9 @@ pub struct Val {
     /// Read data changed in Rust other than by arithmetic (a field set from elsewhere, an
     /// element pushed): written back whole, more than a number is lost.
     pub edited: bool,
+    /// A struct or tuple built here, field by field (`Output { prev, current }`, `(a, b)`): a
+    /// field taken from it has that field's provenance, not the whole value's.
+    pub fields: Option<Arc<BTreeMap<String, Val>>>,
     /// Batch write requests this value carries: deletes, puts.
     pub deletes: bool,
     pub puts: bool,
@@ -71,6 +74,35 @@ impl Val {
 
     /// Merge another value's provenance into this one (builders are not merged).
     pub fn join(&mut self, other: &Val) {
+        // Fields stay known through a join: a part without them adds its provenance to each
+        // field (`if x { Out { .. } } else { opaque }`: a field may come from either).
+        let blank = |v: &Val| v.origins.is_empty() && v.attrs.is_empty();
+        let spread = |fields: &BTreeMap<String, Val>, extra: &Val| -> Arc<BTreeMap<String, Val>> {
+            Arc::new(
+                fields
+                    .iter()
+                    .map(|(k, v)| {
+                        let mut v = v.clone();
+                        v.join(extra);
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            )
+        };
+        self.fields = match (self.fields.take(), &other.fields) {
+            (Some(a), Some(b)) => {
+                let mut merged = (*a).clone();
+                for (k, v) in b.iter() {
+                    merged.entry(k.clone()).or_default().join(v);
+                }
+                Some(Arc::new(merged))
+            }
+            (Some(a), None) if blank(other) => Some(a),
+            (Some(a), None) => Some(spread(&a, other)),
+            (None, Some(b)) if blank(self) => Some(b.clone()),
+            (None, Some(b)) => Some(spread(b, &self.data())),
+            (None, None) => None,
+        };
         self.origins.extend(other.origins.iter().copied());
         if other.arith && !self.arith {
             self.arith = true;
@@ -95,6 +127,7 @@ impl Val {
             raw: self.raw,
             maybe_none: self.maybe_none,
             edited: self.edited,
+            fields: self.fields.clone(),
             deletes: self.deletes,
             puts: self.puts,
             ..Val::default()
@@ -127,6 +160,23 @@ impl Val {
 
     pub fn has_read(&self) -> bool {
         self.reads().next().is_some()
+    }
+
+    /// The provenance of field `name`, where the value was built field by field.
+    pub fn field(&self, name: &str) -> Option<&Val> {
+        self.fields.as_ref().and_then(|f| f.get(name))
+    }
+
+    /// A value built from named parts: their provenance together, each part kept apart.
+    pub fn of_fields(parts: Vec<(String, Val)>) -> Val {
+        let mut v = Val::default();
+        for (_, p) in &parts {
+            v.join(&p.data());
+        }
+        v.fields = Some(Arc::new(
+            parts.into_iter().map(|(k, p)| (k, p.data())).collect(),
+        ));
+        v
     }
 
     pub fn is_fresh(&self) -> bool {
@@ -562,6 +612,7 @@ impl Summary {
             || !self.ret.members.is_empty()
             || self.ret.deletes
             || self.ret.puts
+            || self.ret.fields.is_some()
     }
 }
 

@@ -318,7 +318,15 @@ impl Walker<'_, '_, '_> {
         let (pick, summary) = match &by {
             Resolve::Path(q) => {
                 let want = [q.clone()];
-                ids.filter(|&id| named(id, &want)).find_map(summary_of)?
+                let mut found = ids.filter(|&id| named(id, &want)).filter_map(summary_of);
+                let first = found.next()?;
+                // `Dto::map_from(x)` with one impl per source type: which one runs depends on
+                // the argument's type, unknown here. A pure conversion is then taken as
+                // passing its argument on, not as one impl's particular result.
+                if first.1.ops.is_empty() && found.next().is_some() {
+                    return None;
+                }
+                first
             }
             Resolve::Method(types) if !types.is_empty() => {
                 // The receiver's type first; among types of one name, the one whose module the
@@ -362,44 +370,7 @@ impl Walker<'_, '_, '_> {
     ) -> Val {
         let offset = self.ops.len();
         let call_span = self.span(site);
-        let remap = |v: &Val| -> Val {
-            // The value's data in the caller's terms: origins are remapped below; whether it
-            // may be `None` stays the callee's affair.
-            let mut out = Val {
-                origins: Default::default(),
-                maybe_none: false,
-                ..v.data()
-            };
-            for o in &v.origins {
-                match o {
-                    Origin::Read(k) => {
-                        out.origins.insert(Origin::Read(k + offset));
-                    }
-                    Origin::Param(i) => {
-                        if let Some(a) = args.get(*i) {
-                            out.origins.extend(
-                                a.origins
-                                    .iter()
-                                    .copied()
-                                    .filter(|o| !matches!(o, Origin::Mem(_))),
-                            );
-                            out.attrs.extend(a.attrs.iter().cloned());
-                            out.edited |= a.edited;
-                            if a.arith && !out.arith {
-                                out.arith = true;
-                                out.computed_at = a.computed_at.clone();
-                                out.delta = a.delta.clone();
-                            }
-                        }
-                    }
-                    Origin::Mem(_) => {}
-                    other => {
-                        out.origins.insert(*other);
-                    }
-                }
-            }
-            out
-        };
+        let remap = |v: &Val| remap_val(v, offset, args);
         let remap_builder = |b: &Builder| -> Builder {
             let mut out = map_builder(b, &remap);
             bind_param_members(&mut out, args);
@@ -651,4 +622,55 @@ pub(super) fn map_builder(b: &Builder, f: &impl Fn(&Val) -> Val) -> Builder {
         other: f(&b.other),
         start: b.start.clone(),
     }
+}
+
+/// A callee's value in the caller's terms: its reads renumbered after the caller's, its
+/// parameters replaced by the arguments' provenance; whether it may be `None` stays the
+/// callee's affair.
+fn remap_val(v: &Val, offset: usize, args: &[Val]) -> Val {
+    let mut out = Val {
+        origins: Default::default(),
+        maybe_none: false,
+        ..v.data()
+    };
+    out.fields = v.fields.as_ref().map(|f| {
+        std::sync::Arc::new(
+            f.iter()
+                .map(|(k, x)| (k.clone(), remap_val(x, offset, args)))
+                .collect(),
+        )
+    });
+    for o in &v.origins {
+        match o {
+            Origin::Read(k) => {
+                out.origins.insert(Origin::Read(k + offset));
+            }
+            Origin::Param(i) => {
+                if let Some(a) = args.get(*i) {
+                    out.origins.extend(
+                        a.origins
+                            .iter()
+                            .copied()
+                            .filter(|o| !matches!(o, Origin::Mem(_))),
+                    );
+                    out.attrs.extend(a.attrs.iter().cloned());
+                    out.edited |= a.edited;
+                    if a.arith && !out.arith {
+                        out.arith = true;
+                        out.computed_at = a.computed_at.clone();
+                        out.delta = a.delta.clone();
+                    }
+                    // A parameter handed back as it is keeps the argument's parts.
+                    if v.origins.len() == 1 && v.fields.is_none() {
+                        out.fields = a.fields.clone();
+                    }
+                }
+            }
+            Origin::Mem(_) => {}
+            other => {
+                out.origins.insert(*other);
+            }
+        }
+    }
+    out
 }

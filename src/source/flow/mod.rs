@@ -351,6 +351,29 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     }
 
     fn bind(&mut self, p: &Pat, v: Val) {
+        // A tuple or struct built here, taken apart again: each name gets its own part.
+        if v.fields.is_some() {
+            match p {
+                Pat::Tuple(t) if !t.elems.iter().any(|e| matches!(e, Pat::Rest(_))) => {
+                    for (i, e) in t.elems.iter().enumerate() {
+                        let part = v.field(&i.to_string()).cloned().unwrap_or_else(|| v.clone());
+                        self.bind(e, part);
+                    }
+                    return;
+                }
+                Pat::Struct(st) => {
+                    for f in &st.fields {
+                        let part = match &f.member {
+                            syn::Member::Named(n) => v.field(&n.to_string()).cloned(),
+                            syn::Member::Unnamed(i) => v.field(&i.index.to_string()).cloned(),
+                        };
+                        self.bind(&f.pat, part.unwrap_or_else(|| v.clone()));
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
         let mut names = vec![];
         bind_names(p, &mut names);
         for n in names {
@@ -425,7 +448,19 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }
             Expr::Field(f) => {
                 let base = self.expr(&f.base);
+                let name = match &f.member {
+                    syn::Member::Named(n) => n.to_string(),
+                    syn::Member::Unnamed(i) => i.index.to_string(),
+                };
+                if let Some(v) = base.field(&name) {
+                    let mut v = v.clone();
+                    if v.has_read() && v.attrs.is_empty() {
+                        v.attrs = [name].into();
+                    }
+                    return v;
+                }
                 let mut v = base.data();
+                v.fields = None;
                 v.guard_of = base.guard_of.clone();
                 v.raw = false;
                 if base.has_read() {
@@ -513,9 +548,24 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                         ..Val::default()
                     };
                 }
-                let mut v = self.exprs(s.fields.iter().map(|f| &f.expr));
-                if let Some(rest) = &s.rest {
-                    v.join(&self.expr(rest));
+                let mut v = Val::default();
+                let mut parts = vec![];
+                for f in &s.fields {
+                    let x = self.expr(&f.expr);
+                    v.join(&x);
+                    if let Some(b) = &x.builder {
+                        v.members.push((**b).clone());
+                    }
+                    if let syn::Member::Named(n) = &f.member {
+                        parts.push((n.to_string(), x));
+                    }
+                }
+                match &s.rest {
+                    Some(rest) => v.join(&self.expr(rest)),
+                    None if parts.len() == s.fields.len() && !parts.is_empty() => {
+                        v.fields = Val::of_fields(parts).fields;
+                    }
+                    None => {}
                 }
                 // rusoto's `DeleteRequest { .. }`, `WriteRequest { delete_request: .. }`
                 let name = s
@@ -535,6 +585,20 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 v.deletes |=
                     name == "DeleteRequest" || fields.iter().any(|f| f == "delete_request");
                 v.puts |= name == "PutRequest" || fields.iter().any(|f| f == "put_request");
+                v
+            }
+            Expr::Tuple(t) if t.elems.len() > 1 => {
+                let mut v = Val::default();
+                let mut parts = vec![];
+                for (i, e) in t.elems.iter().enumerate() {
+                    let x = self.expr(e);
+                    v.join(&x);
+                    if let Some(b) = &x.builder {
+                        v.members.push((**b).clone());
+                    }
+                    parts.push((i.to_string(), x));
+                }
+                v.fields = Val::of_fields(parts).fields;
                 v
             }
             Expr::Tuple(t) => self.exprs(&t.elems),
@@ -753,6 +817,11 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 going_on.push(inner);
             }
             v.join(&a);
+        }
+        // Like an `if`, the value of a `match` depends on the arm taken
+        // (`match found { Some(_) => true, None => false }`).
+        if guarded && m.arms.len() > 1 {
+            v.join(&scrut.data());
         }
         let mut after: Vec<Guard> = guard.filter(|_| any_diverges).into_iter().collect();
         if going_on.len() == 1 {

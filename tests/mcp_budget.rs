@@ -186,4 +186,40 @@ fn default_answers_fit_and_the_cursor_visits_every_finding_once() {
     let found = r["structuredContent"]["findings"].as_array().unwrap();
     assert_eq!(found.len(), 1, "{r}");
     assert!(!found[0]["fixes"][0]["snippet"].as_str().unwrap().is_empty());
+
+    // A rule racecheck does not have narrows nothing: it is refused by name, on every tool.
+    for (tool, args) in [
+        (
+            "validate_openapi",
+            json!({"path": spec, "rules": ["RC201", "RC999"]}),
+        ),
+        (
+            "analyze_source",
+            json!({"path": src, "rules": ["no-such-rule"]}),
+        ),
+        (
+            "audit_service",
+            json!({"path": dir.path(), "rules": ["RC999"]}),
+        ),
+    ] {
+        let r = s.request("tools/call", json!({"name": tool, "arguments": args}));
+        assert_eq!(r["isError"], true, "{tool}: {r}");
+        let text = r["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.contains("unknown rule")
+                && (text.contains("RC999") || text.contains("no-such-rule")),
+            "{tool}: {text}"
+        );
+    }
+    let r = s.request(
+        "tools/call",
+        json!({"name": "validate_openapi", "arguments": {"path": spec, "rules": ["RC201"]}}),
+    );
+    let only = &r["structuredContent"];
+    assert!(only["summary"]["total"].as_u64().unwrap() > 0, "{r}");
+    assert!(only["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["rule"] == "RC201"));
 }

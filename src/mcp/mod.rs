@@ -232,6 +232,9 @@ impl Server {
         Parameters(args): Parameters<AnalyzeSourceArgs>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
+        if let Err(e) = args.page.check() {
+            return Ok(tool_error(e));
+        }
         let input = match (args.path, args.code) {
             (Some(_), Some(_)) => return Ok(tool_error("give either `path` or `code`, not both")),
             (None, None) => {
@@ -289,6 +292,9 @@ impl Server {
         Parameters(args): Parameters<ValidateOpenapiArgs>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
+        if let Err(e) = args.page.check() {
+            return Ok(tool_error(e));
+        }
         let input = match (args.path, args.content) {
             (Some(_), Some(_)) => {
                 return Ok(tool_error("give either `path` or `content`, not both"))
@@ -342,6 +348,9 @@ impl Server {
         Parameters(args): Parameters<AuditArgs>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
+        if let Err(e) = args.page.check() {
+            return Ok(tool_error(e));
+        }
         let dir = match existing(&args.path) {
             Ok(p) => p,
             Err(e) => return Ok(tool_error(e)),

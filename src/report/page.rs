@@ -46,6 +46,30 @@ pub struct PageArgs {
     pub detail: bool,
 }
 
+impl PageArgs {
+    /// Refuses what cannot narrow anything: a rule racecheck does not have.
+    pub fn check(&self) -> Result<(), String> {
+        let unknown: Vec<&str> = self
+            .rules
+            .iter()
+            .filter(|k| crate::rules::find(k).is_none())
+            .map(String::as_str)
+            .collect();
+        if unknown.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "unknown rule{} `{}` in `rules`; known rules: {}",
+            if unknown.len() > 1 { "s" } else { "" },
+            unknown.join("`, `"),
+            crate::rules::all()
+                .map(|r| r.id)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
 /// A count under a name.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[schemars(transform = crate::model::portable)]
@@ -233,6 +257,7 @@ pub fn text(page: &Page) -> String {
 /// The answer `args` asks for, within [`BUDGET`] characters (structured JSON and text
 /// together), or why the cursor cannot be used.
 pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
+    args.check()?;
     let all = selected(report, args);
     let print = fingerprint(&all);
     let offset = match &args.cursor {

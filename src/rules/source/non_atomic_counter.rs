@@ -50,8 +50,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         // put back: more than the number's concurrent change is lost; that is a lost update
         // (RC101), fixed by a version, not by `ADD`.
         let whole = w.kind.plain() == OpKind::PutItem
-            && w
-                .same_item_feeds()
+            && w.same_item_feeds()
                 .any(|f| f.edited && f.written.iter().any(|a| a == "*"));
         if whole {
             continue;

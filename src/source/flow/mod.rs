@@ -356,7 +356,10 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             match p {
                 Pat::Tuple(t) if !t.elems.iter().any(|e| matches!(e, Pat::Rest(_))) => {
                     for (i, e) in t.elems.iter().enumerate() {
-                        let part = v.field(&i.to_string()).cloned().unwrap_or_else(|| v.clone());
+                        let part = v
+                            .field(&i.to_string())
+                            .cloned()
+                            .unwrap_or_else(|| v.clone());
                         self.bind(e, part);
                     }
                     return;

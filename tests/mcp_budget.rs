@@ -21,7 +21,15 @@ fn key(f: &Value) -> String {
     )
 }
 
-fn rank(f: &Value) -> (u8, u8) {
+/// Severity, then how direct the evidence is (probe, code, correlation, document), then
+/// confidence: the order answers give findings in.
+fn rank(f: &Value) -> (u8, u8, u8) {
+    let family = match f["rule"].as_str().unwrap().get(..3) {
+        Some("RC4") => 3,
+        Some("RC1") => 2,
+        Some("RC3") => 1,
+        _ => 0,
+    };
     let s = match f["severity"].as_str().unwrap() {
         "critical" => 4,
         "high" => 3,
@@ -34,7 +42,7 @@ fn rank(f: &Value) -> (u8, u8) {
         "medium" => 1,
         _ => 0,
     };
-    (s, c)
+    (s, family, c)
 }
 
 /// Page through one tool's answers; returns every finding seen, checking each answer's size
@@ -63,7 +71,7 @@ fn pages(s: &mut Server, tool: &str, args: Value) -> (Vec<Value>, u64, usize) {
         let sc = &r["structuredContent"];
         total = sc["summary"]["total"].as_u64().unwrap();
         let found = sc["findings"].as_array().unwrap();
-        let ranks: Vec<(u8, u8)> = found.iter().map(rank).collect();
+        let ranks: Vec<(u8, u8, u8)> = found.iter().map(rank).collect();
         assert!(
             ranks.windows(2).all(|w| w[0] >= w[1]),
             "{tool}: most severe first"
@@ -136,10 +144,19 @@ fn default_answers_fit_and_the_cursor_visits_every_finding_once() {
     let mut s = Server::ready();
 
     let (seen, total, answers) = pages(&mut s, "validate_openapi", json!({"path": spec}));
+    // 200 mutating operations without preconditions or idempotency keys (one finding each);
+    // no 429 and no security anywhere in the document (one finding each, for the whole of it).
     assert!(
-        total > 300 && answers > 1,
+        total >= 202 && answers > 1,
         "{total} findings in {answers} answers"
     );
+    for rule in ["RC207", "RC208"] {
+        let grouped: Vec<&Value> = seen.iter().filter(|f| f["rule"] == rule).collect();
+        assert_eq!(grouped.len(), 1, "{rule}: {grouped:?}");
+        assert!(grouped[0]["operation"].is_null(), "{:?}", grouped[0]);
+        let message = grouped[0]["message"].as_str().unwrap();
+        assert!(message.contains("200 mutating operations"), "{message}");
+    }
     same_once(
         "validate_openapi",
         &seen,
@@ -158,7 +175,7 @@ fn default_answers_fit_and_the_cursor_visits_every_finding_once() {
     );
 
     let (seen, total, _) = pages(&mut s, "audit_service", json!({"path": dir.path()}));
-    assert!(total > 500, "{total}");
+    assert!(total > 400, "{total}");
     same_once(
         "audit_service",
         &seen,
@@ -168,7 +185,7 @@ fn default_answers_fit_and_the_cursor_visits_every_finding_once() {
     // Filters narrow the same result; a limit cuts an answer short.
     let r = s.request(
         "tools/call",
-        json!({"name": "validate_openapi", "arguments": {"path": spec, "min_severity": "high", "limit": 3}}),
+        json!({"name": "validate_openapi", "arguments": {"path": spec, "min_severity": "medium", "limit": 3}}),
     );
     let sc = &r["structuredContent"];
     assert_eq!(sc["findings"].as_array().unwrap().len(), 3);
@@ -176,7 +193,7 @@ fn default_answers_fit_and_the_cursor_visits_every_finding_once() {
         .as_array()
         .unwrap()
         .iter()
-        .all(|f| rank(f).0 >= 3));
+        .all(|f| rank(f).0 >= 2));
     let high = sc["summary"]["total"].as_u64().unwrap();
     assert!(high > 0 && high < total, "{high}");
     let r = s.request(
@@ -186,6 +203,23 @@ fn default_answers_fit_and_the_cursor_visits_every_finding_once() {
     let found = r["structuredContent"]["findings"].as_array().unwrap();
     assert_eq!(found.len(), 1, "{r}");
     assert!(!found[0]["fixes"][0]["snippet"].as_str().unwrap().is_empty());
+
+    // On the demo service the code's races lead the answer, before the document's gaps of
+    // the same severity; whole-document policies come once.
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/demo-service");
+    let r = s.request(
+        "tools/call",
+        json!({"name": "audit_service", "arguments": {"path": demo}}),
+    );
+    let found = r["structuredContent"]["findings"].as_array().unwrap();
+    let rules: Vec<&str> = found.iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(rules.len() > 5, "{rules:?}");
+    assert!(rules[..5].iter().all(|r| r.starts_with("RC1")), "{rules:?}");
+    assert_eq!(
+        rules.iter().filter(|r| **r == "RC208").count(),
+        1,
+        "{rules:?}"
+    );
 
     // A rule racecheck does not have narrows nothing: it is refused by name, on every tool.
     for (tool, args) in [

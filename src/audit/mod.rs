@@ -207,6 +207,8 @@ pub fn audit(dir: &Path, spec_path: Option<&Path>, cancel: crate::Cancel) -> Rep
         }
     }
     crate::model::sort_findings(&mut findings);
+    // The code's evidence first: a route's race before the document's gaps of its severity.
+    findings.sort_by_key(|f| std::cmp::Reverse((f.severity, crate::rules::directness(&f.rule))));
     report.findings = findings;
     report.errors.extend(spec_report.errors);
     report.stats.operations = spec_report.stats.operations;

@@ -161,8 +161,8 @@ fn selected<'r>(report: &'r Report, args: &PageArgs) -> Vec<&'r Finding> {
         })
         .collect();
     out.sort_by(|a, b| {
-        (b.severity, b.confidence)
-            .cmp(&(a.severity, a.confidence))
+        (b.severity, crate::rules::directness(&b.rule), b.confidence)
+            .cmp(&(a.severity, crate::rules::directness(&a.rule), a.confidence))
             .then_with(|| a.location.file.cmp(&b.location.file))
             .then_with(|| a.location.line.cmp(&b.location.line))
             .then_with(|| a.location.column.cmp(&b.location.column))

@@ -116,6 +116,18 @@ macro_rules! declare_rule {
 pub(crate) use declare_rule;
 
 /// Every rule, in catalog order.
+/// How directly a rule's findings show a race: one observed by the probe, then one read in
+/// the code, then a correlation of code and document, then a gap in what the document promises.
+/// Answers rank findings of one severity by it.
+pub fn directness(rule: &str) -> u8 {
+    match find(rule).map(|r| r.family) {
+        Some(Family::Probe) => 3,
+        Some(Family::Source) => 2,
+        Some(Family::Correlation) => 1,
+        _ => 0,
+    }
+}
+
 pub fn all() -> impl Iterator<Item = &'static RuleMeta> {
     source::RULES
         .iter()

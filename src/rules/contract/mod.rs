@@ -131,6 +131,55 @@ impl SpecCtx<'_> {
         }
     }
 
+    /// One candidate for a policy the whole document lacks (no 429 anywhere, no security
+    /// anywhere): at the document's `paths`, listing the operations it touches, so one cause
+    /// is one finding.
+    pub fn at_document(
+        &self,
+        rule: &'static RuleMeta,
+        ops: &[&Op],
+        confidence: Confidence,
+        message: String,
+        fixes: Vec<Fix>,
+    ) -> SpecCandidate {
+        const LISTED: usize = 20;
+        let pointer = "/paths".to_string();
+        let (line, column) = self.docs.docs[0].position(&pointer);
+        let mut evidence: Vec<EvidenceStep> = ops
+            .iter()
+            .take(LISTED)
+            .map(|op| {
+                let (line, column) = self.docs.docs[op.doc].position(&op.pointer);
+                EvidenceStep {
+                    kind: StepKind::Note,
+                    file: self.path(op.doc),
+                    line,
+                    column,
+                    note: op.label(),
+                }
+            })
+            .collect();
+        if ops.len() > LISTED {
+            evidence.push(EvidenceStep {
+                kind: StepKind::Note,
+                file: self.path(0),
+                line,
+                column,
+                note: format!("and {} more operations", ops.len() - LISTED),
+            });
+        }
+        SpecCandidate {
+            rule,
+            confidence,
+            message,
+            doc: 0,
+            pointer,
+            operation: None,
+            evidence,
+            fixes,
+        }
+    }
+
     /// The snippet in the document's format, with where it goes.
     pub fn fix(&self, title: &str, explanation: String, safety: FixSafety, fragment: Value) -> Fix {
         crate::fix::fix(
@@ -184,6 +233,16 @@ pub fn obj(entries: Vec<(&str, Value)>) -> Value {
         m.insert(k.to_string(), v);
     }
     Value::Object(m)
+}
+
+/// `POST /a, PUT /b, DELETE /c` and `and 7 more`: the first few of a list of operations.
+pub fn some_ops(ops: &[&Op]) -> String {
+    const NAMED: usize = 3;
+    let mut out: Vec<String> = ops.iter().take(NAMED).map(|o| o.label()).collect();
+    if ops.len() > NAMED {
+        out.push(format!("and {} more", ops.len() - NAMED));
+    }
+    out.join(", ")
 }
 
 pub fn where_to_add(op: &Op) -> String {

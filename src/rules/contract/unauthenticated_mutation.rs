@@ -1,9 +1,9 @@
 use serde_json::{json, Value};
 
-use super::{obj, where_to_add, SpecCandidate, SpecCtx};
+use super::{obj, some_ops, where_to_add, SpecCandidate, SpecCtx};
 use crate::model::{Confidence, FixSafety};
 use crate::rules::declare_rule;
-use crate::spec::model::Security;
+use crate::spec::model::{Op, Security};
 
 declare_rule! {
     /// ## What it does
@@ -18,6 +18,13 @@ declare_rule! {
     /// ## Use instead
     /// `security: [{bearerAuth: []}]` on the operation (or globally), with the scheme under
     /// `components.securitySchemes`.
+    ///
+    /// A document that declares no security at all (no scheme, no requirement anywhere) gets
+    /// one finding at `paths` listing its mutating operations: one policy missing, not one
+    /// gap per operation.
+    ///
+    /// ## Fix safety
+    /// Unsafe: clients that call without credentials start getting 401.
     pub static RULE = ("RC208", "unauthenticated-mutation", Contract, High,
         "A mutating operation with no security requirement.");
 }
@@ -28,10 +35,40 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
         .pointer("/components/securitySchemes")
         .and_then(Value::as_object)
         .and_then(|m| m.keys().next().cloned());
-    for op in &ctx.model.ops {
-        if !op.is_mutating() || op.security == Security::Required {
-            continue;
-        }
+    let open: Vec<&Op> = ctx
+        .model
+        .ops
+        .iter()
+        .filter(|op| op.is_mutating() && op.security != Security::Required)
+        .collect();
+    let declares_none = scheme.is_none()
+        && ctx
+            .model
+            .ops
+            .iter()
+            .all(|op| op.security == Security::Absent);
+    if declares_none && open.len() > 1 {
+        let message = format!(
+            "the document declares no authentication at all (no security scheme, no requirement): {} mutating operations are open to anyone, {}",
+            open.len(),
+            some_ops(&open)
+        );
+        let fix = ctx.fix(
+            "Declare a security scheme and require it for the whole API",
+            "Add at the top level of the document (an operation that must stay public gets `security: []`):".into(),
+            FixSafety::Unsafe,
+            obj(vec![
+                ("security", json!([{ "bearerAuth": [] }])),
+                (
+                    "components",
+                    json!({"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}}),
+                ),
+            ]),
+        );
+        out.push(ctx.at_document(&RULE, &open, Confidence::Medium, message, vec![fix]));
+        return;
+    }
+    for op in open {
         let why = match op.security {
             Security::DisabledHere => {
                 "`security: []` on the operation turns off the global requirement"

@@ -77,18 +77,28 @@ impl Val {
         // Fields stay known through a join: a part without them adds its provenance to each
         // field (`if x { Out { .. } } else { opaque }`: a field may come from either).
         let blank = |v: &Val| v.origins.is_empty() && v.attrs.is_empty();
-        let spread = |fields: &BTreeMap<String, Val>, extra: &Val| -> Arc<BTreeMap<String, Val>> {
-            Arc::new(
-                fields
-                    .iter()
-                    .map(|(k, v)| {
-                        let mut v = v.clone();
-                        v.join(extra);
-                        (k.clone(), v)
-                    })
-                    .collect(),
-            )
-        };
+        let spread =
+            |fields: Arc<BTreeMap<String, Val>>, extra: &Val| -> Arc<BTreeMap<String, Val>> {
+                let adds = |v: &Val| {
+                    !extra.origins.is_subset(&v.origins)
+                        || !extra.attrs.is_subset(&v.attrs)
+                        || (extra.arith && !v.arith)
+                        || (extra.edited && !v.edited)
+                };
+                if !fields.values().any(adds) {
+                    return fields;
+                }
+                Arc::new(
+                    fields
+                        .iter()
+                        .map(|(k, v)| {
+                            let mut v = v.clone();
+                            v.join(extra);
+                            (k.clone(), v)
+                        })
+                        .collect(),
+                )
+            };
         self.fields = match (self.fields.take(), &other.fields) {
             (Some(a), Some(b)) => {
                 let mut merged = (*a).clone();
@@ -98,9 +108,9 @@ impl Val {
                 Some(Arc::new(merged))
             }
             (Some(a), None) if blank(other) => Some(a),
-            (Some(a), None) => Some(spread(&a, other)),
+            (Some(a), None) => Some(spread(a, other)),
             (None, Some(b)) if blank(self) => Some(b.clone()),
-            (None, Some(b)) => Some(spread(b, &self.data())),
+            (None, Some(b)) => Some(spread(b.clone(), &self.data())),
             (None, None) => None,
         };
         self.origins.extend(other.origins.iter().copied());
@@ -131,6 +141,14 @@ impl Val {
             deletes: self.deletes,
             puts: self.puts,
             ..Val::default()
+        }
+    }
+
+    /// The data without its parts: what a request or a decision keeps of a value.
+    pub fn plain(&self) -> Val {
+        Val {
+            fields: None,
+            ..self.data()
         }
     }
 
@@ -167,15 +185,25 @@ impl Val {
         self.fields.as_ref().and_then(|f| f.get(name))
     }
 
-    /// A value built from named parts: their provenance together, each part kept apart.
+    /// A value built from named parts: their provenance together, each part kept apart
+    /// where that tells them apart (parts that all come from the same place are one value).
     pub fn of_fields(parts: Vec<(String, Val)>) -> Val {
+        /// Parts kept apart at most: a wider literal is taken whole.
+        const MAX_FIELDS: usize = 24;
         let mut v = Val::default();
         for (_, p) in &parts {
             v.join(&p.data());
         }
-        v.fields = Some(Arc::new(
-            parts.into_iter().map(|(k, p)| (k, p.data())).collect(),
-        ));
+        let distinct = parts
+            .windows(2)
+            .any(|w| w[0].1.origins != w[1].1.origins || w[0].1.fields.is_some());
+        if distinct && parts.len() <= MAX_FIELDS {
+            v.fields = Some(Arc::new(
+                parts.into_iter().map(|(k, p)| (k, p.data())).collect(),
+            ));
+        } else {
+            v.fields = None;
+        }
         v
     }
 

@@ -254,7 +254,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             GuardKind::Value
         };
         Guard {
-            val: val.data(),
+            val: val.plain(),
             kind,
             text,
             span,

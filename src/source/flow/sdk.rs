@@ -57,7 +57,7 @@ impl Walker<'_, '_, '_> {
                 let val = arg(1).map(|a| self.expr(a)).unwrap_or_default();
                 let part = Part {
                     name,
-                    val: val.data(),
+                    val: val.plain(),
                     text: arg(1).map(text_of).unwrap_or_default(),
                 };
                 match method {
@@ -67,18 +67,18 @@ impl Walker<'_, '_, '_> {
                 }
             }
             "set_key" => {
-                nb.key_whole = Some(arg(0).map(|a| self.expr(a).data()).unwrap_or_default())
+                nb.key_whole = Some(arg(0).map(|a| self.expr(a).plain()).unwrap_or_default())
             }
             "set_item" => {
                 let a = arg(0);
                 nb.item_whole = Some(Part {
                     name: "*".into(),
-                    val: a.map(|a| self.expr(a).data()).unwrap_or_default(),
+                    val: a.map(|a| self.expr(a).plain()).unwrap_or_default(),
                     text: a.map(text_of).unwrap_or_default(),
                 })
             }
             "set_expression_attribute_values" => {
-                nb.values_whole = Some(arg(0).map(|a| self.expr(a).data()).unwrap_or_default())
+                nb.values_whole = Some(arg(0).map(|a| self.expr(a).plain()).unwrap_or_default())
             }
             "expression_attribute_names" => {
                 if let (Some(k), Some(v)) = (lit(0), lit(1)) {
@@ -133,14 +133,14 @@ impl Walker<'_, '_, '_> {
                     nb.legacy_updates.push((verb, name.clone()));
                     nb.values.push(Part {
                         name: format!(":{name}"),
-                        val: val.data(),
+                        val: val.plain(),
                         text,
                     });
                 }
             }
             "set_attribute_updates" => {
                 nb.update = Some(Text::Dynamic("attribute_updates".into()));
-                nb.values_whole = Some(arg(0).map(|a| self.expr(a).data()).unwrap_or_default());
+                nb.values_whole = Some(arg(0).map(|a| self.expr(a).plain()).unwrap_or_default());
             }
             "expected" | "set_expected" => {
                 let clause = match (lit(0), arg(1)) {
@@ -176,11 +176,11 @@ impl Walker<'_, '_, '_> {
                     nb.table = self.table_ref(a);
                 }
                 let v = arg(1).map(|a| self.expr(a)).unwrap_or_default();
-                nb.other.join(&v.data());
+                nb.other.join(&v.plain());
             }
             _ => {
                 let v = self.exprs(&m.args);
-                nb.other.join(&v.data());
+                nb.other.join(&v.plain());
                 for x in v.members {
                     push_member(&mut nb, x);
                 }
@@ -273,11 +273,11 @@ impl Walker<'_, '_, '_> {
             let value = &f.expr;
             match name.to_string().as_str() {
                 "table_name" => b.table = self.table_ref(value),
-                "key" => b.key_whole = Some(self.expr(value).data()),
+                "key" => b.key_whole = Some(self.expr(value).plain()),
                 "item" => {
                     b.item_whole = Some(Part {
                         name: "*".into(),
-                        val: self.expr(value).data(),
+                        val: self.expr(value).plain(),
                         text: text_of(value),
                     })
                 }
@@ -291,14 +291,14 @@ impl Walker<'_, '_, '_> {
                 // rusoto's legacy API: a map of updates, a map of expectations.
                 "attribute_updates" => {
                     b.update = Some(Text::Dynamic("attribute_updates".into()));
-                    b.values_whole = Some(self.expr(value).data());
+                    b.values_whole = Some(self.expr(value).plain());
                 }
                 "expected" => {
                     if !text_of(value).starts_with("None") && matches!(b.condition, Cond::Absent) {
                         b.condition = Cond::Given(Text::Dynamic("expected".into()));
                     }
                 }
-                "expression_attribute_values" => b.values_whole = Some(self.expr(value).data()),
+                "expression_attribute_values" => b.values_whole = Some(self.expr(value).plain()),
                 "put" | "update" | "delete" | "condition_check" | "transact_items" => {
                     let v = self.expr(value);
                     if let Some(x) = v.builder {
@@ -310,7 +310,7 @@ impl Walker<'_, '_, '_> {
                 }
                 _ => {
                     let v = self.expr(value);
-                    b.other.join(&v.data());
+                    b.other.join(&v.plain());
                     for x in v.members {
                         push_member(&mut b, x);
                     }

@@ -399,11 +399,42 @@ fn module_name(path: &str) -> String {
 
 fn is_cfg_test(attrs: &[syn::Attribute]) -> bool {
     attrs.iter().any(|a| {
-        (a.path().is_ident("cfg")
-            && quote::ToTokens::to_token_stream(&a.meta).to_string() == "cfg (test)")
+        (a.path().is_ident("cfg") && a.parse_args::<syn::Meta>().is_ok_and(|m| test_only(&m)))
             // `#[test]`, `#[tokio::test]`, `#[sqlx::test]`
             || a.path().segments.last().is_some_and(|s| s.ident == "test")
     })
+}
+
+/// Whether a `cfg` predicate holds only in test builds: `test`, a feature named for tests
+/// (`test-utils`, `__test_helpers`, `sheepshed_tests`, `testing`), `all(..)` with one of them,
+/// `any(..)` of nothing else.
+fn test_only(m: &syn::Meta) -> bool {
+    use syn::punctuated::Punctuated;
+    match m {
+        syn::Meta::Path(p) => p.is_ident("test"),
+        syn::Meta::NameValue(nv) if nv.path.is_ident("feature") => match &nv.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => s.value().split(['_', '-']).any(|w| w.starts_with("test")),
+            _ => false,
+        },
+        syn::Meta::List(l) => {
+            let Ok(inner) =
+                l.parse_args_with(Punctuated::<syn::Meta, syn::Token![,]>::parse_terminated)
+            else {
+                return false;
+            };
+            if l.path.is_ident("all") {
+                inner.iter().any(test_only)
+            } else if l.path.is_ident("any") {
+                !inner.is_empty() && inner.iter().all(test_only)
+            } else {
+                false
+            }
+        }
+        _ => false,
+    }
 }
 
 fn type_name(ty: &syn::Type) -> Option<String> {

@@ -152,6 +152,7 @@ contract_tests! {
     rc208_unauthenticated_mutation => "tests/fixtures/contract/RC208.yaml";
     openapi_3_1 => "tests/fixtures/contract/openapi31.yaml";
     multi_file_refs => "tests/fixtures/contract/multi/openapi.yaml", "tests/fixtures/contract/multi/paths/items.yaml";
+    redocly_layout => "tests/fixtures/contract/redocly/openapi.yaml", "tests/fixtures/contract/redocly/paths/items.yaml", "tests/fixtures/contract/redocly/paths/item.yaml";
     rc290_broken_refs => "tests/fixtures/contract/refs_broken.yaml";
 }
 

@@ -35,6 +35,18 @@ pub struct LoadError {
 
 impl Doc {
     /// Parse JSON or YAML text (JSON when it starts with `{` or `[`, or the name says so).
+    /// A file that is not YAML or JSON (`description: {$ref: ./intro.md}`): its text is the
+    /// value, as Redocly and Spectral read it.
+    pub fn text(path: Arc<str>, text: &str, format: Format) -> Doc {
+        Doc {
+            path,
+            format,
+            value: Value::String(text.strip_prefix('\u{feff}').unwrap_or(text).to_string()),
+            positions: HashMap::from([(String::new(), (1, 1))]),
+            duplicates: vec![],
+        }
+    }
+
     pub fn parse(path: Arc<str>, text: &str) -> Result<Doc, LoadError> {
         let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim().is_empty() {

@@ -276,8 +276,7 @@ fn check_text(
     problems.extend(foreign_path_items(&docs));
     tracing::debug!(ms = t.elapsed().as_millis() as u64, "refs checked");
     // The structure, as OpenAPI 3.0 (3.1 normalised).
-    let deserializer = &docs.docs[0].value;
-    if let Err(e) = serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(deserializer) {
+    if let Err(e) = check_structure(&docs) {
         let pointer: String = e
             .path()
             .iter()
@@ -417,5 +416,152 @@ fn finish(mut findings: Vec<Finding>, files: u64, lines: u64, operations: u64) -
         findings,
         errors: vec![],
         probe: None,
+    }
+}
+
+/// `$ref`s inlined at most while checking the structure, past the known places.
+const MAX_INLINED: usize = 64;
+
+/// Check the root document against OpenAPI 3.0 with JSON Reference semantics: a `$ref` where
+/// OpenAPI itself allows none (a whole `components/parameters` map, a description in a Markdown
+/// file) stands for what it names, as Redocly and Spectral read it.
+fn check_structure(docs: &Docs) -> Result<(), serde_path_to_error::Error<serde_json::Error>> {
+    let root = &docs.docs[0].value;
+    let first = serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(root);
+    let Err(mut error) = first.map(drop) else {
+        return Ok(());
+    };
+    let mut view = root.clone();
+    inline_known(docs, &mut view, &mut String::new(), 0);
+    for _ in 0..=MAX_INLINED {
+        match serde_path_to_error::deserialize::<_, openapiv3::OpenAPI>(&view) {
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                let pointer: String = e
+                    .path()
+                    .iter()
+                    .map(|seg| format!("/{}", doc::escape(&seg.to_string())))
+                    .collect();
+                error = e;
+                let Some(at) = deepest_ref(&view, &pointer) else {
+                    break;
+                };
+                if !inline_at(docs, &mut view, &at) {
+                    break;
+                }
+            }
+        }
+    }
+    Err(error)
+}
+
+/// The deepest object on the way to `pointer` that is only a `$ref`.
+fn deepest_ref(view: &Value, pointer: &str) -> Option<String> {
+    let mut at = String::new();
+    let mut found = None;
+    let mut v = view;
+    let is_ref = |v: &Value| v.get("$ref").is_some_and(Value::is_string);
+    if is_ref(v) {
+        found = Some(String::new());
+    }
+    for seg in pointer.split('/').skip(1) {
+        let key = seg.replace("~1", "/").replace("~0", "~");
+        v = match v {
+            Value::Object(m) => m.get(&key)?,
+            Value::Array(a) => a.get(key.parse::<usize>().ok()?)?,
+            _ => return found,
+        };
+        at.push('/');
+        at.push_str(seg);
+        if is_ref(v) {
+            found = Some(at.clone());
+        }
+    }
+    found
+}
+
+/// Replace the `$ref` object at `at` by what it names, its own references made absolute.
+fn inline_at(docs: &Docs, view: &mut Value, at: &str) -> bool {
+    let Some(slot) = view.pointer_mut(at) else {
+        return false;
+    };
+    let Some(reference) = slot.get("$ref").and_then(Value::as_str) else {
+        return false;
+    };
+    let Some((d, fragment)) = docs.resolve_loaded(0, reference) else {
+        return false;
+    };
+    let Some(target) = docs.get(d, &fragment) else {
+        return false;
+    };
+    let mut target = target.clone();
+    absolutize(docs, d, &mut target);
+    *slot = target;
+    true
+}
+
+/// Make every `$ref` inside a value taken from document `d` resolve from the root.
+fn absolutize(docs: &Docs, d: refs::DocId, v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match x {
+                    Value::String(r) if k == "$ref" => {
+                        if let Some(abs) = docs.absolute(d, r) {
+                            *r = abs;
+                        }
+                    }
+                    _ => absolutize(docs, d, x),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| absolutize(docs, d, x)),
+        _ => {}
+    }
+}
+
+/// Inline the `$ref`s OpenAPI never allows, in one pass: in a `description` or `summary`, and
+/// for a whole map of `components`.
+fn inline_known(docs: &Docs, v: &mut Value, at: &mut String, depth: usize) {
+    if depth > 64 {
+        return;
+    }
+    let Value::Object(m) = v else {
+        if let Value::Array(a) = v {
+            for (i, x) in a.iter_mut().enumerate() {
+                let len = at.len();
+                at.push_str(&format!("/{i}"));
+                inline_known(docs, x, at, depth + 1);
+                at.truncate(len);
+            }
+        }
+        return;
+    };
+    let keys: Vec<String> = m.keys().cloned().collect();
+    for k in keys {
+        let len = at.len();
+        at.push('/');
+        at.push_str(&doc::escape(&k));
+        let whole_map = len == "/components".len() && at.starts_with("/components/");
+        let inline = (k == "description" || k == "summary" || whole_map)
+            && m.get(&k)
+                .is_some_and(|x| x.get("$ref").is_some_and(Value::is_string));
+        if let Some(x) = m.get_mut(&k) {
+            if inline {
+                if let Some((d, fragment)) = x
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| docs.resolve_loaded(0, r))
+                {
+                    if let Some(t) = docs.get(d, &fragment) {
+                        let mut t = t.clone();
+                        absolutize(docs, d, &mut t);
+                        *x = t;
+                    }
+                }
+            }
+            inline_known(docs, x, at, depth + 1);
+        }
+        at.truncate(len);
     }
 }

@@ -74,6 +74,14 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Whether a referenced file is read as YAML or JSON (or else as text: Markdown, HTML).
+fn is_document(path: &Path) -> bool {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) => ["yaml", "yml", "json"].contains(&e.to_ascii_lowercase().as_str()),
+        None => true,
+    }
+}
+
 impl Docs {
     /// The documents reached from `root`, which lives in `dir`; references are read only
     /// inside `project` (none are read without one).
@@ -129,6 +137,12 @@ impl Docs {
             Err(e) => Err(format!("cannot read `{shown}`: {e}")),
             Ok(bytes) => match String::from_utf8(bytes) {
                 Err(_) => Err(format!("`{shown}` is not valid UTF-8")),
+                Ok(text) if !is_document(&full) => {
+                    let format = self.docs[from].format;
+                    self.docs.push(Doc::text(shown.clone(), &text, format));
+                    self.dirs.push(full.parent().map(Path::to_path_buf));
+                    Ok(self.docs.len() - 1)
+                }
                 Ok(text) => match Doc::parse(shown.clone(), &text) {
                     Err(LoadError { message, .. }) => Err(message),
                     Ok(doc) => {
@@ -153,6 +167,47 @@ impl Docs {
     /// value that is not itself only a reference.
     pub fn resolve(&mut self, from: DocId, reference: &str) -> Result<(DocId, String), RefError> {
         follow(self, from, reference)
+    }
+
+    /// `reference` as found in document `from`, spelled so that it resolves the same from
+    /// anywhere: its file made absolute (a local `#/x` names `from`'s own file).
+    pub fn absolute(&self, from: DocId, reference: &str) -> Option<String> {
+        let (file, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+        if file.is_empty() && from == 0 {
+            return Some(reference.to_string());
+        }
+        let dir = self.dirs[from].as_ref()?;
+        let path = if file.is_empty() {
+            let name = Path::new(&*self.docs[from].path).file_name()?;
+            dir.join(name)
+        } else {
+            dir.join(percent_decode(file))
+        };
+        Some(format!("{}#{fragment}", path.display()))
+    }
+
+    /// The root document's file as a reference written in document `doc`
+    /// (`../openapi.yaml`).
+    pub fn relative_to_root(&self, doc: DocId) -> Option<String> {
+        let from = self.dirs[doc].as_ref()?;
+        let root_dir = self.dirs[0].as_ref()?;
+        let name = Path::new(&*self.docs[0].path).file_name()?.to_str()?;
+        let from = std::fs::canonicalize(from).ok()?;
+        let root_dir = std::fs::canonicalize(root_dir).ok()?;
+        let common = from
+            .components()
+            .zip(root_dir.components())
+            .take_while(|(a, b)| a == b)
+            .count();
+        let mut out: Vec<String> = vec!["..".into(); from.components().count() - common];
+        out.extend(
+            root_dir
+                .components()
+                .skip(common)
+                .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+        );
+        out.push(name.to_string());
+        Some(out.join("/"))
     }
 
     /// The value a resolved reference names.
@@ -195,6 +250,49 @@ impl Files for Loaded<'_> {
 /// Follow a reference through any chain of references to a value that is not itself only a
 /// reference.
 fn follow(src: &mut impl Files, from: DocId, reference: &str) -> Result<(DocId, String), RefError> {
+    follow_at(src, from, reference, 0)
+}
+
+/// References followed inside a pointer's way at most (`#/a/b` where `a` is a `$ref`, whose
+/// target passes through another one...).
+const MAX_NESTED: usize = 32;
+
+/// The `$ref` on the way down a pointer, deepest first: (its pointer, the reference, the
+/// rest of the pointer after it).
+fn ref_on_the_way(v: &Value, pointer: &str) -> Option<(String, String, String)> {
+    let segments: Vec<&str> = pointer.split('/').skip(1).collect();
+    let mut found = None;
+    let mut cur = v;
+    let mut at = String::new();
+    for (i, seg) in segments.iter().enumerate() {
+        if let Some(r) = cur.get("$ref").and_then(Value::as_str) {
+            let rest: String = segments[i..].iter().map(|s| format!("/{s}")).collect();
+            found = Some((at.clone(), r.to_string(), rest));
+        }
+        let key = percent_decode(seg).replace("~1", "/").replace("~0", "~");
+        cur = match cur {
+            Value::Object(m) => match m.get(&key) {
+                Some(x) => x,
+                None => break,
+            },
+            Value::Array(a) => match key.parse::<usize>().ok().and_then(|i| a.get(i)) {
+                Some(x) => x,
+                None => break,
+            },
+            _ => break,
+        };
+        at.push('/');
+        at.push_str(seg);
+    }
+    found
+}
+
+fn follow_at(
+    src: &mut impl Files,
+    from: DocId,
+    reference: &str,
+    depth: usize,
+) -> Result<(DocId, String), RefError> {
     let mut chain: Vec<String> = vec![];
     let mut seen: Vec<(DocId, String)> = vec![];
     let (mut doc, mut reference) = (from, reference.to_string());
@@ -247,6 +345,15 @@ fn follow(src: &mut impl Files, from: DocId, reference: &str) -> Result<(DocId, 
         }
         seen.push((target_doc, fragment.clone()));
         let Some(target) = lookup(&src.docs()[target_doc].value, &fragment) else {
+            // A pointer through a `$ref` (`#/components/parameters/IfMatch` where `parameters`
+            // is itself a `$ref`): JSON Reference tools follow it and go on with the rest.
+            let on_the_way = ref_on_the_way(&src.docs()[target_doc].value, &fragment);
+            if let (Some((_, inner, rest)), true) = (on_the_way, depth < MAX_NESTED) {
+                let (d, f) = follow_at(src, target_doc, &inner, depth + 1)?;
+                doc = d;
+                reference = format!("#{f}{rest}");
+                continue;
+            }
             return Err(fail(
                 format!(
                     "`{reference}` points at nothing: `{}` has no `#{fragment}`",

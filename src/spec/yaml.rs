@@ -89,6 +89,15 @@ fn key_string(v: &Value) -> String {
     }
 }
 
+/// A merge key's value: a mapping, or a sequence of mappings.
+fn is_mappings(v: &Value) -> bool {
+    match v {
+        Value::Object(_) => true,
+        Value::Array(items) => !items.is_empty() && items.iter().all(Value::is_object),
+        _ => false,
+    }
+}
+
 impl Builder {
     /// Attach a finished value to the container on top (or make it the root).
     fn push(&mut self, v: Value, mark: Marker, anchor: usize, size: usize) {
@@ -128,6 +137,24 @@ impl Builder {
                         });
                     }
                     *key = Some(k);
+                }
+                // A merge key (`<<: *base`, `<<: [*a, *b]`): the keys of the mappings named
+                // that this mapping does not give itself; a key given later still wins.
+                Some(k) if k == "<<" && is_mappings(&v) => {
+                    let sources = match v {
+                        Value::Array(items) => items,
+                        one => vec![one],
+                    };
+                    for source in sources {
+                        if let Value::Object(entries) = source {
+                            for (mk, mv) in entries {
+                                if !map.contains_key(&mk) {
+                                    map.insert(mk, mv);
+                                }
+                            }
+                        }
+                    }
+                    self.path.pop();
                 }
                 Some(k) => {
                     map.insert(k, v);

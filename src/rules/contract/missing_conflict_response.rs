@@ -55,6 +55,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             "it is an action on one item"
         };
         let fix = ctx.fix(
+            op.doc,
             &format!("Document {code}"),
             format!("{} clients can then tell a lost race from a failure.", where_to_add(op)),
             FixSafety::Safe,

@@ -61,6 +61,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             .map(|r| r.code.clone())
             .unwrap_or_else(|| "200".into());
         let fix = ctx.fix(
+            get.doc,
             "Return an ETag from the GET",
             format!("Add to the `{code}` response of `get` on `{}`:", op.path),
             FixSafety::Safe,

@@ -69,6 +69,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             op.label()
         );
         let fix = ctx.fix(
+            op.doc,
             "Accept an Idempotency-Key",
             format!(
                 "{} store the key with the outcome (a put conditioned on `attribute_not_exists`) and replay the outcome for a repeated key; answer 409 (or 422) when a key is reused with a different body.",

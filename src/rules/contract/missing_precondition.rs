@@ -54,6 +54,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             ("responses", obj(vec![("412", ctx.response("412", "Precondition Failed: the item changed since it was read"))])),
         ]);
         let fix = ctx.fix(
+            op.doc,
             "Require If-Match and document 412",
             format!(
                 "{} clients send the ETag they read; a stale one gets 412.",

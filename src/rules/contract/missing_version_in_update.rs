@@ -48,6 +48,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             op.label()
         );
         let fix = ctx.fix(
+            op.doc,
             &format!("Require `{version}` in the update body"),
             format!(
                 "Add to the request body schema of `{}` (and answer 412 when it is not the stored one):",

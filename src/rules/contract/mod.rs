@@ -180,8 +180,21 @@ impl SpecCtx<'_> {
         }
     }
 
-    /// The snippet in the document's format, with where it goes.
-    pub fn fix(&self, title: &str, explanation: String, safety: FixSafety, fragment: Value) -> Fix {
+    /// The snippet in the document's format, with where it goes: into document `doc`, so
+    /// its references to the root's components are spelled from that file.
+    pub fn fix(
+        &self,
+        doc: DocId,
+        title: &str,
+        explanation: String,
+        safety: FixSafety,
+        mut fragment: Value,
+    ) -> Fix {
+        if doc != 0 {
+            if let Some(root) = self.docs.relative_to_root(doc) {
+                rebase_refs(&mut fragment, &root);
+            }
+        }
         crate::fix::fix(
             title,
             explanation,
@@ -223,6 +236,24 @@ impl SpecCtx<'_> {
             Some((_, r)) => json!({ "$ref": r }),
             None => json!({ "description": description }),
         }
+    }
+}
+
+/// `#/components/..` as seen from another file: `../openapi.yaml#/components/..`.
+fn rebase_refs(v: &mut Value, root: &str) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match x {
+                    Value::String(r) if k == "$ref" && r.starts_with('#') => {
+                        *r = format!("{root}{r}");
+                    }
+                    _ => rebase_refs(x, root),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| rebase_refs(x, root)),
+        _ => {}
     }
 }
 

@@ -52,6 +52,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             some_ops(&missing)
         );
         let fix = ctx.fix(
+            0,
             "Document 429 with Retry-After once, and refer to it from each operation",
             "Add a shared response to `components.responses`, then `'429': {$ref: '#/components/responses/TooManyRequests'}` under each listed operation's `responses`:".into(),
             FixSafety::Safe,
@@ -87,6 +88,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             }
         };
         let fix = ctx.fix(
+            op.doc,
             "Document 429 with Retry-After",
             where_to_add(op),
             FixSafety::Safe,

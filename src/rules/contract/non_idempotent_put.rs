@@ -70,6 +70,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
         );
         let action = format!("{}/increment", op.path.trim_end_matches('/'));
         let fix = ctx.fix(
+            op.doc,
             "Make it a POST action with an Idempotency-Key",
             format!("Replace the `put` on `{}` with a `post` on `{action}`:", op.path),
             FixSafety::Unsafe,

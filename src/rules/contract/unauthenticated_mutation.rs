@@ -54,6 +54,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             some_ops(&open)
         );
         let fix = ctx.fix(
+            0,
             "Declare a security scheme and require it for the whole API",
             "Add at the top level of the document (an operation that must stay public gets `security: []`):".into(),
             FixSafety::Unsafe,
@@ -89,6 +90,7 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
             ));
         }
         let fix = ctx.fix(
+            op.doc,
             "Require authentication",
             where_to_add(op),
             FixSafety::Unsafe,

@@ -520,8 +520,9 @@ fn absolutize(docs: &Docs, d: refs::DocId, v: &mut Value) {
     }
 }
 
-/// Inline the `$ref`s OpenAPI never allows, in one pass: in a `description` or `summary`, and
-/// for a whole map of `components`.
+/// Inline the `$ref`s OpenAPI never allows, in one pass: in a `description` or `summary`, for
+/// a whole map (of `components`, `properties`, `responses`...), and for an operation of a
+/// path item.
 fn inline_known(docs: &Docs, v: &mut Value, at: &mut String, depth: usize) {
     if depth > 64 {
         return;
@@ -543,7 +544,28 @@ fn inline_known(docs: &Docs, v: &mut Value, at: &mut String, depth: usize) {
         at.push('/');
         at.push_str(&doc::escape(&k));
         let whole_map = len == "/components".len() && at.starts_with("/components/");
-        let inline = (k == "description" || k == "summary" || whole_map)
+        // `get: {$ref: ./ops/list.yml}`: an operation kept in its own file.
+        let operation = at.starts_with("/paths/")
+            && at.matches('/').count() == 3
+            && ["get", "put", "post", "delete", "patch", "options", "head", "trace"]
+                .contains(&k.as_str());
+        // A whole map kept in its own file (`properties: {$ref: ./attrs.yml}`): OpenAPI reads
+        // `$ref` there as one more entry. Inlining a `$ref` is what JSON Reference means, so
+        // doing it where OpenAPI would have followed it anyway changes nothing.
+        let map = [
+            "properties",
+            "responses",
+            "headers",
+            "content",
+            "links",
+            "callbacks",
+            "examples",
+            "encoding",
+            "variables",
+            "securitySchemes",
+        ]
+        .contains(&k.as_str());
+        let inline = (k == "description" || k == "summary" || whole_map || operation || map)
             && m.get(&k)
                 .is_some_and(|x| x.get("$ref").is_some_and(Value::is_string));
         if let Some(x) = m.get_mut(&k) {

@@ -177,6 +177,7 @@ impl Docs {
             return Some(reference.to_string());
         }
         let dir = self.dirs[from].as_ref()?;
+        let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.clone());
         let path = if file.is_empty() {
             let name = Path::new(&*self.docs[from].path).file_name()?;
             dir.join(name)

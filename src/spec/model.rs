@@ -217,7 +217,14 @@ pub fn build(docs: &Docs, format: Format) -> SpecModel {
             let Some(op) = item.get(*method) else {
                 continue;
             };
-            let pointer = format!("{item_ptr}/{method}");
+            // An operation kept in its own file (`get: {$ref: ops/list.yml}`): read there.
+            let (op_doc, pointer, op) = match deref(docs, item_doc, op) {
+                Some((d, p)) => match docs.get(d, &p) {
+                    Some(v) => (d, p, v),
+                    None => continue,
+                },
+                None => (item_doc, format!("{item_ptr}/{method}"), op),
+            };
             let mut words = String::new();
             for k in ["operationId", "summary", "description"] {
                 if let Some(s) = op.get(k).and_then(Value::as_str) {
@@ -230,9 +237,10 @@ pub fn build(docs: &Docs, format: Format) -> SpecModel {
                 .get("parameters")
                 .and_then(Value::as_array)
                 .unwrap_or(&no_params);
-            for p in own.iter().chain(shared.iter()) {
+            let own = own.iter().map(|p| (op_doc, p));
+            for (at, p) in own.chain(shared.iter().map(|p| (item_doc, p))) {
                 let reference = p.get("$ref").and_then(Value::as_str).map(String::from);
-                let (_, pv) = follow(docs, item_doc, p);
+                let (_, pv) = follow(docs, at, p);
                 let (Some(name), Some(loc)) = (
                     pv.get("name").and_then(Value::as_str),
                     pv.get("in").and_then(Value::as_str),
@@ -251,7 +259,7 @@ pub fn build(docs: &Docs, format: Format) -> SpecModel {
                 });
             }
             let body = op.get("requestBody").map(|rb| {
-                let (d, rb) = follow(docs, item_doc, rb);
+                let (d, rb) = follow(docs, op_doc, rb);
                 let mut b = Body::default();
                 if let Some(s) = json_schema_of(rb.get("content")) {
                     schema_props(docs, d, s, 0, &mut b);
@@ -261,7 +269,7 @@ pub fn build(docs: &Docs, format: Format) -> SpecModel {
             let mut responses = vec![];
             if let Some(rs) = op.get("responses").and_then(Value::as_object) {
                 for (code, r) in rs {
-                    let (d, rv) = follow(docs, item_doc, r);
+                    let (d, rv) = follow(docs, op_doc, r);
                     let mut b = Body::default();
                     if let Some(s) = json_schema_of(rv.get("content")) {
                         schema_props(docs, d, s, 0, &mut b);
@@ -279,7 +287,7 @@ pub fn build(docs: &Docs, format: Format) -> SpecModel {
             ops.push(Op {
                 method: method.to_string(),
                 path: path.clone(),
-                doc: item_doc,
+                doc: op_doc,
                 pointer,
                 words,
                 params,

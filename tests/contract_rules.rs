@@ -19,8 +19,14 @@ fn expectations(files: &[PathBuf]) -> (BTreeMap<(String, u32), BTreeSet<String>>
         let text = std::fs::read_to_string(f).unwrap();
         // A file that holds one operation (`post: {$ref: ops/archive.yaml}`) is that operation
         // from its first line.
-        let mut current: Option<u32> = text.lines().any(|l| l.trim_start().starts_with("responses:")).then_some(1);
-        if METHODS.iter().any(|m| text.contains(&format!("\n{m}:")) || text.contains(&format!("  {m}:"))) {
+        let mut current: Option<u32> = text
+            .lines()
+            .any(|l| l.trim_start().starts_with("responses:"))
+            .then_some(1);
+        if METHODS
+            .iter()
+            .any(|m| text.contains(&format!("\n{m}:")) || text.contains(&format!("  {m}:")))
+        {
             current = None;
         }
         for (i, line) in text.lines().enumerate() {

@@ -547,8 +547,10 @@ fn inline_known(docs: &Docs, v: &mut Value, at: &mut String, depth: usize) {
         // `get: {$ref: ./ops/list.yml}`: an operation kept in its own file.
         let operation = at.starts_with("/paths/")
             && at.matches('/').count() == 3
-            && ["get", "put", "post", "delete", "patch", "options", "head", "trace"]
-                .contains(&k.as_str());
+            && [
+                "get", "put", "post", "delete", "patch", "options", "head", "trace",
+            ]
+            .contains(&k.as_str());
         // A whole map kept in its own file (`properties: {$ref: ./attrs.yml}`): OpenAPI reads
         // `$ref` there as one more entry. Inlining a `$ref` is what JSON Reference means, so
         // doing it where OpenAPI would have followed it anyway changes nothing.

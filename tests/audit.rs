@@ -63,6 +63,47 @@ fn demo_audit_joins_source_findings_to_operations() {
 }
 
 #[test]
+fn demo_audit_ranks_races_first_and_the_code_judges_the_contract() {
+    use racecheck::model::Severity;
+    let report = audit(Path::new("tools/demo-service"), None, Default::default());
+    // The five source races lead, before the document's gaps of the same severity.
+    let first: Vec<&str> = report.findings[..5]
+        .iter()
+        .map(|f| f.rule.as_str())
+        .collect();
+    assert!(first.iter().all(|r| r.starts_with("RC1")), "{first:?}");
+    // A race lists the contract's findings on its operation.
+    let incr = report.findings.iter().find(|f| f.rule == "RC103").unwrap();
+    assert!(
+        incr.evidence.iter().any(|e| e
+            .note
+            .contains("contract of POST /counters/{id}/incr also: RC202")),
+        "{:?}",
+        incr.evidence
+    );
+    // The atomic `ADD` cannot fail on a condition: no 409 to document there.
+    let conflict = |op: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.rule == "RC202" && f.operation.as_deref() == Some(op))
+            .unwrap()
+    };
+    let atomic = conflict("POST /counters/{id}/incr-atomic");
+    assert_eq!(atomic.severity, Severity::Info);
+    assert!(
+        atomic.message.contains("the code refutes it"),
+        "{}",
+        atomic.message
+    );
+    // Where the code races, the missing 409 stands.
+    assert_eq!(
+        conflict("POST /counters/{id}/incr").severity,
+        Severity::Medium
+    );
+}
+
+#[test]
 fn a_service_without_a_spec_is_an_error() {
     let report = audit(Path::new("tests/fixtures/crate"), None, Default::default());
     assert!(

@@ -206,6 +206,7 @@ pub fn audit(dir: &Path, spec_path: Option<&Path>, cancel: crate::Cancel) -> Rep
             }
         }
     }
+    refute_and_attach(&mut findings, &handlers, &ops);
     crate::model::sort_findings(&mut findings);
     // The code's evidence first: a route's race before the document's gaps of its severity.
     findings.sort_by_key(|f| std::cmp::Reverse((f.severity, crate::rules::directness(&f.rule))));
@@ -218,6 +219,70 @@ pub fn audit(dir: &Path, spec_path: Option<&Path>, cancel: crate::Cancel) -> Rep
     report.stats.errors = report.errors.len() as u64;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
     report
+}
+
+/// What the code says about the contract's findings on its routes. A handler whose writes carry
+/// no condition and race with nothing (an atomic `ADD`) cannot fail on a concurrent change: a
+/// missing 409/412 there is refuted and drops to `info`, saying why. A route's source race
+/// lists the contract findings on its operation, so they are read together.
+fn refute_and_attach(findings: &mut [Finding], handlers: &[Handler], ops: &[OpFacts]) {
+    let label_of = |h: &Handler| {
+        ops.iter()
+            .find(|o| o.method == h.route.method && normalize(&o.path) == normalize(&h.route.path))
+            .map(|o| format!("{} {}", o.method, o.path))
+    };
+    let is_race =
+        |f: &Finding| f.rule.starts_with("RC1") && f.severity > crate::model::Severity::Info;
+    for h in handlers {
+        let Some(label) = label_of(h) else { continue };
+        let on_op = |f: &Finding| f.operation.as_deref() == Some(label.as_str());
+        let races = findings.iter().any(|f| on_op(f) && is_race(f));
+        if !races && !h.writes.is_empty() && h.writes.iter().all(|w| !w.conditioned) {
+            let apis: Vec<&str> = h.writes.iter().map(|w| w.api).collect();
+            for f in findings
+                .iter_mut()
+                .filter(|f| on_op(f) && f.rule == "RC202")
+            {
+                f.severity = crate::model::Severity::Info;
+                f.message.push_str(&format!(
+                    "; the code refutes it: `{}` writes only with unconditional requests ({}) that cannot fail on a concurrent change, so there is no conflict to answer",
+                    h.function,
+                    apis.join(", ")
+                ));
+                f.evidence.push(EvidenceStep {
+                    kind: StepKind::Note,
+                    file: h.location.file.clone(),
+                    line: h.location.line,
+                    column: h.location.column,
+                    note: format!(
+                        "`{}` handles it; none of its writes has a condition",
+                        h.function
+                    ),
+                });
+            }
+        }
+        let contract: Vec<(String, crate::model::Location)> = findings
+            .iter()
+            .filter(|f| on_op(f) && f.rule.starts_with("RC2"))
+            .map(|f| {
+                (
+                    format!("the contract of {label} also: {} {}", f.rule, f.slug),
+                    f.location.clone(),
+                )
+            })
+            .collect();
+        for f in findings.iter_mut().filter(|f| on_op(f) && is_race(f)) {
+            for (note, at) in &contract {
+                f.evidence.push(EvidenceStep {
+                    kind: StepKind::Note,
+                    file: at.file.clone(),
+                    line: at.line,
+                    column: at.column,
+                    note: note.clone(),
+                });
+            }
+        }
+    }
 }
 
 /// A versioned, conditional put answered with 412 (a self-contained function).

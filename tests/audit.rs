@@ -101,6 +101,16 @@ fn demo_audit_ranks_races_first_and_the_code_judges_the_contract() {
         conflict("POST /counters/{id}/incr").severity,
         Severity::Medium
     );
+    // A retried transfer moves money twice: high, where a retried counter bump is medium.
+    let retry = |op: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.rule == "RC204" && f.operation.as_deref() == Some(op))
+            .map(|f| f.severity)
+    };
+    assert_eq!(retry("POST /transfers"), Some(Severity::High));
+    assert_eq!(retry("POST /counters/{id}/incr"), Some(Severity::Medium));
 }
 
 #[test]

@@ -319,15 +319,17 @@ fn check_text(
     let mut cands: Vec<SpecCandidate> = vec![];
     contract::run(&ctx, &mut cands);
     for c in cands {
+        let base = c.rule.finding(
+            c.confidence,
+            c.message,
+            docs.docs[c.doc].location(&c.pointer),
+        );
         findings.push(Finding {
             operation: c.operation,
             evidence: c.evidence,
             fixes: c.fixes,
-            ..c.rule.finding(
-                c.confidence,
-                c.message,
-                docs.docs[c.doc].location(&c.pointer),
-            )
+            severity: c.severity.unwrap_or(base.severity),
+            ..base
         });
     }
     let files = docs.docs.len() as u64;

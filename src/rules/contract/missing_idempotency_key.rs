@@ -23,6 +23,10 @@ declare_rule! {
     ///       - {name: Idempotency-Key, in: header, required: true, schema: {type: string}}
     /// ```
     /// and store the key with the result (a conditional put on the key) to replay it.
+    ///
+    /// On an operation that moves money or stock (charge, pay, transfer, withdraw, refund,
+    /// order, redeem...) the finding is `high`: a retry there is a double charge, and it ranks
+    /// with the races, above documentation gaps.
     pub static RULE = ("RC204", "missing-idempotency-key", Contract, Medium,
         "A non-idempotent POST (create, charge, transfer, redeem) with no `Idempotency-Key` header.");
 }
@@ -81,13 +85,18 @@ pub fn check(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
                 json!([ctx.header_param("Idempotency-Key", true, "A unique key per logical request; a retry with the same key returns the first outcome.")]),
             )]),
         );
-        out.push(ctx.at_op(
+        let mut c = ctx.at_op(
             &RULE,
             op,
             confidence,
             message,
             vec!["no idempotency-key header parameter".into()],
             vec![fix],
-        ));
+        );
+        if money {
+            // A retried charge or transfer moves the money twice: that ranks with the races.
+            c.severity = Some(crate::model::Severity::High);
+        }
+        out.push(c);
     }
 }

@@ -55,6 +55,8 @@ pub struct SpecCandidate {
     pub operation: Option<String>,
     pub evidence: Vec<EvidenceStep>,
     pub fixes: Vec<Fix>,
+    /// A severity other than the rule's: a gap on an operation that moves money can lose it.
+    pub severity: Option<crate::model::Severity>,
 }
 
 pub fn run(ctx: &SpecCtx, out: &mut Vec<SpecCandidate>) {
@@ -128,6 +130,7 @@ impl SpecCtx<'_> {
             operation: Some(op.label()),
             evidence,
             fixes,
+            severity: None,
         }
     }
 
@@ -177,6 +180,7 @@ impl SpecCtx<'_> {
             operation: None,
             evidence,
             fixes,
+            severity: None,
         }
     }
 

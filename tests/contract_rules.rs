@@ -255,3 +255,42 @@ fn inline_content_with_base_dir() {
         .iter()
         .any(|f| f.rule == "RC290" && f.message.contains("base directory")));
 }
+
+/// One cause, one finding: GETs that answer with one shared response lacking `ETag` get one
+/// RC203 at that response, listing them; a GET with its own response keeps its own finding.
+#[test]
+fn a_gap_in_a_shared_component_is_one_finding() {
+    let mut paths = String::new();
+    for r in ["a", "b", "c"] {
+        paths.push_str(&format!(
+            "  /{r}/{{id}}:\n    parameters: [{{name: id, in: path, required: true, schema: {{type: string}}}}]\n    get:\n      responses: {{'200': {{$ref: '#/components/responses/Thing'}}}}\n    put:\n      parameters: [{{name: If-Match, in: header, required: true, schema: {{type: string}}}}]\n      responses: {{'200': {{description: ok}}, '412': {{description: stale}}, '429': {{description: slow}}}}\n"
+        ));
+    }
+    paths.push_str("  /own/{id}:\n    parameters: [{name: id, in: path, required: true, schema: {type: string}}]\n    get:\n      responses: {'200': {description: its own}}\n    put:\n      parameters: [{name: If-Match, in: header, required: true, schema: {type: string}}]\n      responses: {'200': {description: ok}, '412': {description: stale}, '429': {description: slow}}\n");
+    let content = format!(
+        "openapi: 3.0.3\ninfo: {{title: t, version: '1'}}\nsecurity: [{{k: []}}]\npaths:\n{paths}components:\n  securitySchemes:\n    k: {{type: http, scheme: bearer}}\n  responses:\n    Thing:\n      description: a thing\n"
+    );
+    let report = check(&SpecInput::Inline {
+        content,
+        base_dir: None,
+    });
+    let etag: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| f.rule == "RC203")
+        .collect();
+    assert_eq!(etag.len(), 2, "{}", render(&report));
+    let shared = etag.iter().find(|f| f.operation.is_none()).unwrap();
+    assert!(
+        shared.message.contains("`Thing`") && shared.message.contains("3 GETs"),
+        "{}",
+        shared.message
+    );
+    assert_eq!(
+        shared.location.pointer.as_deref(),
+        Some("#/components/responses/Thing")
+    );
+    assert!(shared.fixes[0].snippet.contains("ETag"));
+    let own = etag.iter().find(|f| f.operation.is_some()).unwrap();
+    assert_eq!(own.operation.as_deref(), Some("GET /own/{id}"));
+}

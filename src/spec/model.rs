@@ -34,6 +34,9 @@ pub struct Resp {
     pub headers: Vec<String>,
     /// Top-level properties of the JSON body schema.
     pub props: Vec<String>,
+    /// The shared response it refers to (`#/components/responses/Item`), as (document,
+    /// pointer) after following the `$ref`.
+    pub shared: Option<(DocId, String)>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -269,6 +272,7 @@ pub fn build(docs: &Docs, format: Format) -> SpecModel {
             let mut responses = vec![];
             if let Some(rs) = op.get("responses").and_then(Value::as_object) {
                 for (code, r) in rs {
+                    let shared = deref(docs, op_doc, r);
                     let (d, rv) = follow(docs, op_doc, r);
                     let mut b = Body::default();
                     if let Some(s) = json_schema_of(rv.get("content")) {
@@ -278,6 +282,7 @@ pub fn build(docs: &Docs, format: Format) -> SpecModel {
                         code: code.to_ascii_uppercase(),
                         headers: lower_keys(rv.get("headers")),
                         props: b.props,
+                        shared,
                     });
                 }
             }

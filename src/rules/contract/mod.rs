@@ -145,9 +145,22 @@ impl SpecCtx<'_> {
         message: String,
         fixes: Vec<Fix>,
     ) -> SpecCandidate {
+        self.at_shared(rule, (0, "/paths".into()), ops, confidence, message, fixes)
+    }
+
+    /// One candidate for a cause many operations share (a component they all refer to), at
+    /// that cause, listing the operations.
+    pub fn at_shared(
+        &self,
+        rule: &'static RuleMeta,
+        (doc, pointer): (DocId, String),
+        ops: &[&Op],
+        confidence: Confidence,
+        message: String,
+        fixes: Vec<Fix>,
+    ) -> SpecCandidate {
         const LISTED: usize = 20;
-        let pointer = "/paths".to_string();
-        let (line, column) = self.docs.docs[0].position(&pointer);
+        let (line, column) = self.docs.docs[doc].position(&pointer);
         let mut evidence: Vec<EvidenceStep> = ops
             .iter()
             .take(LISTED)
@@ -165,7 +178,7 @@ impl SpecCtx<'_> {
         if ops.len() > LISTED {
             evidence.push(EvidenceStep {
                 kind: StepKind::Note,
-                file: self.path(0),
+                file: self.path(doc),
                 line,
                 column,
                 note: format!("and {} more operations", ops.len() - LISTED),
@@ -175,7 +188,7 @@ impl SpecCtx<'_> {
             rule,
             confidence,
             message,
-            doc: 0,
+            doc,
             pointer,
             operation: None,
             evidence,

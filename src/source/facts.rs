@@ -526,6 +526,9 @@ pub struct Guard {
     /// For an existence check: whether the guarded code runs only when the item exists
     /// (`Some(true)`), only when it does not (`Some(false)`), or that cannot be told.
     pub on_existing: Option<bool>,
+    /// `if new == stored { return }`: the guarded code runs only when the data read differs
+    /// from this value of the caller's (its provenance).
+    pub differs_from: Option<Val>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -327,6 +327,7 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
                     span,
                     proceeds_when_true: true,
                     on_existing: None,
+                    differs_from: None,
                 },
                 reads,
                 attrs: part.val.attrs.clone(),

@@ -45,6 +45,22 @@ declare_rule! {
         "A decision on read data guards a write whose condition does not re-check it.");
 }
 
+/// `if new == stored { return }` before a write of `new`: the check only skips writing what
+/// is already there. A concurrent change in between is overwritten by the same write the
+/// request would have made without the check: the check decides nothing.
+fn skips_same_value(w: &writes::WriteFacts, c: &writes::Check) -> bool {
+    let Some(theirs) = &c.guard.differs_from else {
+        return false;
+    };
+    // Only a plain overwrite: an increment or a value from the read beside it would make the
+    // skip decide something (`if plan == new { return }` before `SET plan = :p ADD charges :c`).
+    let parts = || w.req.values.iter().chain(w.req.item.iter());
+    w.kind == OpKind::UpdateItem
+        && w.atomic_attrs().is_empty()
+        && parts().all(|p| !p.val.has_read())
+        && parts().any(|p| !theirs.origins.is_empty() && theirs.origins.is_subset(&p.val.origins))
+}
+
 pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
     for w in ctx.writes {
         if w.rechecks || w.kind == OpKind::BatchWriteItem {
@@ -56,6 +72,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         let checks: Vec<_> = w
             .checks
             .iter()
+            .filter(|c| !skips_same_value(w, c))
             .filter(|c| {
                 c.guard.kind == GuardKind::Value
                     || (revives

@@ -387,6 +387,7 @@ impl Walker<'_, '_, '_> {
             let mut guards = self.guards.clone();
             guards.extend(op.guards.iter().map(|g| Guard {
                 val: remap(&g.val),
+                differs_from: g.differs_from.as_ref().map(remap),
                 ..g.clone()
             }));
             let mut loops = self.loops.clone();

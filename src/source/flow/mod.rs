@@ -263,7 +263,35 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 GuardKind::Exists => polarity.map(|p| p == proceeds_when_true),
                 GuardKind::Value => None,
             },
+            differs_from: None,
         }
+    }
+
+    /// `if new == stored { return }` (or `if new != stored { .. }`): the guarded code runs only
+    /// when the data read differs from a value of the caller's; that value's provenance.
+    fn differs_from(&self, cond: &Expr, proceeds_when_true: bool) -> Option<Val> {
+        let Expr::Binary(b) = strip(cond) else {
+            return None;
+        };
+        let runs_when_different = match b.op {
+            syn::BinOp::Eq(_) => !proceeds_when_true,
+            syn::BinOp::Ne(_) => proceeds_when_true,
+            _ => false,
+        };
+        if !runs_when_different {
+            return None;
+        }
+        // Looked up, not evaluated again: the condition's calls are already recorded.
+        let peek = |e: &Expr| root_ident(e).and_then(|r| self.env.get(&r)).map(Val::plain);
+        let (l, r) = (peek(&b.left)?, peek(&b.right)?);
+        let theirs = match (l.has_read(), r.has_read()) {
+            (true, false) => r,
+            (false, true) => l,
+            _ => return None,
+        };
+        // A value the caller brought, not a constant every request shares.
+        theirs.params().next()?;
+        Some(theirs)
     }
 
     fn stmt(&mut self, s: &Stmt) -> Val {
@@ -713,14 +741,16 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         let polarity = exists_polarity(&i.cond);
         let mk = |me: &Self, when: bool| {
             let span = me.span(&*i.cond);
-            me.guard(
+            let mut g = me.guard(
                 &cond,
                 guard_kind(&i.cond),
                 polarity,
                 text_of(&i.cond),
                 span,
                 when,
-            )
+            );
+            g.differs_from = me.differs_from(&i.cond, when);
+            g
         };
         if guarded {
             self.guards.push(mk(self, true));

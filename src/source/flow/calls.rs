@@ -479,10 +479,12 @@ impl Walker<'_, '_, '_> {
                 }
             }
             if let Expr::Closure(c) = a {
+                let mark = self.scope();
                 for input in &c.inputs {
                     self.bind(input, recv.data());
                 }
                 args.push(self.expr(&c.body));
+                self.unwind(mark);
             } else {
                 args.push(self.expr(a));
             }

@@ -50,6 +50,9 @@ struct Walker<'w, 'g, 'a> {
     f: &'w FnDef<'a>,
     file: Arc<str>,
     env: HashMap<String, Val>,
+    /// Names bound by patterns, with what they hid: undone when their scope ends, so an arm's
+    /// `Ok(i)` does not stand for the loop's `i` after the `match`.
+    shadowed: Vec<(String, Option<Val>)>,
     ops: Vec<Op>,
     guards: Vec<Guard>,
     loops: Vec<LoopCtx>,
@@ -83,6 +86,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             f,
             file: meta.span.file.clone(),
             env: HashMap::new(),
+            shadowed: vec![],
             ops: vec![],
             guards: vec![],
             loops: vec![],
@@ -181,6 +185,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     // ----- statements -------------------------------------------------------------------
 
     fn block(&mut self, b: &syn::Block) -> Val {
+        let mark = self.scope();
         let saved = self.guards.len();
         let mut last = Val::default();
         for (i, stmt) in b.stmts.iter().enumerate() {
@@ -192,6 +197,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         }
         self.trailing = self.guards[saved.min(self.guards.len())..].to_vec();
         self.guards.truncate(saved);
+        self.unwind(mark);
         last
     }
 
@@ -408,7 +414,30 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         let mut names = vec![];
         bind_names(p, &mut names);
         for n in names {
-            self.env.insert(n, v.clone());
+            let hidden = self.env.insert(n.clone(), v.clone());
+            self.shadowed.push((n, hidden));
+        }
+    }
+
+    /// Where a scope starts: what [`Walker::unwind`] goes back to.
+    fn scope(&self) -> usize {
+        self.shadowed.len()
+    }
+
+    /// End a scope: the names bound in it stand again for what they hid.
+    fn unwind(&mut self, mark: usize) {
+        while self.shadowed.len() > mark {
+            let Some((name, hidden)) = self.shadowed.pop() else {
+                break;
+            };
+            match hidden {
+                Some(v) => {
+                    self.env.insert(name, v);
+                }
+                None => {
+                    self.env.remove(&name);
+                }
+            }
         }
     }
 
@@ -556,8 +585,11 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 let it = self.expr(&f.expr);
                 let unbounded = matches!(strip(&f.expr), Expr::Range(r) if r.end.is_none())
                     || text_of(&f.expr).contains("repeat");
+                let mark = self.scope();
                 self.bind(&f.pat, it.data());
-                self.in_loop(f.for_token.span, !unbounded, |w| w.block(&f.body))
+                let v = self.in_loop(f.for_token.span, !unbounded, |w| w.block(&f.body));
+                self.unwind(mark);
+                v
             }
             Expr::Return(r) => {
                 if let Some(x) = &r.expr {
@@ -736,6 +768,8 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     /// (`if let Some(h) = last { if h == hash { return } }`), which decide whether the code
     /// after it runs.
     fn if_expr(&mut self, i: &syn::ExprIf) -> (Val, Vec<Guard>) {
+        // `if let Some(x) = ..`: `x` lives in the `then` block only.
+        let mark = self.scope();
         let cond = self.expr(&i.cond);
         let guarded = cond.has_read();
         let polarity = exists_polarity(&i.cond);
@@ -756,6 +790,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             self.guards.push(mk(self, true));
         }
         let mut v = self.block(&i.then_branch);
+        self.unwind(mark);
         let inner = std::mem::take(&mut self.trailing);
         if guarded {
             self.guards.pop();
@@ -815,6 +850,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         // failure decides the arms after them.
         let mut failed: Vec<Guard> = vec![];
         for arm in &m.arms {
+            let mark = self.scope();
             self.bind(&arm.pat, scrut.clone());
             let before = self.guards.len();
             if let Some(g) = &guard {
@@ -836,6 +872,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }
             self.trailing.clear();
             let a = self.expr(&arm.body);
+            self.unwind(mark);
             self.guards.truncate(before);
             if let Some((v, kind, polarity, text, span)) = arm_guard {
                 failed.push(self.guard(&v, kind, polarity, text, span, false));

@@ -894,8 +894,10 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             v.join(&scrut.data());
         }
         let mut after: Vec<Guard> = guard.filter(|_| any_diverges).into_iter().collect();
-        if going_on.len() == 1 {
-            after.extend(going_on.pop().unwrap_or_default());
+        // The early returns inside any arm that goes on decide, on its path, whether the code
+        // after the `match` runs (`Some(old) => { if !old.owners.contains(me) { return } }`).
+        for inner in going_on {
+            after.extend(inner.into_iter().filter(|g| g.val.has_read()));
         }
         (v, after)
     }

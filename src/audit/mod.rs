@@ -49,6 +49,16 @@ fn normalize(path: &str) -> String {
     }
 }
 
+fn step(kind: StepKind, at: &crate::model::Location, note: String) -> EvidenceStep {
+    EvidenceStep {
+        kind,
+        file: at.file.clone(),
+        line: at.line,
+        column: at.column,
+        note,
+    }
+}
+
 fn finding(
     rule: &'static RuleMeta,
     h: &Handler,
@@ -64,13 +74,7 @@ fn finding(
         routes: vec![h.route.clone()],
         evidence: notes
             .into_iter()
-            .map(|(kind, l, note)| EvidenceStep {
-                kind,
-                file: l.file,
-                line: l.line,
-                column: l.column,
-                note,
-            })
+            .map(|(kind, l, note)| step(kind, &l, note))
             .collect(),
         fixes,
         ..rule.finding(Confidence::Medium, message, at)
@@ -249,16 +253,14 @@ fn refute_and_attach(findings: &mut [Finding], handlers: &[Handler], ops: &[OpFa
                     h.function,
                     apis.join(", ")
                 ));
-                f.evidence.push(EvidenceStep {
-                    kind: StepKind::Note,
-                    file: h.location.file.clone(),
-                    line: h.location.line,
-                    column: h.location.column,
-                    note: format!(
+                f.evidence.push(step(
+                    StepKind::Note,
+                    &h.location,
+                    format!(
                         "`{}` handles it; none of its writes has a condition",
                         h.function
                     ),
-                });
+                ));
             }
         }
         let contract: Vec<(String, crate::model::Location)> = findings
@@ -273,13 +275,7 @@ fn refute_and_attach(findings: &mut [Finding], handlers: &[Handler], ops: &[OpFa
             .collect();
         for f in findings.iter_mut().filter(|f| on_op(f) && is_race(f)) {
             for (note, at) in &contract {
-                f.evidence.push(EvidenceStep {
-                    kind: StepKind::Note,
-                    file: at.file.clone(),
-                    line: at.line,
-                    column: at.column,
-                    note: note.clone(),
-                });
+                f.evidence.push(step(StepKind::Note, at, note.clone()));
             }
         }
     }

@@ -185,26 +185,16 @@ impl Val {
         self.fields.as_ref().and_then(|f| f.get(name))
     }
 
-    /// A value built from named parts: their provenance together, each part kept apart
-    /// where that tells them apart (parts that all come from the same place are one value).
-    pub fn of_fields(parts: Vec<(String, Val)>) -> Val {
+    /// The parts of a value built from named parts, kept apart where that tells them apart
+    /// (parts that all come from the same place are one value).
+    pub fn fields_of(parts: Vec<(String, Val)>) -> Option<Arc<BTreeMap<String, Val>>> {
         /// Parts kept apart at most: a wider literal is taken whole.
         const MAX_FIELDS: usize = 24;
-        let mut v = Val::default();
-        for (_, p) in &parts {
-            v.join(&p.data());
-        }
         let distinct = parts
             .windows(2)
             .any(|w| w[0].1.origins != w[1].1.origins || w[0].1.fields.is_some());
-        if distinct && parts.len() <= MAX_FIELDS {
-            v.fields = Some(Arc::new(
-                parts.into_iter().map(|(k, p)| (k, p.data())).collect(),
-            ));
-        } else {
-            v.fields = None;
-        }
-        v
+        (distinct && parts.len() <= MAX_FIELDS)
+            .then(|| Arc::new(parts.into_iter().map(|(k, p)| (k, p.data())).collect()))
     }
 
     pub fn is_fresh(&self) -> bool {

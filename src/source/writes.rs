@@ -76,6 +76,13 @@ impl WriteFacts {
         self.feeds.iter().filter(|f| f.same_item)
     }
 
+    /// The item read is written back whole after changes beyond its numbers (an element
+    /// pushed, a field set): an update of the numbers alone would drop them.
+    pub fn puts_back_edited_item(&self) -> bool {
+        self.same_item_feeds()
+            .any(|f| f.edited && f.written.iter().any(|a| a == "*"))
+    }
+
     /// Attributes the update sets atomically (`SET a = a + :d`, `ADD a :d`).
     pub fn atomic_attrs(&self) -> Vec<&str> {
         self.update

@@ -445,7 +445,7 @@ fn check_structure(docs: &Docs) -> Result<(), serde_path_to_error::Error<serde_j
                     .map(|seg| format!("/{}", doc::escape(&seg.to_string())))
                     .collect();
                 error = e;
-                let Some(at) = deepest_ref(&view, &pointer) else {
+                let Some((at, ..)) = refs::ref_on_the_way(&view, &pointer) else {
                     break;
                 };
                 if !inline_at(docs, &mut view, &at) {
@@ -457,49 +457,26 @@ fn check_structure(docs: &Docs) -> Result<(), serde_path_to_error::Error<serde_j
     Err(error)
 }
 
-/// The deepest object on the way to `pointer` that is only a `$ref`.
-fn deepest_ref(view: &Value, pointer: &str) -> Option<String> {
-    let mut at = String::new();
-    let mut found = None;
-    let mut v = view;
-    let is_ref = |v: &Value| v.get("$ref").is_some_and(Value::is_string);
-    if is_ref(v) {
-        found = Some(String::new());
-    }
-    for seg in pointer.split('/').skip(1) {
-        let key = seg.replace("~1", "/").replace("~0", "~");
-        v = match v {
-            Value::Object(m) => m.get(&key)?,
-            Value::Array(a) => a.get(key.parse::<usize>().ok()?)?,
-            _ => return found,
-        };
-        at.push('/');
-        at.push_str(seg);
-        if is_ref(v) {
-            found = Some(at.clone());
-        }
-    }
-    found
-}
-
-/// Replace the `$ref` object at `at` by what it names, its own references made absolute.
+/// Replace the `$ref` object at `at` by what it names.
 fn inline_at(docs: &Docs, view: &mut Value, at: &str) -> bool {
     let Some(slot) = view.pointer_mut(at) else {
         return false;
     };
-    let Some(reference) = slot.get("$ref").and_then(Value::as_str) else {
+    let Some(target) = inlined(docs, slot) else {
         return false;
     };
-    let Some((d, fragment)) = docs.resolve_loaded(0, reference) else {
-        return false;
-    };
-    let Some(target) = docs.get(d, &fragment) else {
-        return false;
-    };
-    let mut target = target.clone();
-    absolutize(docs, d, &mut target);
     *slot = target;
     true
+}
+
+/// What a `$ref` object (found in the root, or already made absolute) names, its own
+/// references made absolute; `None` for anything else.
+fn inlined(docs: &Docs, v: &Value) -> Option<Value> {
+    let reference = v.get("$ref").and_then(Value::as_str)?;
+    let (d, fragment) = docs.resolve_loaded(0, reference)?;
+    let mut target = docs.get(d, &fragment)?.clone();
+    absolutize(docs, d, &mut target);
+    Some(target)
 }
 
 /// Make every `$ref` inside a value taken from document `d` resolve from the root.
@@ -569,22 +546,10 @@ fn inline_known(docs: &Docs, v: &mut Value, at: &mut String, depth: usize) {
             "securitySchemes",
         ]
         .contains(&k.as_str());
-        let inline = (k == "description" || k == "summary" || whole_map || operation || map)
-            && m.get(&k)
-                .is_some_and(|x| x.get("$ref").is_some_and(Value::is_string));
+        let inline = k == "description" || k == "summary" || whole_map || operation || map;
         if let Some(x) = m.get_mut(&k) {
-            if inline {
-                if let Some((d, fragment)) = x
-                    .get("$ref")
-                    .and_then(Value::as_str)
-                    .and_then(|r| docs.resolve_loaded(0, r))
-                {
-                    if let Some(t) = docs.get(d, &fragment) {
-                        let mut t = t.clone();
-                        absolutize(docs, d, &mut t);
-                        *x = t;
-                    }
-                }
+            if let Some(t) = inline.then(|| inlined(docs, x)).flatten() {
+                *x = t;
             }
             inline_known(docs, x, at, depth + 1);
         }

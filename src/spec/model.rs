@@ -273,7 +273,10 @@ pub fn build(docs: &Docs, format: Format) -> SpecModel {
             if let Some(rs) = op.get("responses").and_then(Value::as_object) {
                 for (code, r) in rs {
                     let shared = deref(docs, op_doc, r);
-                    let (d, rv) = follow(docs, op_doc, r);
+                    let (d, rv) = match &shared {
+                        Some((d, p)) => (*d, docs.get(*d, p).unwrap_or(&NULL)),
+                        None => (op_doc, r),
+                    };
                     let mut b = Body::default();
                     if let Some(s) = json_schema_of(rv.get("content")) {
                         schema_props(docs, d, s, 0, &mut b);

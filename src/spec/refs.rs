@@ -258,18 +258,19 @@ fn follow(src: &mut impl Files, from: DocId, reference: &str) -> Result<(DocId, 
 /// target passes through another one...).
 const MAX_NESTED: usize = 32;
 
-/// The `$ref` on the way down a pointer, deepest first: (its pointer, the reference, the
-/// rest of the pointer after it).
-fn ref_on_the_way(v: &Value, pointer: &str) -> Option<(String, String, String)> {
+/// The deepest `$ref` on the way down a pointer, the value it ends at included: (its pointer,
+/// the reference, the rest of the pointer after it).
+pub fn ref_on_the_way(v: &Value, pointer: &str) -> Option<(String, String, String)> {
     let segments: Vec<&str> = pointer.split('/').skip(1).collect();
     let mut found = None;
     let mut cur = v;
     let mut at = String::new();
-    for (i, seg) in segments.iter().enumerate() {
+    for i in 0..=segments.len() {
         if let Some(r) = cur.get("$ref").and_then(Value::as_str) {
             let rest: String = segments[i..].iter().map(|s| format!("/{s}")).collect();
             found = Some((at.clone(), r.to_string(), rest));
         }
+        let Some(seg) = segments.get(i) else { break };
         let key = percent_decode(seg).replace("~1", "/").replace("~0", "~");
         cur = match cur {
             Value::Object(m) => match m.get(&key) {

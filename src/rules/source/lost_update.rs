@@ -92,9 +92,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
 fn fixes(ctx: &FlowCtx, w: &WriteFacts) -> Vec<Fix> {
     // An item changed beyond its numbers and put back whole: an update of the numbers alone
     // would drop the other changes, so the whole item is versioned instead.
-    let edited_whole = w
-        .same_item_feeds()
-        .any(|f| f.edited && f.written.iter().any(|a| a == "*"));
+    let edited_whole = w.puts_back_edited_item();
     if let Some(spec) = rewrite::atomic_update(w, &|s| ctx.text(s)).filter(|_| !edited_whole) {
         let name = fix_fn_name(ctx, "if_unchanged");
         return vec![fix::fix(

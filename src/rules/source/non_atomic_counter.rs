@@ -49,10 +49,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         // The whole item read, changed beyond the number (an element pushed, a field set) and
         // put back: more than the number's concurrent change is lost; that is a lost update
         // (RC101), fixed by a version, not by `ADD`.
-        let whole = w.kind.plain() == OpKind::PutItem
-            && w.same_item_feeds()
-                .any(|f| f.edited && f.written.iter().any(|a| a == "*"));
-        if whole {
+        if w.kind.plain() == OpKind::PutItem && w.puts_back_edited_item() {
             continue;
         }
         let op = ctx.op(w.op);

@@ -443,6 +443,27 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
 
     // ----- expressions ------------------------------------------------------------------
 
+    /// The parts of a struct or tuple literal: their provenance together (builders become
+    /// members, as in [`Walker::exprs`]), and each named part's own.
+    fn parts<'e>(
+        &mut self,
+        items: impl IntoIterator<Item = (Option<String>, &'e Expr)>,
+    ) -> (Val, Vec<(String, Val)>) {
+        let mut v = Val::default();
+        let mut parts = vec![];
+        for (name, e) in items {
+            let x = self.expr(e);
+            v.join(&x);
+            if let Some(b) = &x.builder {
+                v.members.push((**b).clone());
+            }
+            if let Some(n) = name {
+                parts.push((n, x));
+            }
+        }
+        (v, parts)
+    }
+
     fn exprs<'e>(&mut self, es: impl IntoIterator<Item = &'e Expr>) -> Val {
         let mut v = Val::default();
         for e in es {
@@ -611,22 +632,15 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                         ..Val::default()
                     };
                 }
-                let mut v = Val::default();
-                let mut parts = vec![];
-                for f in &s.fields {
-                    let x = self.expr(&f.expr);
-                    v.join(&x);
-                    if let Some(b) = &x.builder {
-                        v.members.push((**b).clone());
-                    }
-                    if let syn::Member::Named(n) = &f.member {
-                        parts.push((n.to_string(), x));
-                    }
-                }
+                let named = s.fields.iter().map(|f| match &f.member {
+                    syn::Member::Named(n) => (Some(n.to_string()), &f.expr),
+                    syn::Member::Unnamed(_) => (None, &f.expr),
+                });
+                let (mut v, parts) = self.parts(named);
                 match &s.rest {
                     Some(rest) => v.join(&self.expr(rest)),
                     None if parts.len() == s.fields.len() && !parts.is_empty() => {
-                        v.fields = Val::of_fields(parts).fields;
+                        v.fields = Val::fields_of(parts);
                     }
                     None => {}
                 }
@@ -651,17 +665,13 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 v
             }
             Expr::Tuple(t) if t.elems.len() > 1 => {
-                let mut v = Val::default();
-                let mut parts = vec![];
-                for (i, e) in t.elems.iter().enumerate() {
-                    let x = self.expr(e);
-                    v.join(&x);
-                    if let Some(b) = &x.builder {
-                        v.members.push((**b).clone());
-                    }
-                    parts.push((i.to_string(), x));
-                }
-                v.fields = Val::of_fields(parts).fields;
+                let (mut v, parts) = self.parts(
+                    t.elems
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| (Some(i.to_string()), e)),
+                );
+                v.fields = Val::fields_of(parts);
                 v
             }
             Expr::Tuple(t) => self.exprs(&t.elems),

@@ -98,3 +98,57 @@ fn every_fix_snippet_is_in_the_compile_check_crate() {
         }
     }
 }
+
+/// The `condition_expression("…")` literal of the request built from `line` on, if any.
+fn condition_at(file: &str, line: u32) -> Option<String> {
+    let text = std::fs::read_to_string(file).ok()?;
+    let from: String = text
+        .lines()
+        .skip(line.saturating_sub(1) as usize)
+        .take(40)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let request = &from[..from.find(".send()").unwrap_or(from.len())];
+    let at = request.find(".condition_expression(\"")? + ".condition_expression(\"".len();
+    let rest = &request[at..];
+    Some(rest[..rest.find('"')?].to_string())
+}
+
+#[test]
+fn fixes_keep_the_condition_of_the_write() {
+    let mut inputs: Vec<Input> = FIXTURES.iter().map(|p| Input::Path(p.into())).collect();
+    inputs.push(Input::Path("tests/fixtures/shapes".into()));
+    let mut checked = 0;
+    for input in inputs {
+        let report = analyze(&[input], &Options::default());
+        for f in &report.findings {
+            let writes = f
+                .evidence
+                .iter()
+                .filter(|s| s.kind == racecheck::model::StepKind::Write);
+            for w in writes {
+                let Some(cond) = condition_at(&w.file, w.line) else {
+                    continue;
+                };
+                for fix in &f.fixes {
+                    // Only fixes that rebuild the request (RC105's answers the error).
+                    let rebuilds = fix.snippet.contains(".table_name(");
+                    if fix.safety == racecheck::model::FixSafety::DisplayOnly || !rebuilds {
+                        continue;
+                    }
+                    checked += 1;
+                    assert!(
+                        fix.snippet.contains(&cond),
+                        "{} at {}:{}: the fix `{}` drops the write's condition `{cond}`:\n{}",
+                        f.rule,
+                        f.location.file,
+                        f.location.line,
+                        fix.title,
+                        fix.snippet
+                    );
+                }
+            }
+        }
+    }
+    assert!(checked >= 2, "only {checked} conditioned writes had fixes");
+}

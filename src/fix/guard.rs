@@ -19,10 +19,7 @@ pub fn translate_guard(
     let Some(cond) = tr(spec, &e, attrs, proceeds_when_true) else {
         return false;
     };
-    spec.condition = Some(match spec.condition.take() {
-        Some(prev) => format!("({prev}) AND ({cond})"),
-        None => cond,
-    });
+    spec.and_condition(cond);
     true
 }
 

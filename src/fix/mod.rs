@@ -249,6 +249,9 @@ pub struct UpdateSpec {
     pub names: Vec<(String, String)>,
     pub values: Vec<(String, Arg)>,
     pub conflict: Conflict,
+    /// Decisions of the code that the condition does not express (`!valid(&item)`): a fix
+    /// that leaves one out is a sketch, not a re-check.
+    pub unchecked: Vec<String>,
 }
 
 /// What a failed condition means to the client.
@@ -270,6 +273,19 @@ impl Conflict {
 }
 
 impl UpdateSpec {
+    /// An empty update of `target`: nothing set, no condition, a conflict answered with 409.
+    pub fn new(target: Target) -> UpdateSpec {
+        UpdateSpec {
+            target,
+            update: String::new(),
+            condition: None,
+            names: vec![],
+            values: vec![],
+            conflict: Conflict::Conflict,
+            unchecked: vec![],
+        }
+    }
+
     /// Refer to `attr` as `#attr` in the expressions; returns the reference.
     pub fn name(&mut self, attr: &str) -> String {
         if let Some((n, _)) = self.names.iter().find(|(_, a)| a == attr) {
@@ -278,6 +294,32 @@ impl UpdateSpec {
         let n = name_ref(attr);
         self.names.push((n.clone(), attr.to_string()));
         n
+    }
+
+    /// Add `cond` to the condition, beside what is there.
+    pub fn and_condition(&mut self, cond: String) {
+        self.condition = Some(match self.condition.take() {
+            Some(prev) => format!("({prev}) AND ({cond})"),
+            None => cond,
+        });
+    }
+
+    /// The write must find the item (or, with `false`, must not): the existence decided on.
+    pub fn require_item(&mut self, exists: bool) {
+        let Some((key, _, _)) = self.target.key.first().cloned() else {
+            self.unchecked.push("whether the item exists".into());
+            return;
+        };
+        let n = self.name(&key);
+        let f = if exists {
+            "attribute_exists"
+        } else {
+            "attribute_not_exists"
+        };
+        let cond = format!("{f}({n})");
+        if !self.condition.as_deref().is_some_and(|c| c.contains(&cond)) {
+            self.and_condition(cond);
+        }
     }
 
     pub fn add_value(&mut self, placeholder: &str, arg: Arg) {
@@ -527,6 +569,24 @@ pub fn render_locked_update(fn_name: &str, receiver: &str, atomic: bool) -> Stri
              change(&mut guard);\n}}\n"
         )
     }
+}
+
+/// A fix whose condition leaves out decisions of the code is a sketch: it says which, and
+/// is never offered as applicable.
+pub fn with_gaps(mut f: Fix, unchecked: &[String]) -> Fix {
+    if unchecked.is_empty() {
+        return f;
+    }
+    let list: Vec<String> = unchecked
+        .iter()
+        .map(|u| format!("`{}`", u.split_whitespace().collect::<Vec<_>>().join(" ")))
+        .collect();
+    f.safety = FixSafety::DisplayOnly;
+    f.explanation.push_str(&format!(
+        " The condition does not yet express {}: add it by hand before using this.",
+        list.join(", ")
+    ));
+    f
 }
 
 pub fn fix(

@@ -5,7 +5,7 @@ use syn::{BinOp, Expr};
 
 use super::{ident, param_name, translate_guard, Arg, Conflict, Target, Ty, UpdateSpec};
 use crate::source::expr::{is_version_attr, Action, SetValue};
-use crate::source::facts::{OpKind, Part};
+use crate::source::facts::{GuardKind, OpKind, Part};
 use crate::source::writes::WriteFacts;
 
 /// How the read value is changed: `balance - amount` becomes (`-`, `amount`).
@@ -74,14 +74,8 @@ pub fn atomic_update(
     text_of: &dyn Fn(&crate::source::facts::Span) -> String,
 ) -> Option<UpdateSpec> {
     let b = &w.req;
-    let mut spec = UpdateSpec {
-        target: Target::of_write(w),
-        update: String::new(),
-        condition: None,
-        names: vec![],
-        values: vec![],
-        conflict: Conflict::Conflict,
-    };
+    let mut spec = UpdateSpec::new(Target::of_write(w));
+    keep_condition(&mut spec, b);
     let mut set: Vec<String> = vec![];
     let mut other: Vec<(String, String)> = vec![];
     let mut cas: Vec<String> = vec![];
@@ -221,6 +215,9 @@ pub fn atomic_update(
             &attrs,
             ch.guard.proceeds_when_true,
         ) {
+            if ch.attrs.is_empty() && ch.guard.kind == GuardKind::Value {
+                spec.unchecked.push(ch.guard.text.clone());
+            }
             cas.extend(ch.attrs.iter().cloned());
         }
     }
@@ -270,6 +267,49 @@ pub fn atomic_update(
     }
     spec.update = update;
     Some(spec)
+}
+
+/// The write's own condition (`balance >= :amount`) stays: the fix adds to it, never drops
+/// it. One built at run time cannot be carried over, and the fix says so.
+pub fn keep_condition(spec: &mut UpdateSpec, b: &crate::source::facts::Builder) {
+    use crate::source::facts::{Cond, Text};
+    match &b.condition {
+        Cond::Given(Text::Literal(c)) => {
+            for ph in tokens(c, ':') {
+                keep_value(spec, b, &ph);
+            }
+            for n in tokens(c, '#') {
+                if let Some((_, attr)) = b.names.iter().find(|(x, _)| *x == n) {
+                    if !spec.names.iter().any(|(x, _)| *x == n) {
+                        spec.names.push((n, attr.clone()));
+                    }
+                }
+            }
+            spec.and_condition(c.clone());
+        }
+        Cond::Given(Text::Dynamic(_)) => spec
+            .unchecked
+            .push("the write's own condition, built at run time".into()),
+        _ => {}
+    }
+}
+
+/// `:placeholders` or `#names` of an expression, in order, once each.
+fn tokens(expr: &str, sigil: char) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    let mut rest = expr;
+    while let Some(i) = rest.find(sigil) {
+        let tail = &rest[i + 1..];
+        let len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let t = format!("{sigil}{}", &tail[..len]);
+        if len > 0 && !out.contains(&t) {
+            out.push(t);
+        }
+        rest = &tail[len..];
+    }
+    out
 }
 
 /// Keep a placeholder of the original request as a parameter named after the code's value.

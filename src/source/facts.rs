@@ -63,6 +63,9 @@ pub struct Val {
     /// Batch write requests this value carries: deletes, puts.
     pub deletes: bool,
     pub puts: bool,
+    /// Only whether a read found something (`item.is_some()`, handed back by a helper):
+    /// `Some(true)` when `true` means it did. A decision on it is a decision on existence.
+    pub presence: Option<bool>,
 }
 
 impl Val {
@@ -77,6 +80,12 @@ impl Val {
         // Fields stay known through a join: a part without them adds its provenance to each
         // field (`if x { Out { .. } } else { opaque }`: a field may come from either).
         let blank = |v: &Val| v.origins.is_empty() && v.attrs.is_empty();
+        // Only reads decide what a flag says: constants and parameters beside it do not.
+        self.presence = match (!self.has_read(), !other.has_read()) {
+            (_, true) => self.presence,
+            (true, false) => other.presence,
+            _ => self.presence.filter(|p| other.presence == Some(*p)),
+        };
         let spread =
             |fields: Arc<BTreeMap<String, Val>>, extra: &Val| -> Arc<BTreeMap<String, Val>> {
                 let adds = |v: &Val| {
@@ -140,6 +149,7 @@ impl Val {
             fields: self.fields.clone(),
             deletes: self.deletes,
             puts: self.puts,
+            presence: self.presence,
             ..Val::default()
         }
     }

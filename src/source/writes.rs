@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::expr::{self, Action};
+use super::expr::{self, Action, SetValue};
 use super::facts::*;
 
 /// A read whose data reaches a write.
@@ -81,6 +81,18 @@ impl WriteFacts {
     pub fn puts_back_edited_item(&self) -> bool {
         self.same_item_feeds()
             .any(|f| f.edited && f.written.iter().any(|a| a == "*"))
+    }
+
+    /// Whether the update fails on a missing item: it reads a stored attribute with no
+    /// default (`SET n = n + :d`, `list_append(l, :x)`), so it cannot create one.
+    pub fn requires_item(&self) -> bool {
+        self.update.iter().any(|a| match a {
+            Action::Set { value, rhs, .. } => {
+                matches!(value, SetValue::SelfArith(_) | SetValue::ListAppend(_))
+                    && !rhs.contains("if_not_exists")
+            }
+            _ => false,
+        })
     }
 
     /// Attributes the update sets atomically (`SET a = a + :d`, `ADD a :d`).

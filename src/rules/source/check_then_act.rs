@@ -68,7 +68,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         }
         // A value decision, or the item found to exist before an update that does not require
         // it to exist still: a delete in between makes the update create a partial item.
-        let revives = w.kind == OpKind::UpdateItem && w.condition.is_none() && !w.in_transaction;
+        let revives = w.kind == OpKind::UpdateItem
+            && w.condition.is_none()
+            && !w.in_transaction
+            && !w.requires_item();
         let checks: Vec<_> = w
             .checks
             .iter()
@@ -118,7 +121,14 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             w.kind.api_name()
         );
         let fixes = match rewrite::atomic_update(w, &|s| ctx.text(s)) {
-            Some(spec) => vec![fix::fix(
+            Some(mut spec) => {
+                if checks
+                    .iter()
+                    .any(|c| c.guard.kind == GuardKind::Exists && c.guard.on_existing == Some(true))
+                {
+                    spec.require_item(true);
+                }
+                let f = fix::fix(
                 "Make the check part of the write",
                 "The condition expression makes DynamoDB check and write in one step; a request \
                  that loses the race gets ConditionalCheckFailed, answered with 409 Conflict.",
@@ -128,7 +138,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                     "Checks and writes in one request: DynamoDB rejects the write when the check fails.",
                     &spec,
                 ),
-            )],
+            );
+                vec![fix::with_gaps(f, &spec.unchecked)]
+            }
             None => vec![super::lost_update::version_put(ctx, w)],
         };
         let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, fixes);

@@ -1,5 +1,5 @@
 use super::{check_step, compute_step, fix_fn_name, read_step, write_step, Candidate, FlowCtx};
-use crate::fix::{self, rewrite, Arg, Conflict, PutSpec, Target, Ty};
+use crate::fix::{self, rewrite, Arg, Conflict, PutSpec, Target, Ty, UpdateSpec};
 use crate::model::{Fix, FixSafety};
 use crate::rules::declare_rule;
 use crate::source::facts::OpKind;
@@ -95,7 +95,7 @@ fn fixes(ctx: &FlowCtx, w: &WriteFacts) -> Vec<Fix> {
     let edited_whole = w.puts_back_edited_item();
     if let Some(spec) = rewrite::atomic_update(w, &|s| ctx.text(s)).filter(|_| !edited_whole) {
         let name = fix_fn_name(ctx, "if_unchanged");
-        return vec![fix::fix(
+        return vec![fix::with_gaps(fix::fix(
             "Write only if the item still holds what was read",
             "The condition makes DynamoDB reject the write when another request changed the item \
              since it was read; answer 409 (or re-read and retry a bounded number of times).",
@@ -105,25 +105,36 @@ fn fixes(ctx: &FlowCtx, w: &WriteFacts) -> Vec<Fix> {
                 "Writes the change only if the item is unchanged since it was read.",
                 &spec,
             ),
-        )];
+        ), &spec.unchecked)];
     }
     vec![version_put(ctx, w)]
 }
 
 /// A whole item written back: guard it with a version attribute.
 pub fn version_put(ctx: &FlowCtx, w: &WriteFacts) -> Fix {
+    // The write's own condition stays beside the version check.
+    let mut kept = UpdateSpec::new(Target::of_write(w));
+    rewrite::keep_condition(&mut kept, &w.req);
+    let version = "attribute_not_exists(#version) OR #version = :expected_version";
+    let mut names = vec![("#version".to_string(), "version".to_string())];
+    names.extend(kept.names);
+    let mut values = vec![(
+        ":expected_version".to_string(),
+        Arg::Param("expected_version".into(), Ty::N),
+    )];
+    values.extend(kept.values);
     let spec = PutSpec {
-        target: Target::of_write(w),
-        condition: "attribute_not_exists(#version) OR #version = :expected_version".into(),
-        names: vec![("#version".into(), "version".into())],
-        values: vec![(
-            ":expected_version".into(),
-            Arg::Param("expected_version".into(), Ty::N),
-        )],
+        target: kept.target,
+        condition: match kept.condition {
+            Some(c) => format!("({c}) AND ({version})"),
+            None => version.into(),
+        },
+        names,
+        values,
         conflict: Conflict::PreconditionFailed,
     };
     let name = fix_fn_name(ctx, "with_version_check");
-    fix::fix(
+    let f = fix::fix(
         "Version the item and write it only if the version is unchanged",
         "Store a `version` number on the item; write the item with `version` set to the version \
          read plus one, on condition that the stored version is still the one read. A failed \
@@ -134,5 +145,6 @@ pub fn version_put(ctx: &FlowCtx, w: &WriteFacts) -> Fix {
             "Puts `item` (whose `version` must be `expected_version + 1`) only if the stored\nversion is still `expected_version`.",
             &spec,
         ),
-    )
+    );
+    fix::with_gaps(f, &kept.unchecked)
 }

@@ -82,9 +82,8 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             "`{target}` is read from {}, changed in Rust and written back: concurrent changes overwrite each other; use an atomic update expression",
             ctx.op(first.read).req.table.display()
         );
-        let fixes =
-            match rewrite::atomic_update(w, &|s| ctx.text(s)) {
-                Some(spec) => vec![fix::fix(
+        let fixes = match rewrite::atomic_update(w, &|s| ctx.text(s)) {
+            Some(spec) => vec![fix::with_gaps(fix::fix(
                 "Let DynamoDB do the arithmetic",
                 "`SET x = x + :delta` (or `ADD`) is applied atomically by DynamoDB, so concurrent \
                  changes add up instead of overwriting each other.",
@@ -94,9 +93,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                     "Changes the number in one atomic update expression.",
                     &spec,
                 ),
-            )],
-                None => vec![super::lost_update::version_put(ctx, w)],
-            };
+            ), &spec.unchecked)],
+            None => vec![super::lost_update::version_put(ctx, w)],
+        };
         let reads = [first.read];
         out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
     }

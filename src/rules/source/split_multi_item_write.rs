@@ -1,5 +1,5 @@
 use super::{check_step, fix_fn_name, write_step, Candidate, FlowCtx};
-use crate::fix::{self, rewrite, Arg, Conflict, Target, Ty, UpdateSpec};
+use crate::fix::{self, rewrite, Arg, Target, Ty, UpdateSpec};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
 use crate::source::facts::{OpKind, Origin, Val};
@@ -137,16 +137,20 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         .iter()
         .map(|w| rewrite::atomic_update(w, &|s| ctx.text(s)).unwrap_or_else(|| as_written(w)))
         .collect();
-    let fixes = vec![fix::fix(
-        "Write all items in one transaction",
-        "transact_write_items applies every update or none; each keeps the condition that \
+    let unchecked: Vec<String> = members.iter().flat_map(|m| m.unchecked.clone()).collect();
+    let fixes = vec![fix::with_gaps(
+        fix::fix(
+            "Write all items in one transaction",
+            "transact_write_items applies every update or none; each keeps the condition that \
          guards it, and a cancelled transaction is answered with 409 Conflict.",
-        FixSafety::Unsafe,
-        fix::render_transaction(
-            &fix_fn_name(ctx, "in_one_transaction"),
-            "Applies all the writes of the request atomically, or none of them.",
-            &members,
+            FixSafety::Unsafe,
+            fix::render_transaction(
+                &fix_fn_name(ctx, "in_one_transaction"),
+                "Applies all the writes of the request atomically, or none of them.",
+                &members,
+            ),
         ),
+        &unchecked,
     )];
     let reads: Vec<usize> = group
         .iter()
@@ -159,13 +163,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
 /// replacement expressed as `SET` of one attribute the caller fills in.
 fn as_written(w: &WriteFacts) -> UpdateSpec {
     let mut spec = UpdateSpec {
-        target: Target::of(&w.req),
-        update: String::new(),
-        condition: None,
         names: w.req.names.clone(),
-        values: vec![],
-        conflict: Conflict::Conflict,
+        ..UpdateSpec::new(Target::of(&w.req))
     };
+    rewrite::keep_condition(&mut spec, &w.req);
     match &w.req.update {
         Some(crate::source::facts::Text::Literal(u)) => {
             spec.update = u.clone();

@@ -565,6 +565,21 @@ impl Walker<'_, '_, '_> {
             v.join(&a.data());
             v.members.extend(a.members.iter().cloned());
         }
+        let presence = match method.as_str() {
+            "is_some" | "is_ok" => Some(true),
+            "is_none" | "is_empty" | "is_err" => Some(false),
+            _ => None,
+        };
+        if presence.is_some() && recv.has_read() && recv.attrs.is_empty() {
+            v.presence = presence;
+        } else if matches!(method.as_str(), "map" | "and_then" | "map_ok") {
+            // `.map(|item| item.is_some())`: the closure's flag is the result.
+            if let (Some(Expr::Closure(_)), Some(a)) = (m.args.first(), args.first()) {
+                if a.presence.is_some() {
+                    v.presence = a.presence;
+                }
+            }
+        }
         if recv.has_read() && matches!(method.as_str(), "get" | "get_attr" | "remove") {
             if let Some(s) = m.args.first().and_then(str_lit) {
                 v.attrs = [s].into();

@@ -254,6 +254,14 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                         )
                 })
             });
+        // A flag that says only whether an item was found (`let found = item.is_some()`,
+        // a helper's `Ok(item.is_some())`) decides on existence like `is_some()` itself.
+        let (kind, polarity) = match val.presence {
+            Some(p) if kind == GuardKind::Value && polarity.is_none() => {
+                (GuardKind::Exists, Some(p))
+            }
+            _ => (kind, polarity),
+        };
         let kind = if val.attrs.is_empty() && !on_collection {
             kind
         } else {
@@ -518,6 +526,10 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 }
                 Val {
                     guard_of: None,
+                    presence: match u.op {
+                        syn::UnOp::Not(_) => v.presence.map(|p| !p),
+                        _ => None,
+                    },
                     ..v
                 }
             }

@@ -205,6 +205,7 @@ pub mod rc104_transfer_0_7 {
             .table_name("accounts")
             .key("id", AttributeValue::S(t.to_owned()))
             .update_expression("SET balance = balance - :amt")
+            .condition_expression("balance >= :amt")
             .expression_attribute_values(":amt", AttributeValue::N(amount.to_string()))
             .build()
             .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;
@@ -539,6 +540,7 @@ pub mod rc104_transfer_0_21 {
             .table_name("accounts")
             .key("id", AttributeValue::S(t.to_owned()))
             .update_expression("SET balance = balance - :amount")
+            .condition_expression("balance >= :amount")
             .expression_attribute_values(":amount", AttributeValue::N(amount.to_string()))
             .build()
             .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR)?;

@@ -272,3 +272,24 @@ fn same_report_whatever_the_threads() {
         );
     }
 }
+
+/// Cleanup deletes (of what a query found, of an expired session) are reported at `info`;
+/// consuming a still-valid token is not.
+#[test]
+fn cleanup_deletes_are_info() {
+    let severity = |path: &str, func: &str| {
+        let report = analyze(&[Input::Path(path.into())], &Options::default());
+        report
+            .findings
+            .iter()
+            .find(|f| f.function.as_deref().is_some_and(|n| n.ends_with(func)))
+            .map(|f| f.severity)
+            .unwrap_or_else(|| panic!("no finding in {func}"))
+    };
+    use racecheck::model::Severity;
+    let silent = "tests/fixtures/shapes/silent.rs";
+    assert_eq!(severity(silent, "::purge_drafts"), Severity::Info);
+    assert_eq!(severity(silent, "::load_session"), Severity::Info);
+    let one_time = "tests/fixtures/shapes/one_time.rs";
+    assert_ne!(severity(one_time, "::redeem_reset_token"), Severity::Info);
+}

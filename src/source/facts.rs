@@ -529,6 +529,9 @@ pub struct Guard {
     /// `if new == stored { return }`: the guarded code runs only when the data read differs
     /// from this value of the caller's (its provenance).
     pub differs_from: Option<Val>,
+    /// The guarded code runs only once a time read from the item has passed the clock
+    /// (`if expires_at < now`): what follows deals with something expired.
+    pub past_due: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -347,6 +347,7 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
                     proceeds_when_true: true,
                     on_existing: None,
                     differs_from: None,
+                    past_due: false,
                 },
                 reads,
                 attrs: part.val.attrs.clone(),

@@ -1,6 +1,6 @@
 use super::{check_step, read_step, write_step, Candidate, FlowCtx};
 use crate::rules::declare_rule;
-use crate::source::facts::OpKind;
+use crate::source::facts::{GuardKind, OpKind};
 
 declare_rule! {
     /// ## What it does
@@ -28,19 +28,25 @@ declare_rule! {
 
 pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
     for w in ctx.writes {
-        if w.kind != OpKind::BatchWriteItem || (w.feeds.is_empty() && w.checks.is_empty()) {
+        // Whether something was found decides nothing about the batch's items' data.
+        let checks: Vec<_> = w
+            .checks
+            .iter()
+            .filter(|c| c.guard.kind == GuardKind::Value)
+            .collect();
+        if w.kind != OpKind::BatchWriteItem || (w.feeds.is_empty() && checks.is_empty()) {
             continue;
         }
         let op = ctx.op(w.op);
         let mut evidence = vec![];
         let mut reads: Vec<usize> = w.feeds.iter().map(|f| f.read).collect();
-        reads.extend(w.checks.iter().flat_map(|c| c.reads.iter().copied()));
+        reads.extend(checks.iter().flat_map(|c| c.reads.iter().copied()));
         reads.sort_unstable();
         reads.dedup();
         for r in &reads {
             read_step(ctx.op(*r), &[], &mut evidence);
         }
-        for c in &w.checks {
+        for c in &checks {
             check_step(&c.guard, &mut evidence);
         }
         write_step(
@@ -48,7 +54,12 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             "written back here by batch_write_item, which cannot carry a condition".into(),
             &mut evidence,
         );
-        let message = "data read in this flow is written back with batch_write_item, which cannot carry conditions: concurrent changes to those items are lost".to_string();
+        let message = if w.feeds.is_empty() {
+            "a decision on data read in this flow guards a batch_write_item, which cannot carry a condition that re-checks it: a concurrent change can void the decision before the batch lands"
+        } else {
+            "data read in this flow is written back with batch_write_item, which cannot carry conditions: concurrent changes to those items are lost"
+        }
+        .to_string();
         let mut fix = super::lost_update::version_put(ctx, w);
         fix.title = "Write each item with a version condition".into();
         fix.explanation = format!(

@@ -34,8 +34,9 @@ declare_rule! {
     /// `SET balance = balance - :amount`. DynamoDB then checks and writes atomically; map
     /// `ConditionalCheckFailed` to 409 Conflict.
     ///
-    /// A delete of an item named by the read itself (cleaning up what a query found) is
-    /// reported at `info`: a repeated delete does no harm.
+    /// A delete of an item named by the read itself (cleaning up what a query found), or of
+    /// an item whose time read from it has passed the clock (an expired session), is reported
+    /// at `info`: a repeated delete does no harm.
     ///
     /// ## Known problems
     /// The decision is translated from Rust to a condition expression for the fix where its
@@ -144,8 +145,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             None => vec![super::lost_update::version_put(ctx, w)],
         };
         let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, fixes);
-        if w.kind == OpKind::DeleteItem && w.key_source == writes::KeySource::Read {
-            // Deleting what a read found (cleanup of queried items) repeats harmlessly.
+        // Deleting what a read found (cleanup of queried items), or what has expired, repeats
+        // harmlessly.
+        let expired = checks.iter().any(|c| c.guard.past_due);
+        if w.kind == OpKind::DeleteItem && (w.key_source == writes::KeySource::Read || expired) {
             c.severity = Some(crate::model::Severity::Info);
         }
         out.push(c);

@@ -278,6 +278,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 GuardKind::Value => None,
             },
             differs_from: None,
+            past_due: false,
         }
     }
 
@@ -306,6 +307,29 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         // A value the caller brought, not a constant every request shares.
         theirs.params().next()?;
         Some(theirs)
+    }
+
+    /// `if expires_at < now { .. }` (or `now > expires_at`, or the early return of the
+    /// opposite): the guarded code runs only once a time read from the item has passed the
+    /// clock.
+    fn past_due(&self, cond: &Expr, proceeds_when_true: bool) -> bool {
+        let Expr::Binary(b) = strip(cond) else {
+            return false;
+        };
+        let peek = |e: &Expr| root_ident(e).and_then(|r| self.env.get(&r)).map(Val::plain);
+        let clock = |e: &Expr| {
+            peek(e).is_some_and(|v| v.origins.contains(&Origin::Fresh) && !v.has_read())
+                || text_of(e).contains("now()")
+        };
+        let stored =
+            |e: &Expr| peek(e).is_some_and(|v| v.has_read() && !v.origins.contains(&Origin::Fresh));
+        let (earlier, later) = match b.op {
+            syn::BinOp::Lt(_) | syn::BinOp::Le(_) => (&*b.left, &*b.right),
+            syn::BinOp::Gt(_) | syn::BinOp::Ge(_) => (&*b.right, &*b.left),
+            _ => return false,
+        };
+        (proceeds_when_true && stored(earlier) && clock(later))
+            || (!proceeds_when_true && clock(earlier) && stored(later))
     }
 
     fn stmt(&mut self, s: &Stmt) -> Val {
@@ -806,6 +830,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 when,
             );
             g.differs_from = me.differs_from(&i.cond, when);
+            g.past_due = me.past_due(&i.cond, when);
             g
         };
         if guarded {

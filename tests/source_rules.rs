@@ -273,8 +273,8 @@ fn same_report_whatever_the_threads() {
     }
 }
 
-/// Cleanup deletes (of what a query found, of an expired session) are reported at `info`;
-/// consuming a still-valid token is not.
+/// Cleanup deletes (of what a query found, of an expired session) and a setup program's
+/// checks are reported at `info`; consuming a still-valid token, or a worker's, is not.
 #[test]
 fn cleanup_deletes_are_info() {
     let severity = |path: &str, func: &str| {
@@ -292,4 +292,7 @@ fn cleanup_deletes_are_info() {
     assert_eq!(severity(silent, "::load_session"), Severity::Info);
     let one_time = "tests/fixtures/shapes/one_time.rs";
     assert_ne!(severity(one_time, "::redeem_reset_token"), Severity::Info);
+    // A setup program's `main` runs once; a worker's `main` runs in every instance.
+    assert_eq!(severity(silent, "::main"), Severity::Info);
+    assert_ne!(severity(one_time, "::main"), Severity::Info);
 }

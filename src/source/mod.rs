@@ -360,6 +360,60 @@ fn run(
     })
 }
 
+/// A command-line program's `main` (a setup or migration tool) that starts no server, no
+/// Lambda runtime and no tasks: its reads and writes run once per invocation, one after
+/// another. Handlers it would serve are walked as their own flows, not as part of it.
+fn is_one_shot(f: &FnMeta, texts: &[Arc<FileText>]) -> bool {
+    if f.name != "main" || f.self_ty.is_some() {
+        return false;
+    }
+    let Some(text) = texts
+        .iter()
+        .find(|t| t.path == f.span.file)
+        .map(|t| t.slice(&f.span))
+    else {
+        return false;
+    };
+    // Words of serving, of spawning work, of consuming a queue or a schedule: a worker runs
+    // as many instances as it is deployed with.
+    const SERVES: &[&str] = &[
+        "serve",
+        "server",
+        "run",
+        "spawn",
+        "listen",
+        "bind",
+        "router",
+        "app",
+        "route",
+        "routes",
+        "launch",
+        "start",
+        "poll",
+        "subscribe",
+        "receive",
+        "recv",
+        "consume",
+        "accept",
+        "interval",
+        "tick",
+        "schedule",
+        "cron",
+        "worker",
+        "handler",
+    ];
+    // Code, not comments, says what the program does.
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    !code.contains("service_fn")
+        && !flow::words(&code)
+            .iter()
+            .any(|w| SERVES.contains(&w.as_str()))
+}
+
 /// Every routed handler with the writes its flow performs.
 fn handlers(
     global: &Global,
@@ -664,12 +718,22 @@ fn check(
             };
             rules::run(&ctx)
         };
+        let one_shot = is_one_shot(f, texts);
         match isolate(run) {
             Ok(cands) => candidates.extend(
                 cands
                     .into_iter()
                     .filter(|c| wanted.is_empty() || wanted.contains(c.rule.id))
-                    .map(|c| (id, c)),
+                    .map(|mut c| {
+                        if one_shot {
+                            c.severity = Some(crate::model::Severity::Info);
+                            c.message.push_str(
+                                " (in a program's `main` that serves no requests: it races only \
+                                 with another run of the program)",
+                            );
+                        }
+                        (id, c)
+                    }),
             ),
             Err(panic) => errors.push(internal_error(
                 f.span.file.to_string(),

@@ -273,8 +273,9 @@ fn same_report_whatever_the_threads() {
     }
 }
 
-/// Cleanup deletes (of what a query found, of an expired session) and a setup program's
-/// checks are reported at `info`; consuming a still-valid token, or a worker's, is not.
+/// Cleanup deletes (of what a query found, of an expired session), a setup program's checks
+/// and flows serialized by a lock are reported at `info`; consuming a still-valid token, a
+/// worker's checks or a flow under a shared guard are not.
 #[test]
 fn cleanup_deletes_are_info() {
     let severity = |path: &str, func: &str| {
@@ -295,4 +296,8 @@ fn cleanup_deletes_are_info() {
     // A setup program's `main` runs once; a worker's `main` runs in every instance.
     assert_eq!(severity(silent, "::main"), Severity::Info);
     assert_ne!(severity(one_time, "::main"), Severity::Info);
+    // `&mut self` of a type kept behind a lock runs under its write guard; `&self` does not.
+    let locks = "tests/fixtures/shapes/locks.rs";
+    assert_eq!(severity(locks, "::join"), Severity::Info);
+    assert_ne!(severity(locks, "::join_shared"), Severity::Info);
 }

@@ -360,6 +360,70 @@ fn run(
     })
 }
 
+/// Rules about requests interleaving between a read and a write (not about a failure half
+/// way, or an error's answer).
+const INTERLEAVING: &[&str] = &["RC101", "RC102", "RC103", "RC106", "RC107"];
+
+/// Functions that run with exclusive access to a value the program keeps behind a lock
+/// (`Arc<RwLock<World>>`): `&mut self` methods of its type, which the borrow checker lets run
+/// only under the write guard, and functions called only from such functions. The type each
+/// is serialized on.
+fn serialized(
+    global: &Global,
+    texts: &[Arc<FileText>],
+    callers: &HashMap<FnId, Vec<FnId>>,
+) -> HashMap<FnId, String> {
+    let mut locked: HashSet<String> = HashSet::new();
+    for t in texts {
+        if global.test_files.contains(&*t.path) {
+            continue;
+        }
+        for wrapper in ["Mutex<", "RwLock<"] {
+            for (at, _) in t.text.match_indices(wrapper) {
+                let rest = &t.text[at + wrapper.len()..];
+                let len = rest
+                    .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                    .unwrap_or(rest.len());
+                if rest[len..].starts_with('>') {
+                    if let Some(ty) = rest[..len].rsplit("::").next() {
+                        locked.insert(ty.to_string());
+                    }
+                }
+            }
+        }
+    }
+    let mut out: HashMap<FnId, String> = HashMap::new();
+    for (id, f) in global.metas.iter().enumerate() {
+        let Some(ty) = f.self_ty.as_ref().filter(|t| locked.contains(*t)) else {
+            continue;
+        };
+        let text = texts
+            .iter()
+            .find(|t| t.path == f.span.file)
+            .map(|t| t.slice(&f.span))
+            .unwrap_or_default();
+        let signature = text.split('{').next().unwrap_or("");
+        if signature.contains("mut self") && !signature.contains("self: ") {
+            out.insert(id, ty.clone());
+        }
+    }
+    // Called only from serialized functions: serialized too (to a fixed point).
+    loop {
+        let more: Vec<(FnId, String)> = callers
+            .iter()
+            .filter(|(f, cs)| !out.contains_key(f) && !cs.is_empty())
+            .filter_map(|(f, cs)| {
+                let tys: Option<Vec<&String>> = cs.iter().map(|c| out.get(c)).collect();
+                Some((*f, tys?.into_iter().min()?.clone()))
+            })
+            .collect();
+        if more.is_empty() {
+            return out;
+        }
+        out.extend(more);
+    }
+}
+
 /// A command-line program's `main` (a setup or migration tool) that starts no server, no
 /// Lambda runtime and no tasks: its reads and writes run once per invocation, one after
 /// another. Handlers it would serve are walked as their own flows, not as part of it.
@@ -683,6 +747,7 @@ fn check(
         out
     };
 
+    let serialized = serialized(global, texts, &callers);
     let mut candidates: Vec<(FnId, Candidate)> = vec![];
     let mut ops = 0u64;
     for (id, summary) in summaries.iter().enumerate() {
@@ -718,19 +783,33 @@ fn check(
             };
             rules::run(&ctx)
         };
-        let one_shot = is_one_shot(f, texts);
+        // Where the flow cannot interleave with itself, its races are at most `info`.
+        let alone = if is_one_shot(f, texts) {
+            Some(
+                " (in a program's `main` that serves no requests: it races only with another \
+                 run of the program)"
+                    .to_string(),
+            )
+        } else {
+            serialized.get(&id).map(|ty| {
+                format!(
+                    " (the flow runs with exclusive access to a `{ty}` kept behind a lock, so it \
+                     is serialized within one process: it races only across instances of the \
+                     service)"
+                )
+            })
+        };
         match isolate(run) {
             Ok(cands) => candidates.extend(
                 cands
                     .into_iter()
                     .filter(|c| wanted.is_empty() || wanted.contains(c.rule.id))
                     .map(|mut c| {
-                        if one_shot {
-                            c.severity = Some(crate::model::Severity::Info);
-                            c.message.push_str(
-                                " (in a program's `main` that serves no requests: it races only \
-                                 with another run of the program)",
-                            );
+                        if let Some(note) = &alone {
+                            if INTERLEAVING.contains(&c.rule.id) {
+                                c.severity = Some(crate::model::Severity::Info);
+                                c.message.push_str(note);
+                            }
                         }
                         (id, c)
                     }),

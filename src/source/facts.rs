@@ -264,6 +264,11 @@ impl OpKind {
         OpKind::from_client_method(&snake)
     }
 
+    /// The SDK's fluent builder types (`ScanFluentBuilder`, `PutItemFluentBuilder`).
+    pub fn from_fluent_builder(name: &str) -> Option<OpKind> {
+        OpKind::from_input_type(&format!("{}Input", name.strip_suffix("FluentBuilder")?))
+    }
+
     pub fn from_type_name(name: &str) -> Option<OpKind> {
         Some(match name {
             "Put" => OpKind::TxPut,
@@ -429,6 +434,9 @@ pub struct Builder {
     /// Everything else passed to the builder (`request_items`).
     pub other: Val,
     pub start: Span,
+    /// A request builder the function takes as parameter `i` (`builder: ScanFluentBuilder`)
+    /// and sends: the caller's builder, with what is added here, is the one sent.
+    pub from_param: Option<usize>,
 }
 
 impl Builder {
@@ -452,6 +460,7 @@ impl Builder {
             legacy_expected: vec![],
             other: Val::default(),
             start,
+            from_param: None,
         }
     }
 

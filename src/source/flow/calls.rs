@@ -372,7 +372,7 @@ impl Walker<'_, '_, '_> {
         let call_span = self.span(site);
         let remap = |v: &Val| remap_val(v, offset, args);
         let remap_builder = |b: &Builder| -> Builder {
-            let mut out = map_builder(b, &remap);
+            let mut out = bind_param_builder(map_builder(b, &remap), args);
             bind_param_members(&mut out, args);
             out
         };
@@ -639,7 +639,35 @@ pub(super) fn map_builder(b: &Builder, f: &impl Fn(&Val) -> Val) -> Builder {
         legacy_expected: b.legacy_expected.clone(),
         other: f(&b.other),
         start: b.start.clone(),
+        from_param: b.from_param,
     }
+}
+
+/// A builder the callee took as a parameter and sent: the caller's argument, with what the
+/// callee added to it (a start key, a condition).
+fn bind_param_builder(b: Builder, args: &[Val]) -> Builder {
+    let Some(theirs) = b.from_param.and_then(|i| args.get(i)?.builder.as_deref()) else {
+        return b;
+    };
+    if theirs.kind != b.kind {
+        return b;
+    }
+    let mut out = theirs.clone();
+    if !matches!(b.table, TableRef::Unknown) {
+        out.table = b.table;
+    }
+    out.key.extend(b.key);
+    out.item.extend(b.item);
+    out.values.extend(b.values);
+    out.names.extend(b.names);
+    if b.condition.is_present() {
+        out.condition = b.condition;
+    }
+    if b.update.is_some() {
+        out.update = b.update;
+    }
+    out.other.join(&b.other);
+    out
 }
 
 /// A callee's value in the caller's terms: its reads renumbered after the caller's, its

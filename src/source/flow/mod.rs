@@ -113,8 +113,21 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                     let mut names = vec![];
                     bind_names(&t.pat, &mut names);
                     let types = self.with_bounds(type_names(&t.ty));
+                    // A request builder handed in to be sent here (`dynamodb_perform_scan(
+                    // builder: ScanFluentBuilder)`): the caller's builder takes its place.
+                    let handed = types.iter().find_map(|t| OpKind::from_fluent_builder(t));
                     for n in names {
-                        self.env.insert(n.clone(), Val::of(Origin::Param(i)));
+                        let mut v = Val::of(Origin::Param(i));
+                        if let Some(kind) = handed {
+                            let mut b = Builder::new(
+                                kind,
+                                String::new(),
+                                self.span(&Keyword(t.colon_token.span)),
+                            );
+                            b.from_param = Some(i);
+                            v.builder = Some(Box::new(b));
+                        }
+                        self.env.insert(n.clone(), v);
                         self.param_types.insert(n, types.clone());
                     }
                 }

@@ -147,12 +147,14 @@ pub struct Fix {
     pub diff: Option<String>,
 }
 
-/// An Axum route that reaches the finding's function.
+/// An entry point that reaches the finding's function: an HTTP route (Axum, actix-web, Rocket,
+/// utoipa) or a Lambda handler.
 #[derive(
     Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash,
 )]
 #[schemars(transform = portable)]
 pub struct Route {
+    /// The HTTP method, or `LAMBDA` for a function a Lambda runtime invokes (its path is empty).
     pub method: String,
     pub path: String,
     /// The handler function the route names.

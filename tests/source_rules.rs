@@ -180,6 +180,7 @@ fixture_tests! {
     shape_rusoto_requests => "tests/fixtures/shapes/rusoto_requests.rs",
     shape_locks => "tests/fixtures/shapes/locks.rs",
     shape_silent => "tests/fixtures/shapes/silent.rs",
+    shape_entry_points => "tests/fixtures/shapes/entry_points.rs",
     shape_errors => "tests/fixtures/shapes/errors.rs",
     shape_workspace => "tests/fixtures/shapes/workspace",
 }
@@ -300,4 +301,35 @@ fn cleanup_deletes_are_info() {
     let locks = "tests/fixtures/shapes/locks.rs";
     assert_eq!(severity(locks, "::join"), Severity::Info);
     assert_ne!(severity(locks, "::join_shared"), Severity::Info);
+}
+
+/// Routes declared on handlers (actix-web, utoipa) and Lambda handlers reach the findings.
+#[test]
+fn entry_points_beyond_router_route() {
+    let report = analyze(
+        &[Input::Path("tests/fixtures/shapes/entry_points.rs".into())],
+        &Options::default(),
+    );
+    let routes_of = |func: &str| -> Vec<String> {
+        report
+            .findings
+            .iter()
+            .filter(|f| f.function.as_deref().is_some_and(|n| n.ends_with(func)))
+            .flat_map(|f| {
+                f.routes
+                    .iter()
+                    .map(|r| format!("{} {} {}", r.method, r.path, r.handler))
+            })
+            .collect()
+    };
+    assert_eq!(
+        routes_of("::take_actix"),
+        ["POST /stock/{sku}/take take_actix"]
+    );
+    assert_eq!(
+        routes_of("::take_documented"),
+        ["POST /v2/stock/{sku}/take take_documented"]
+    );
+    assert_eq!(routes_of("::handle"), ["LAMBDA  handle"]);
+    assert_eq!(report.stats.routes, 3, "{:?}", report.stats);
 }

@@ -153,11 +153,15 @@ pub fn diagnostics(report: &Report, sources: &Sources) -> String {
             f.confidence.as_str()
         );
         for r in &f.routes {
-            let _ = writeln!(
-                out,
-                "{pad} = route: {} {} (handler `{}`)",
-                r.method, r.path, r.handler
-            );
+            let _ = if r.method == "LAMBDA" {
+                writeln!(out, "{pad} = entry: Lambda handler `{}`", r.handler)
+            } else {
+                writeln!(
+                    out,
+                    "{pad} = route: {} {} (handler `{}`)",
+                    r.method, r.path, r.handler
+                )
+            };
         }
         for fix in &f.fixes {
             let _ = writeln!(out, "{pad} = fix: {}", fix.title);

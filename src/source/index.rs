@@ -130,6 +130,7 @@ impl FnMeta {
 
 /// A function body on the thread that parsed it.
 pub struct FnDef<'a> {
+    pub attrs: &'a [syn::Attribute],
     pub sig: &'a syn::Signature,
     pub body: &'a syn::Block,
 }
@@ -492,7 +493,7 @@ impl<'a> Collector<'_, 'a> {
             },
             calls: calls.0.into_iter().collect(),
         });
-        self.index.fns.push(FnDef { sig, body });
+        self.index.fns.push(FnDef { attrs, sig, body });
     }
 }
 

@@ -564,7 +564,7 @@ fn worker(
             .fns
             .iter()
             .enumerate()
-            .filter_map(|(i, f)| routes::local(f.body).map(|l| (i, l)))
+            .filter_map(|(i, f)| routes::local(f).map(|l| (i, l)))
             .collect();
         (local, routes)
     }) {

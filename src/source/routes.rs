@@ -1,12 +1,15 @@
-//! Axum routes: `Router::route` with method routers (`get(h).post(h2)`), `.nest` and `.merge`
-//! (inline or through functions that return a router), `{param}` and `:param` paths.
+//! Entry points. Axum routes: `Router::route` with method routers (`get(h).post(h2)`), `.nest`
+//! and `.merge` (inline or through functions that return a router), `{param}` and `:param`
+//! paths. Routes declared on the handler: actix-web and Rocket (`#[post("/x")]`), utoipa
+//! (`#[utoipa::path(post, path = "/x")]`, which `OpenApiRouter::routes(routes!(..))` mounts).
+//! Lambda handlers given to `service_fn` / `handler_fn`, as `LAMBDA` routes.
 
 use std::collections::{HashMap, HashSet};
 
 use syn::visit::Visit;
 use syn::Expr;
 
-use super::index::{str_lit, Global};
+use super::index::{str_lit, FnDef, Global};
 use crate::model::Route;
 
 const METHODS: &[&str] = &[
@@ -21,13 +24,67 @@ pub struct Local {
     edges: Vec<(String, Vec<String>)>,
 }
 
-/// The routes one function body declares, if any.
-pub fn local(body: &syn::Block) -> Option<Local> {
+/// The routes one function declares, in its body or on itself, if any.
+pub fn local(f: &FnDef) -> Option<Local> {
     let mut v = Finder {
         local: Local::default(),
     };
-    v.visit_block(body);
+    v.visit_block(f.body);
+    let own = f.sig.ident.to_string();
+    v.local.routes.extend(
+        f.attrs
+            .iter()
+            .filter_map(attribute_route)
+            .map(|(method, path)| Route {
+                method,
+                path,
+                handler: own.clone(),
+            }),
+    );
     (!v.local.routes.is_empty() || !v.local.edges.is_empty()).then_some(v.local)
+}
+
+/// `#[post("/x")]`, `#[actix_web::get("/x")]`, `#[route("/x", method = "GET")]`,
+/// `#[utoipa::path(post, path = "/x", ..)]`: the method and the path.
+fn attribute_route(a: &syn::Attribute) -> Option<(String, String)> {
+    let name = a.path().segments.last()?.ident.to_string();
+    let syn::Meta::List(list) = &a.meta else {
+        return None;
+    };
+    let args = list
+        .parse_args_with(syn::punctuated::Punctuated::<Expr, syn::Token![,]>::parse_terminated)
+        .ok()?;
+    let assigned = |key: &str| {
+        args.iter().find_map(|e| match e {
+            Expr::Assign(x) if quote::ToTokens::to_token_stream(&x.left).to_string() == key => {
+                Some(&*x.right)
+            }
+            _ => None,
+        })
+    };
+    if METHODS.contains(&name.as_str()) {
+        let path = args.first().and_then(str_lit)?;
+        return Some((name.to_uppercase(), path));
+    }
+    match name.as_str() {
+        "route" => {
+            let path = args.first().and_then(str_lit)?;
+            let method = assigned("method").and_then(str_lit)?;
+            Some((method.to_uppercase(), path))
+        }
+        "path" if a.path().segments.len() == 2 || a.path().segments[0].ident == "utoipa" => {
+            let method = args.iter().find_map(|e| match e {
+                Expr::Path(p) => p.path.get_ident().map(|i| i.to_string()),
+                _ => None,
+            })?;
+            if !METHODS.contains(&method.as_str()) {
+                return None;
+            }
+            let path = assigned("path").and_then(str_lit)?;
+            Some((method.to_uppercase(), path))
+        }
+        _ => None,
+    }
 }
 
 /// Every route of the crate, with the paths of nested routers joined.
@@ -173,6 +230,24 @@ impl Finder {
 }
 
 impl<'a> Visit<'a> for Finder {
+    /// `lambda_runtime::run(service_fn(handler))`, `service_fn(|e| handle(e, &client))`.
+    fn visit_expr_call(&mut self, c: &'a syn::ExprCall) {
+        let callee = match &*c.func {
+            Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+            _ => None,
+        };
+        if matches!(callee.as_deref(), Some("service_fn" | "handler_fn")) {
+            if let Some(h) = c.args.first().and_then(lambda_handler) {
+                self.local.routes.push(Route {
+                    method: "LAMBDA".into(),
+                    path: String::new(),
+                    handler: h,
+                });
+            }
+        }
+        syn::visit::visit_expr_call(self, c);
+    }
+
     fn visit_expr_method_call(&mut self, m: &'a syn::ExprMethodCall) {
         if chain_has_router(m) {
             self.chain_call(m, "");
@@ -226,6 +301,30 @@ fn method_router(e: &Expr) -> Vec<(String, String)> {
     }
     out.reverse();
     out
+}
+
+/// The function a Lambda runtime calls: named, or the first function the closure calls.
+fn lambda_handler(e: &Expr) -> Option<String> {
+    let body = match e {
+        Expr::Closure(c) => &*c.body,
+        other => return handler_name(other),
+    };
+    struct First(Option<String>);
+    impl<'a> Visit<'a> for First {
+        fn visit_expr_call(&mut self, c: &'a syn::ExprCall) {
+            // Wrappers (`Ok(handle(e).await?)`, `Box::new(..)`) are not the handler.
+            let wraps = |n: &str| matches!(n, "Ok" | "Err" | "Some" | "new" | "from" | "pin");
+            if self.0.is_none() {
+                self.0 = handler_name(&c.func).filter(|n| !wraps(n));
+            }
+            if self.0.is_none() {
+                syn::visit::visit_expr_call(self, c);
+            }
+        }
+    }
+    let mut first = First(None);
+    first.visit_expr(body);
+    first.0
 }
 
 fn handler_name(e: &Expr) -> Option<String> {

@@ -324,7 +324,13 @@ pub fn parse(path: Arc<str>, text: String) -> Result<SourceFile, AnalysisError> 
         Err(_) => syn::parse_file(&text),
     };
     match parsed {
-        Ok(ast) => Ok(SourceFile::new(path, text, ast)),
+        Ok(mut ast) => {
+            super::macros::expand(&mut ast, |t| {
+                let ((depth, _), (weight, _)) = depth_bound(t.clone());
+                depth > MAX_NESTING || weight > MAX_WEIGHT
+            });
+            Ok(SourceFile::new(path, text, ast))
+        }
         Err(e) => {
             let start = e.span().start();
             let mut err = error(

@@ -6,6 +6,7 @@ pub mod facts;
 pub mod files;
 pub mod flow;
 pub mod index;
+pub mod macros;
 pub mod routes;
 pub mod span;
 pub mod suppress;

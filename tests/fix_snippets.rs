@@ -99,8 +99,8 @@ fn every_fix_snippet_is_in_the_compile_check_crate() {
     }
 }
 
-/// The `condition_expression("…")` literal of the request built from `line` on, if any.
-fn condition_at(file: &str, line: u32) -> Option<String> {
+/// The request built from `line` on, up to its `.send()`.
+fn request_at(file: &str, line: u32) -> Option<String> {
     let text = std::fs::read_to_string(file).ok()?;
     let from: String = text
         .lines()
@@ -108,17 +108,35 @@ fn condition_at(file: &str, line: u32) -> Option<String> {
         .take(40)
         .collect::<Vec<_>>()
         .join("\n");
-    let request = &from[..from.find(".send()").unwrap_or(from.len())];
+    Some(from[..from.find(".send()").unwrap_or(from.len())].to_string())
+}
+
+/// The `condition_expression("…")` literal of a request, if any.
+fn condition_of(request: &str) -> Option<String> {
     let at = request.find(".condition_expression(\"")? + ".condition_expression(\"".len();
     let rest = &request[at..];
     Some(rest[..rest.find('"')?].to_string())
 }
 
+/// The `AttributeValue` constructors a request's values are built with (`Ss`, `N`).
+fn value_types(request: &str) -> std::collections::BTreeSet<String> {
+    request
+        .match_indices("AttributeValue::")
+        .filter_map(|(at, m)| {
+            let rest = &request[at + m.len()..];
+            let name: String = rest.chars().take_while(|c| c.is_alphanumeric()).collect();
+            rest[name.len()..].starts_with('(').then_some(name)
+        })
+        .collect()
+}
+
+/// No fix that rebuilds a request drops the write's condition or changes the DynamoDB type
+/// of a value it sends (a string set sent as a string could never match).
 #[test]
-fn fixes_keep_the_condition_of_the_write() {
+fn fixes_keep_the_condition_and_types_of_the_write() {
     let mut inputs: Vec<Input> = FIXTURES.iter().map(|p| Input::Path(p.into())).collect();
     inputs.push(Input::Path("tests/fixtures/shapes".into()));
-    let mut checked = 0;
+    let (mut conditions, mut typed) = (0, 0);
     for input in inputs {
         let report = analyze(&[input], &Options::default());
         for f in &report.findings {
@@ -127,7 +145,7 @@ fn fixes_keep_the_condition_of_the_write() {
                 .iter()
                 .filter(|s| s.kind == racecheck::model::StepKind::Write);
             for w in writes {
-                let Some(cond) = condition_at(&w.file, w.line) else {
+                let Some(request) = request_at(&w.file, w.line) else {
                     continue;
                 };
                 for fix in &f.fixes {
@@ -136,19 +154,41 @@ fn fixes_keep_the_condition_of_the_write() {
                     if fix.safety == racecheck::model::FixSafety::DisplayOnly || !rebuilds {
                         continue;
                     }
-                    checked += 1;
+                    let at = format!(
+                        "{} at {}:{}: the fix `{}`",
+                        f.rule, f.location.file, f.location.line, fix.title
+                    );
+                    if let Some(cond) = condition_of(&request) {
+                        conditions += 1;
+                        assert!(
+                            fix.snippet.contains(&cond),
+                            "{at} drops the write's condition `{cond}`:\n{}",
+                            fix.snippet
+                        );
+                    }
+                    // A fix that takes the whole item leaves its values to the caller.
+                    if fix.snippet.contains("set_item(Some(item))") {
+                        continue;
+                    }
+                    let theirs = value_types(&request);
+                    let ours = value_types(&fix.snippet);
+                    typed += usize::from(!theirs.is_empty());
+                    let lost: Vec<_> = theirs.difference(&ours).collect();
                     assert!(
-                        fix.snippet.contains(&cond),
-                        "{} at {}:{}: the fix `{}` drops the write's condition `{cond}`:\n{}",
-                        f.rule,
-                        f.location.file,
-                        f.location.line,
-                        fix.title,
+                        lost.is_empty(),
+                        "{at} sends no value as {lost:?}, which the write uses:\n{}",
                         fix.snippet
                     );
                 }
             }
         }
     }
-    assert!(checked >= 2, "only {checked} conditioned writes had fixes");
+    assert!(
+        conditions >= 2,
+        "only {conditions} conditioned writes had fixes"
+    );
+    assert!(
+        typed >= 10,
+        "only {typed} fixes of typed writes were compared"
+    );
 }

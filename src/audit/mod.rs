@@ -287,6 +287,7 @@ fn version_fix(h: &Handler) -> crate::model::Fix {
         target: Target {
             table: None,
             key: vec![("id".into(), Ty::S, "id".into())],
+            key_unknown: true,
         },
         condition: "#version = :expected_version".into(),
         names: vec![("#version".into(), "version".into())],
@@ -298,8 +299,8 @@ fn version_fix(h: &Handler) -> crate::model::Fix {
     };
     fix::fix(
         "Write only if the stored version is the one the client sent",
-        "Take `expected_version` from `If-Match`, store `version + 1` in the item, and answer a failed condition with 412.",
-        FixSafety::Unsafe,
+        "Take `expected_version` from `If-Match`, store `version + 1` in the item, and answer a failed condition with 412. A sketch: `id` and `version` stand in for the item's key and version attribute, which the contract does not name.",
+        FixSafety::DisplayOnly,
         fix::render_put(&format!("{}_if_match", fix::ident(h.function.rsplit("::").next().unwrap_or("write"))), "Puts `item` only if the stored version is still `expected_version`.", &spec),
     )
 }
@@ -310,6 +311,7 @@ fn key_fix(h: &Handler) -> crate::model::Fix {
         target: Target {
             table: None,
             key: vec![("key".into(), Ty::S, "key".into())],
+            key_unknown: true,
         },
         condition: "attribute_not_exists(#key)".into(),
         names: vec![("#key".into(), "key".into())],
@@ -318,8 +320,8 @@ fn key_fix(h: &Handler) -> crate::model::Fix {
     };
     fix::fix(
         "Record the Idempotency-Key before doing the work",
-        "Put the key (with the request's hash) on condition that it is new; on 409 return the stored outcome instead of repeating the change.",
-        FixSafety::Unsafe,
+        "Put the key (with the request's hash) on condition that it is new; on 409 return the stored outcome instead of repeating the change. A sketch: the table of keys and its `key` attribute are to be chosen.",
+        FixSafety::DisplayOnly,
         fix::render_put(&format!("{}_claim_key", fix::ident(h.function.rsplit("::").next().unwrap_or("handler"))), "Claims an idempotency key; fails with 409 when it was used before.", &spec),
     )
 }

@@ -17,7 +17,17 @@ use crate::source::facts::{Builder, TableRef};
 pub enum Ty {
     S,
     N,
+    B,
+    Ss,
+    Ns,
+    Bs,
+    L,
+    M,
     Bool,
+    Null,
+    /// Built in a way the fix cannot name (`to_attribute_value(x)`, a variable): the
+    /// `AttributeValue` itself is passed in.
+    Value,
 }
 
 impl Ty {
@@ -25,7 +35,13 @@ impl Ty {
         match self {
             Ty::S => "&str",
             Ty::N => "i64",
-            Ty::Bool => "bool",
+            Ty::B => "aws_sdk_dynamodb::primitives::Blob",
+            Ty::Ss | Ty::Ns => "Vec<String>",
+            Ty::Bs => "Vec<aws_sdk_dynamodb::primitives::Blob>",
+            Ty::L => "Vec<aws_sdk_dynamodb::types::AttributeValue>",
+            Ty::M => "std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>",
+            Ty::Bool | Ty::Null => "bool",
+            Ty::Value => "aws_sdk_dynamodb::types::AttributeValue",
         }
     }
 
@@ -33,18 +49,42 @@ impl Ty {
         match self {
             Ty::S => format!("AttributeValue::S({e}.to_owned())"),
             Ty::N => format!("AttributeValue::N({e}.to_string())"),
+            Ty::B => format!("AttributeValue::B({e})"),
+            Ty::Ss => format!("AttributeValue::Ss({e})"),
+            Ty::Ns => format!("AttributeValue::Ns({e})"),
+            Ty::Bs => format!("AttributeValue::Bs({e})"),
+            Ty::L => format!("AttributeValue::L({e})"),
+            Ty::M => format!("AttributeValue::M({e})"),
             Ty::Bool => format!("AttributeValue::Bool({e})"),
+            Ty::Null => format!("AttributeValue::Null({e})"),
+            Ty::Value => e.to_string(),
         }
     }
 
-    /// The type the code sends a value as, from the Rust expression it passes.
+    /// The DynamoDB type of a value as the code builds it (`AttributeValue::Ss(tags)`): the
+    /// outermost constructor written. A string literal is `S`; anything else is passed in as
+    /// an `AttributeValue`, never guessed.
     pub fn of_text(text: &str) -> Ty {
-        if text.contains("::N(") || text.contains("::N (") {
-            Ty::N
-        } else if text.contains("::Bool(") || text.contains("::Bool (") {
-            Ty::Bool
-        } else {
-            Ty::S
+        const CTORS: &[(&str, Ty)] = &[
+            ("S", Ty::S),
+            ("N", Ty::N),
+            ("B", Ty::B),
+            ("Ss", Ty::Ss),
+            ("Ns", Ty::Ns),
+            ("Bs", Ty::Bs),
+            ("L", Ty::L),
+            ("M", Ty::M),
+            ("Bool", Ty::Bool),
+            ("Null", Ty::Null),
+        ];
+        let compact: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let found = CTORS
+            .iter()
+            .filter_map(|(c, t)| compact.find(&format!("::{c}(")).map(|at| (at, *t)))
+            .min_by_key(|(at, _)| *at);
+        match found {
+            Some((_, t)) => t,
+            None => Ty::Value,
         }
     }
 }
@@ -73,6 +113,8 @@ pub struct Target {
     pub table: Option<String>,
     /// Key attribute, its type, and the parameter that carries it (named as in the code).
     pub key: Vec<(String, Ty, String)>,
+    /// The code does not show the key: `id` stands in for it.
+    pub key_unknown: bool,
 }
 
 impl Target {
@@ -81,6 +123,7 @@ impl Target {
             TableRef::Literal(s) | TableRef::Const(_, Some(s)) => Some(s.clone()),
             _ => None,
         };
+        let mut key_unknown = false;
         let mut key: Vec<(String, Ty, String)> = b
             .key
             .iter()
@@ -106,10 +149,15 @@ impl Target {
                     param_name(&p.text, &p.name),
                 ));
             } else {
-                key.push(("id".into(), Ty::S, "id".into()));
+                key_unknown = true;
+                key.push(("id".into(), Ty::Value, "id".into()));
             }
         }
-        Target { table, key }
+        Target {
+            table,
+            key,
+            key_unknown,
+        }
     }
 
     /// The target of a write, with the key of the item read when the write does not show it.
@@ -135,6 +183,7 @@ impl Target {
                 .iter()
                 .map(|(a, t, p)| (a.clone(), *t, format!("{p}{suffix}")))
                 .collect(),
+            key_unknown: self.key_unknown,
         }
     }
 
@@ -275,6 +324,11 @@ impl Conflict {
 impl UpdateSpec {
     /// An empty update of `target`: nothing set, no condition, a conflict answered with 409.
     pub fn new(target: Target) -> UpdateSpec {
+        let unchecked = if target.key_unknown {
+            vec!["the item's key (not found in the code; `id` stands in for it)".to_string()]
+        } else {
+            vec![]
+        };
         UpdateSpec {
             target,
             update: String::new(),
@@ -282,7 +336,7 @@ impl UpdateSpec {
             names: vec![],
             values: vec![],
             conflict: Conflict::Conflict,
-            unchecked: vec![],
+            unchecked,
         }
     }
 

@@ -155,6 +155,10 @@ pub fn atomic_update(
         _ => return None,
     }
 
+    let stored_ty: std::collections::HashMap<String, Ty> = stored
+        .iter()
+        .filter_map(|x| Some((x.attr.clone(), Ty::of_text(&x.part?.text))))
+        .collect();
     for Stored { attr, part, atomic } in stored {
         if let Some((path, rhs)) = atomic {
             set.push(format!("{path} = {rhs}"));
@@ -229,7 +233,16 @@ pub fn atomic_update(
         if spec.condition.as_deref().is_some_and(|c| c.contains(&cond)) {
             continue;
         }
-        spec.add_value(&format!(":{param}"), Arg::Param(param.clone(), Ty::S));
+        // The type the write stores the attribute as; unknown, the value itself is passed.
+        let ty = b
+            .item
+            .iter()
+            .chain(b.values.iter())
+            .find(|p| p.name == attr || b.attr_name(&p.name) == attr)
+            .map(|p| Ty::of_text(&p.text))
+            .or_else(|| stored_ty.get(&attr).copied())
+            .unwrap_or(Ty::Value);
+        spec.add_value(&format!(":{param}"), Arg::Param(param.clone(), ty));
         spec.condition = Some(match spec.condition.take() {
             Some(c) => format!("({c}) AND {cond}"),
             None => cond,
@@ -316,7 +329,7 @@ fn tokens(expr: &str, sigil: char) -> Vec<String> {
 fn keep_value(spec: &mut UpdateSpec, b: &crate::source::facts::Builder, ph: &str) {
     let (name, ty) = match b.value(ph) {
         Some(p) => (param_name(&p.text, ph), Ty::of_text(&p.text)),
-        None => (ident(ph), Ty::S),
+        None => (ident(ph), Ty::Value),
     };
     spec.add_value(ph, Arg::Param(name, ty));
 }

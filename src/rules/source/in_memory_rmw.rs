@@ -60,8 +60,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             } else {
                 "Hold one lock for the read and the write"
             },
-            "The value must not change between the read and the write.",
-            FixSafety::Safe,
+            "The value must not change between the read and the write. A template: move the \
+             code between the read and the write into the one critical section by hand.",
+            FixSafety::DisplayOnly,
             fix::render_locked_update(&super::fix_fn_name(ctx, "locked"), &m.receiver, m.atomic),
         )];
         out.push(Candidate {

@@ -180,7 +180,9 @@ fn as_written(w: &WriteFacts) -> UpdateSpec {
         _ => {
             spec.update = "SET #updated = :updated".into();
             spec.names = vec![("#updated".into(), "updated".into())];
-            spec.add_value(":updated", Arg::Param("updated".into(), Ty::S));
+            spec.add_value(":updated", Arg::Param("updated".into(), Ty::Value));
+            spec.unchecked
+                .push("what the write changes (a whole item; `updated` stands in for it)".into());
         }
     }
     spec

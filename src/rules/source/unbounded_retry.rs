@@ -65,8 +65,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             let message = "this optimistic-concurrency retry loop has no attempt bound: under contention it can spin forever".to_string();
             let fixes = vec![fix::fix(
                 "Bound the retries",
-                "Retry a few times (3-5), then answer 409 Conflict.",
-                FixSafety::Safe,
+                "Retry a few times (3-5), then answer 409 Conflict. Clients that waited out the \
+                 contention now get a 409 after the last attempt: a change they can see.",
+                FixSafety::Unsafe,
                 fix::render_bounded_retry(
                     &fix_fn_name(ctx, "with_bounded_retry"),
                     "Runs `attempt` until it succeeds, at most `max_attempts` times.",

@@ -38,8 +38,8 @@ pub mod rc101_add_tag_0_2 {
     pub async fn add_tag_if_unchanged(
         client: &aws_sdk_dynamodb::Client,
         id: &str,
-        tags: &str,
-        expected_tags: &str,
+        tags: Vec<String>,
+        expected_tags: Vec<String>,
     ) -> Result<(), axum::http::StatusCode> {
         use aws_sdk_dynamodb::types::AttributeValue;
         use axum::http::StatusCode;
@@ -51,8 +51,8 @@ pub mod rc101_add_tag_0_2 {
             .update_expression("SET #tags = :tags")
             .condition_expression("#tags = :expected_tags")
             .expression_attribute_names("#tags", "tags")
-            .expression_attribute_values(":tags", AttributeValue::S(tags.to_owned()))
-            .expression_attribute_values(":expected_tags", AttributeValue::S(expected_tags.to_owned()))
+            .expression_attribute_values(":tags", AttributeValue::Ss(tags))
+            .expression_attribute_values(":expected_tags", AttributeValue::Ss(expected_tags))
             .send()
             .await;
         match result {
@@ -418,7 +418,7 @@ pub mod rc103_add_credits_0_17 {
     /// Changes the number in one atomic update expression.
     pub async fn add_credits_atomic(
         client: &aws_sdk_dynamodb::Client,
-        id: &str,
+        id: aws_sdk_dynamodb::types::AttributeValue,
         credits: i64,
     ) -> Result<(), axum::http::StatusCode> {
         use aws_sdk_dynamodb::types::AttributeValue;
@@ -427,7 +427,7 @@ pub mod rc103_add_credits_0_17 {
         let result = client
             .update_item()
             .table_name("wallets")
-            .key("id", AttributeValue::S(id.to_owned()))
+            .key("id", id)
             .update_expression("SET #credits = if_not_exists(#credits, :zero) + :credits")
             .expression_attribute_names("#credits", "credits")
             .expression_attribute_values(":zero", AttributeValue::N("0".to_string()))

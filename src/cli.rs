@@ -28,8 +28,13 @@ pub struct Cli {
 }
 
 /// How much of a report to print.
-#[derive(clap::Args, Debug, Clone, Copy, Default)]
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct View {
+    /// A report saved earlier with `--format json`: its findings are accepted and hidden
+    /// (matched by fingerprint, which stays while lines move), so only new ones show and
+    /// fail the run.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Print how many findings each rule has, most first, instead of the findings (a JSON
     /// array with `--format json`).
     #[arg(long)]
@@ -364,6 +369,24 @@ fn busy(what: &str) -> Option<indicatif::ProgressBar> {
     Some(s)
 }
 
+/// Baseline files larger than this are refused.
+const MAX_BASELINE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The fingerprints of a report saved earlier (`--format json`).
+fn accepted(path: &std::path::Path) -> Result<std::collections::HashSet<String>, String> {
+    let shown = path.display();
+    let bytes = crate::read_limited(path, MAX_BASELINE_BYTES)
+        .map_err(|e| format!("cannot read the baseline `{shown}`: {e}"))?;
+    let saved: Report = serde_json::from_slice(&bytes).map_err(|e| {
+        format!("the baseline `{shown}` is not a racecheck JSON report (`--format json`): {e}")
+    })?;
+    Ok(saved
+        .findings
+        .iter()
+        .map(|f| f.compute_fingerprint())
+        .collect())
+}
+
 /// Render a report and choose the exit code: errors win over findings.
 fn finish(
     report: &Report,
@@ -372,6 +395,20 @@ fn finish(
     output: Option<&PathBuf>,
     view: View,
 ) -> i32 {
+    let mut report = report.clone();
+    if let Some(path) = &view.baseline {
+        match accepted(path) {
+            Ok(set) => {
+                report.hide_accepted(&set);
+            }
+            Err(e) => {
+                eprintln!("racecheck: {e}");
+                return EXIT_ERROR;
+            }
+        }
+    }
+    report.stamp();
+    let report = &report;
     let sources = Sources::default();
     let text = if view.statistics {
         report::statistics(report, format)

@@ -186,6 +186,39 @@ pub struct Finding {
     pub routes: Vec<Route>,
     pub evidence: Vec<EvidenceStep>,
     pub fixes: Vec<Fix>,
+    /// A stable id: the same while lines move around the finding (rule, file, function or
+    /// operation, message). `--baseline` matches findings by it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub fingerprint: String,
+}
+
+impl Finding {
+    /// The stable id, computed (FNV-1a, the same in every build).
+    pub fn compute_fingerprint(&self) -> String {
+        let file = self
+            .location
+            .file
+            .trim_start_matches("./")
+            .replace('\\', "/");
+        let place = self
+            .function
+            .as_deref()
+            .or(self.operation.as_deref())
+            .unwrap_or("");
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [
+            self.rule.as_str(),
+            file.as_str(),
+            place,
+            self.message.as_str(),
+        ] {
+            for b in part.bytes().chain([0u8]) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        }
+        format!("{}-{h:016x}", self.rule)
+    }
 }
 
 /// Why an input could not be analysed.
@@ -253,8 +286,15 @@ pub struct Stats {
     pub dynamodb_operations: u64,
     pub findings: u64,
     pub suppressed: u64,
+    /// Findings hidden because a baseline report accepted them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub baselined: u64,
     pub errors: u64,
     pub elapsed_ms: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What one probe round saw.
@@ -318,6 +358,24 @@ impl Report {
     }
 
     /// Whether anything at or above `severity` was found.
+    /// Give every finding its stable id.
+    pub fn stamp(&mut self) {
+        for f in &mut self.findings {
+            f.fingerprint = f.compute_fingerprint();
+        }
+    }
+
+    /// Hide the findings whose id is in `accepted`; how many were hidden.
+    pub fn hide_accepted(&mut self, accepted: &std::collections::HashSet<String>) -> usize {
+        let before = self.findings.len();
+        self.findings
+            .retain(|f| !accepted.contains(&f.compute_fingerprint()));
+        let hidden = before - self.findings.len();
+        self.stats.findings = self.findings.len() as u64;
+        self.stats.baselined += hidden as u64;
+        hidden
+    }
+
     pub fn has_findings_at(&self, severity: Severity) -> bool {
         self.findings.iter().any(|f| f.severity >= severity)
     }

@@ -331,3 +331,74 @@ fn statistics_count_by_rule_and_quiet_drops_the_summary() {
     assert!(loud.contains(" findings in ") && !quiet.contains(" findings in "));
     assert!(quiet.contains("RC103") && loud.starts_with(&*quiet));
 }
+
+/// `--baseline` hides the findings of a report saved earlier, matched by fingerprint even
+/// when lines move; a new finding still shows and fails the run; a file that is not a report
+/// is refused by name.
+#[test]
+fn baseline_hides_accepted_findings_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write(d, "src/lib.rs", RACY.as_bytes());
+    let src = d.to_str().unwrap();
+    let saved = d.join("baseline.json");
+    let out = racecheck(&[
+        "scan",
+        src,
+        "--format",
+        "json",
+        "-o",
+        saved.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let before = json(&racecheck(&["scan", src, "--format", "json"]));
+    let n = before["findings"].as_array().unwrap().len();
+    assert!(n > 0);
+    assert!(before["findings"][0]["fingerprint"]
+        .as_str()
+        .is_some_and(|f| f.starts_with("RC")));
+
+    // Lines move: the same findings are still accepted.
+    write(d, "src/lib.rs", format!("// moved\n\n{RACY}").as_bytes());
+    let base = saved.to_str().unwrap();
+    let out = racecheck(&["scan", src, "--baseline", base, "--format", "json"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["findings"].as_array().unwrap().len(), 0);
+    assert_eq!(v["stats"]["baselined"], n as u64);
+
+    // A new racy file is new: it shows and fails the run.
+    write(d, "src/more.rs", RACY.as_bytes());
+    let out = racecheck(&["scan", src, "--baseline", base, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    let files: Vec<&str> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["location"]["file"].as_str())
+        .collect();
+    assert!(
+        !files.is_empty() && files.iter().all(|f| f.ends_with("more.rs")),
+        "{files:?}"
+    );
+
+    write(d, "not-a-report.json", b"{\"x\": 1}");
+    let out = racecheck(&[
+        "scan",
+        src,
+        "--baseline",
+        d.join("not-a-report.json").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not-a-report.json") && err.contains("not a racecheck JSON report"),
+        "{err}"
+    );
+}

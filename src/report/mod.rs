@@ -219,10 +219,11 @@ pub fn summary(report: &Report) -> String {
         out,
         "{} in {what}{}{} in {} ms",
         plural(s.findings, "finding"),
-        if s.suppressed > 0 {
-            format!(", {} suppressed", s.suppressed)
-        } else {
-            String::new()
+        match (s.suppressed, s.baselined) {
+            (0, 0) => String::new(),
+            (n, 0) => format!(", {n} suppressed"),
+            (0, b) => format!(", {b} in the baseline"),
+            (n, b) => format!(", {n} suppressed, {b} in the baseline"),
         },
         if report.errors.is_empty() {
             String::new()

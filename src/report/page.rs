@@ -174,6 +174,7 @@ fn selected<'r>(report: &'r Report, args: &PageArgs) -> Vec<&'r Finding> {
 /// A finding as an answer shows it: fixes by title and applicability unless `detail`.
 fn shown(f: &Finding, detail: bool) -> Finding {
     let mut f = f.clone();
+    f.fingerprint = f.compute_fingerprint();
     if !detail {
         for fix in &mut f.fixes {
             fix.explanation.clear();

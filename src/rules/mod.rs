@@ -80,6 +80,7 @@ impl RuleMeta {
             routes: vec![],
             evidence: vec![],
             fixes: vec![],
+            fingerprint: String::new(),
         }
     }
 

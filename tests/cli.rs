@@ -402,3 +402,78 @@ fn baseline_hides_accepted_findings_only() {
         "{err}"
     );
 }
+
+/// SARIF from `scan` (fixtures and the demo) and `audit` validates against the SARIF 2.1.0
+/// schema (kept in `tests/`, checked with Python's `jsonschema` from the test environment),
+/// with relative URIs under `%SRCROOT%` and a fingerprint on every result.
+#[test]
+fn sarif_validates_against_the_schema() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let env = Command::new("bash")
+        .arg(format!("{root}/tools/py-env"))
+        .output()
+        .expect("run tools/py-env");
+    assert!(
+        env.status.success(),
+        "{}",
+        String::from_utf8_lossy(&env.stderr)
+    );
+    let python = String::from_utf8_lossy(&env.stdout).trim().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let runs: [&[&str]; 3] = [
+        &["scan", "tests/fixtures/source", "tests/fixtures/shapes"],
+        &["scan", "tools/demo-service"],
+        &["audit", "tests/fixtures/audit"],
+    ];
+    let mut files = vec![];
+    for (i, args) in runs.iter().enumerate() {
+        let out = Command::new(env!("CARGO_BIN_EXE_racecheck"))
+            .current_dir(root)
+            .args(*args)
+            .args(["--format", "sarif"])
+            .output()
+            .unwrap();
+        assert_ne!(
+            out.status.code(),
+            Some(2),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let results = doc["runs"][0]["results"].as_array().unwrap();
+        assert!(!results.is_empty(), "{args:?} gave no results");
+        for r in results {
+            let loc = &r["locations"][0]["physicalLocation"]["artifactLocation"];
+            assert_eq!(loc["uriBaseId"], "%SRCROOT%", "{loc}");
+            assert!(!loc["uri"].as_str().unwrap().starts_with('/'), "{loc}");
+            assert!(r["partialFingerprints"]["racecheck/v1"].is_string(), "{r}");
+        }
+        let f = dir.path().join(format!("{i}.sarif"));
+        std::fs::write(&f, &out.stdout).unwrap();
+        files.push(f.to_string_lossy().to_string());
+    }
+    let check = r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+v = jsonschema.Draft7Validator(schema)
+bad = 0
+for path in sys.argv[2:]:
+    for e in v.iter_errors(json.load(open(path))):
+        bad += 1
+        print(path, list(e.absolute_path), e.message[:200])
+sys.exit(1 if bad else 0)
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(check)
+        .arg(format!("{root}/tests/sarif-schema-2.1.0.json"))
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "SARIF does not validate:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,4 +1,6 @@
-//! SARIF 2.1.0, for code-scanning dashboards.
+//! SARIF 2.1.0, for code-scanning dashboards: relative paths under `%SRCROOT%`, fingerprints
+//! that survive moved lines, the read/check/write as related locations, rule help in
+//! Markdown.
 
 use serde_json::{json, Value};
 
@@ -12,6 +14,30 @@ fn level(s: Severity) -> &'static str {
     }
 }
 
+/// Where a file is: relative to the scanned root (`%SRCROOT%`), or an absolute `file://` URI.
+fn artifact(path: &str) -> Value {
+    let p = path.replace('\\', "/");
+    let rel = p.trim_start_matches("./");
+    if rel.starts_with('/') {
+        json!({"uri": format!("file://{}", uri_escape(rel))})
+    } else {
+        json!({"uri": uri_escape(rel), "uriBaseId": "%SRCROOT%"})
+    }
+}
+
+/// Percent-encode what a URI reference may not hold as is.
+fn uri_escape(p: &str) -> String {
+    let mut out = String::new();
+    for b in p.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 pub fn render(report: &Report) -> String {
     let rules: Vec<Value> = crate::rules::all()
         .map(|r| {
@@ -19,7 +45,8 @@ pub fn render(report: &Report) -> String {
                 "id": r.id,
                 "name": r.slug,
                 "shortDescription": {"text": r.summary},
-                "fullDescription": {"text": r.doc()},
+                "fullDescription": {"text": r.summary},
+                "help": {"text": r.doc(), "markdown": r.doc()},
                 "defaultConfiguration": {"level": level(r.severity)},
             })
         })
@@ -37,8 +64,8 @@ pub fn render(report: &Report) -> String {
                         "id": i,
                         "message": {"text": e.note},
                         "physicalLocation": {
-                            "artifactLocation": {"uri": e.file},
-                            "region": {"startLine": e.line, "startColumn": e.column},
+                            "artifactLocation": artifact(&e.file),
+                            "region": {"startLine": e.line.max(1), "startColumn": e.column.max(1)},
                         }
                     })
                 })
@@ -49,16 +76,17 @@ pub fn render(report: &Report) -> String {
                 "message": {"text": f.message},
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": {"uri": f.location.file},
+                        "artifactLocation": artifact(&f.location.file),
                         "region": {
-                            "startLine": f.location.line,
-                            "startColumn": f.location.column,
-                            "endLine": f.location.end_line,
-                            "endColumn": f.location.end_column,
+                            "startLine": f.location.line.max(1),
+                            "startColumn": f.location.column.max(1),
+                            "endLine": f.location.end_line.max(f.location.line).max(1),
+                            "endColumn": f.location.end_column.max(1),
                         }
                     }
                 }],
                 "relatedLocations": related,
+                "partialFingerprints": {"racecheck/v1": f.compute_fingerprint()},
                 "properties": {
                     "confidence": f.confidence.as_str(),
                     "fixes": f.fixes.iter().map(|x| json!({"title": x.title, "snippet": x.snippet})).collect::<Vec<_>>(),
@@ -74,8 +102,8 @@ pub fn render(report: &Report) -> String {
                 "level": "error",
                 "message": {"text": e.message},
                 "locations": [{"physicalLocation": {
-                    "artifactLocation": {"uri": e.path},
-                    "region": {"startLine": e.line.unwrap_or(1)},
+                    "artifactLocation": artifact(&e.path),
+                    "region": {"startLine": e.line.unwrap_or(1).max(1)},
                 }}],
             })
         })

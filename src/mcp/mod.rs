@@ -2,6 +2,7 @@
 //! blocking thread, and returns the same JSON as the CLI plus the text rendering.
 
 #[doc(hidden)]
+mod prompts;
 pub mod stdio;
 
 use std::path::PathBuf;
@@ -9,9 +10,10 @@ use std::path::PathBuf;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResult, ContentBlock, Implementation, ListResourcesResult, PaginatedRequestParams,
-    ProgressNotificationParam, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    RequestMetaObject, Resource, ResourceContents, ServerCapabilities, ServerConfig,
+    CallToolResult, ContentBlock, GetPromptRequestParams, GetPromptResponse, Implementation,
+    ListPromptsResult, ListResourcesResult, PaginatedRequestParams, ProgressNotificationParam,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, RequestMetaObject,
+    Resource, ResourceContents, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
 use rmcp::{
@@ -406,6 +408,7 @@ impl ServerHandler for Server {
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()
+                .enable_prompts()
                 .build(),
         )
         .with_server_info(Implementation::new("racecheck", env!("CARGO_PKG_VERSION")))
@@ -414,8 +417,28 @@ impl ServerHandler for Server {
              analyze_source on a handler file or the crate after changing code that reads and \
              then writes DynamoDB, and validate_openapi on the service's OpenAPI document; apply \
              the fixes they return. Rule documentation is at \
-             racecheck://rules/<ID> and through explain_rule.",
+             racecheck://rules/<ID> and through explain_rule; the prompts fix-races and \
+             harden-api walk through the whole workflow.",
         )
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        Ok(ListPromptsResult::with_all_items(prompts::list()))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        let args = request.arguments.unwrap_or_default();
+        prompts::get(&request.name, &args)
+            .map(Into::into)
+            .map_err(|e| ErrorData::invalid_params(e, None))
     }
 
     async fn list_resources(

@@ -160,6 +160,29 @@ async def main(binary: str, root: str, racy: str) -> None:
             doc = await session.read_resource("racecheck://rules/RC103")
             check("non-atomic-counter" in doc.contents[0].text, "rule resource reads")
 
+            # Prompts: listed with their arguments, filled in, unknown ones refused by name.
+            prompts = {p.name: p for p in (await session.list_prompts()).prompts}
+            check({"fix-races", "harden-api"} <= set(prompts), f"prompts listed ({sorted(prompts)})")
+            check(any(a.name == "spec" and a.required for a in prompts["harden-api"].arguments),
+                  "harden-api requires spec")
+            got = await session.get_prompt("fix-races", {"path": crate})
+            text = got.messages[0].content.text
+            check(crate in text and "analyze_source" in text, "fix-races names the path and the tools")
+            got = await session.get_prompt("harden-api", {"spec": "api/openapi.yaml", "path": crate})
+            text = got.messages[0].content.text
+            check("validate_openapi" in text and "audit_service" in text and "api/openapi.yaml" in text,
+                  "harden-api walks spec then source")
+            try:
+                await session.get_prompt("harden-api", {})
+                check(False, "harden-api without spec is refused")
+            except Exception as e:  # McpError
+                check("spec" in str(e), f"harden-api without spec is refused ({e})")
+            try:
+                await session.get_prompt("nope", {})
+                check(False, "an unknown prompt is refused")
+            except Exception as e:
+                check("fix-races" in str(e), f"an unknown prompt is refused by name ({e})")
+
             # A 300-operation document: every answer within the budget, and the cursor visits
             # every finding exactly once.
             ops = []

@@ -477,3 +477,67 @@ sys.exit(1 if bad else 0)
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The GitHub Action's run step, executed as the runner would (its script from `action.yml`,
+/// the inputs as environment): it writes SARIF and reports 1 for findings, 0 once a baseline
+/// accepts them.
+#[test]
+fn github_action_run_step_works() {
+    use yaml_rust2::YamlLoader;
+    let root = env!("CARGO_MANIFEST_DIR");
+    let text = std::fs::read_to_string(format!("{root}/action.yml")).unwrap();
+    let doc = &YamlLoader::load_from_str(&text).unwrap()[0];
+    let steps = doc["runs"]["steps"].as_vec().unwrap();
+    let run = steps
+        .iter()
+        .find(|s| s["id"].as_str() == Some("run"))
+        .and_then(|s| s["run"].as_str())
+        .expect("a step with id `run`");
+    let temp = tempfile::tempdir().unwrap();
+    let bin = temp.path().join("racecheck/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_racecheck"), bin.join("racecheck")).unwrap();
+    let step = |baseline: &str| -> (String, Value) {
+        let output = temp.path().join("github_output");
+        std::fs::write(&output, "").unwrap();
+        let sarif = temp.path().join("out.sarif");
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(run)
+            .current_dir(root)
+            .env("RUNNER_TEMP", temp.path())
+            .env("GITHUB_OUTPUT", &output)
+            .env("RC_COMMAND", "scan")
+            .env("RC_PATH", "tests/fixtures/source/RC103.rs")
+            .env("RC_SPEC", "")
+            .env("RC_FAIL_ON", "low")
+            .env("RC_BASELINE", baseline)
+            .env("RC_SARIF", &sarif)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let sarif: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+        (std::fs::read_to_string(&output).unwrap(), sarif)
+    };
+    let (outputs, sarif) = step("");
+    assert_eq!(outputs.trim(), "exit-code=1");
+    assert!(!sarif["runs"][0]["results"].as_array().unwrap().is_empty());
+
+    let baseline = temp.path().join("baseline.json");
+    let saved = racecheck(&[
+        "scan",
+        "tests/fixtures/source/RC103.rs",
+        "--format",
+        "json",
+        "-o",
+        baseline.to_str().unwrap(),
+    ]);
+    assert_eq!(saved.status.code(), Some(1));
+    let (outputs, sarif) = step(baseline.to_str().unwrap());
+    assert_eq!(outputs.trim(), "exit-code=0");
+    assert!(sarif["runs"][0]["results"].as_array().unwrap().is_empty());
+}

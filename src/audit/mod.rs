@@ -200,8 +200,8 @@ pub fn audit(dir: &Path, spec_path: Option<&Path>, cancel: crate::Cancel) -> Rep
                             ],
                             vec![fix::fix(
                                 "Set the absolute value, or make it a POST with an Idempotency-Key",
-                                "A PUT should store the state the client sent (`SET #value = :value`); keep increments for a POST action that takes an Idempotency-Key.",
-                                FixSafety::Unsafe,
+                                "A PUT should store the state the client sent (`SET #value = :value`); keep increments for a POST action that takes an Idempotency-Key. Guidance: which attribute and which body field are to be chosen.",
+                                FixSafety::DisplayOnly,
                                 "// update_expression(\"SET #value = :value\") with the value from the request body".into(),
                             )],
                         ));

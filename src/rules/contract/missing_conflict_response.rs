@@ -25,6 +25,10 @@ declare_rule! {
     ///     responses:
     ///       '409': {description: already redeemed, or changed concurrently}
     /// ```
+    ///
+    /// ## Fix safety
+    /// Safe: documenting a 409 or 412 response changes no behaviour; clients can then tell a lost
+    /// race from a failure.
     pub static RULE = ("RC202", "missing-conflict-response", Contract, Medium,
         "A write that can fail on a precondition but documents no 409/412/428.");
 }

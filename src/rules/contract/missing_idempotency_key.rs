@@ -27,6 +27,10 @@ declare_rule! {
     /// On an operation that moves money or stock (charge, pay, transfer, withdraw, refund,
     /// order, redeem...) the finding is `high`: a retry there is a double charge, and it ranks
     /// with the races, above documentation gaps.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the fix adds a required `Idempotency-Key` header: clients that send none no longer
+    /// follow the contract (the service must then store and replay keys).
     pub static RULE = ("RC204", "missing-idempotency-key", Contract, Medium,
         "A non-idempotent POST (create, charge, transfer, redeem) with no `Idempotency-Key` header.");
 }

@@ -17,6 +17,10 @@ declare_rule! {
     /// ## Use instead
     /// Require the version in the update body (and answer 409/412 when it is stale), or take
     /// `If-Match`.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the version becomes a required field of the update body: clients must send back
+    /// the version they read, and a stale one is answered with 412.
     pub static RULE = ("RC206", "missing-version-in-update", Contract, Medium,
         "The resource carries a version/etag field that its update body omits.");
 }

@@ -16,6 +16,10 @@ declare_rule! {
     /// ## Use instead
     /// A `POST` action with an `Idempotency-Key` (`POST /counters/{id}/increment`), or a `PUT`
     /// of the absolute new value with `If-Match`.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the fix replaces the `PUT` with a `POST` action on `.../increment` that requires
+    /// an `Idempotency-Key`: clients must change the method, path and headers they send.
     pub static RULE = ("RC205", "non-idempotent-put", Contract, High,
         "A PUT whose body is relative (delta, increment, amount to add).");
 }

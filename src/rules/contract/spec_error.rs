@@ -15,6 +15,9 @@ declare_rule! {
     /// ## Use instead
     /// Fix the document where the finding points; convert Swagger 2.0 with
     /// `npx swagger2openapi`; download remote references and refer to them by relative path.
+    ///
+    /// ## Fix safety
+    /// No fix is offered: the document must be repaired by hand where the finding points.
     pub static RULE = ("RC290", "spec-error", Contract, High,
         "The document cannot be read: bad YAML/JSON, unresolved or cyclic `$ref` chain (with the pointer).");
 }

@@ -14,6 +14,12 @@ declare_rule! {
     /// Store each idempotency key with its outcome (a put conditioned on
     /// `attribute_not_exists(#key)`) and replay the outcome for a repeated key; make `PUT` set
     /// the absolute new state, or make the increment a `POST` action with a key.
+    ///
+    /// ## Fix safety
+    /// Display-only: for an unread `Idempotency-Key`, the fix is a sketch of a put that claims
+    /// the key, in a table and `key` attribute still to be chosen; for a `PUT` that adds to a
+    /// number, it is guidance (store the absolute value, or move the increment to a keyed
+    /// `POST`), which changes what clients send and get.
     pub static RULE = ("RC303", "idempotency-not-enforced", Correlation, High,
         "The spec promises idempotency (PUT, `Idempotency-Key`) that the handler does not keep.");
 }

@@ -14,6 +14,10 @@ declare_rule! {
     /// Turn the client's validator into the write's condition:
     /// `condition_expression("#version = :expected")` with `:expected` from `If-Match`, and
     /// answer `ConditionalCheckFailed` with 412.
+    ///
+    /// ## Fix safety
+    /// Display-only: the fix is a sketch of a version-checked put answered with 412, in which
+    /// `id` and `version` stand in for the key and version attribute the contract does not name.
     pub static RULE = ("RC301", "precondition-not-enforced", Correlation, High,
         "The spec requires `If-Match`/412 but the handler's write is unconditional.");
 }

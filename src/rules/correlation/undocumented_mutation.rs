@@ -12,6 +12,10 @@ declare_rule! {
     ///
     /// ## Use instead
     /// Document the operation (racecheck's contract rules then check it), or remove the route.
+    ///
+    /// ## Fix safety
+    /// Display-only: the fix is a sketch of the `paths` entry (a summary and a placeholder `200`)
+    /// to complete by hand; documenting the route changes no behaviour.
     pub static RULE = ("RC302", "undocumented-mutation", Correlation, Medium,
         "A mutating Axum route with no operation in the spec.");
 }

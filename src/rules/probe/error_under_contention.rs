@@ -16,6 +16,10 @@ declare_rule! {
     /// ## Use instead
     /// Map `ConditionalCheckFailedException` to 409/412 and throttling to 429 with
     /// `Retry-After`.
+    ///
+    /// ## Fix safety
+    /// Display-only: the finding carries no code fix; it points to `racecheck scan`, whose
+    /// RC105 finding maps `ConditionalCheckFailed` to 409.
     pub static RULE = ("RC404", "error-under-contention", Probe, High,
         "Contention produced 5xx instead of 409/412/429.");
 }

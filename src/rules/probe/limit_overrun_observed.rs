@@ -17,6 +17,10 @@ declare_rule! {
     /// ## Use instead
     /// A conditional write (`attribute_not_exists(redeemed) OR redeemed = :false`,
     /// `stock > :zero`) answered with 409, then probe again: exactly the allowed number succeed.
+    ///
+    /// ## Fix safety
+    /// Display-only: the finding carries no code fix; it points to `racecheck scan`, whose RC102
+    /// finding carries the conditional update for the handler.
     pub static RULE = ("RC402", "limit-overrun-observed", Probe, Critical,
         "More requests succeeded than the limit allows.");
 }

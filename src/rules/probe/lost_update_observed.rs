@@ -17,6 +17,10 @@ declare_rule! {
     /// ## Use instead
     /// An atomic update expression (`ADD`, `SET x = x + :d`) or a conditional write with a
     /// bounded retry / 409; then probe again: the change equals the successes.
+    ///
+    /// ## Fix safety
+    /// Display-only: the finding carries no code fix; it points to `racecheck scan`, whose
+    /// RC101/RC103 findings carry the fixes for the handler.
     pub static RULE = ("RC401", "lost-update-observed", Probe, Critical,
         "N concurrent changes, fewer than N took effect.");
 }

@@ -16,6 +16,10 @@ declare_rule! {
     /// ## Use instead
     /// A per-client limit in front of mutating routes (a tower layer, an API gateway) that
     /// answers 429 with `Retry-After`.
+    ///
+    /// ## Fix safety
+    /// Display-only: the fix is guidance (a per-client limit answering 429 with `Retry-After`),
+    /// not code to apply; a limit, once added, is a change clients see.
     pub static RULE = ("RC403", "no-rate-limit-observed", Probe, Low,
         "A burst drew no 429.");
 }

@@ -22,6 +22,11 @@ declare_rule! {
     /// ## Use instead
     /// Per-item conditional writes (a version check on each), or `transact_write_items` with
     /// a condition per item when they must all apply together (up to 100 items).
+    ///
+    /// ## Fix safety
+    /// Unsafe: the batch becomes one put per item conditioned on its `version`, so a stale item
+    /// is answered 412 Precondition Failed (or 409) instead of being replaced. Display-only when
+    /// the item's key is unknown or the write's own condition is built at run time.
     pub static RULE = ("RC107", "unconditioned-batch-write", Source, Medium,
         "`batch_write_item` used in a read-modify-write (batches cannot carry conditions).");
 }

@@ -42,6 +42,11 @@ declare_rule! {
     /// The decision is translated from Rust to a condition expression for the fix where its
     /// shape allows (comparisons, flags, `is_some`); other shapes get a compare-and-set on the
     /// attributes that were checked.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the check moves into the write's condition (a version check when a whole item is
+    /// written), so a request that loses the race gets 409 Conflict (or 412) instead of writing.
+    /// Display-only when the condition cannot express a decision of the code or the item's key.
     pub static RULE = ("RC102", "check-then-act", Source, High,
         "A decision on read data guards a write whose condition does not re-check it.");
 }

@@ -23,6 +23,10 @@ declare_rule! {
     /// ## Use instead
     /// Hold one guard for the read and the write (`let mut g = state.hits.lock()?; *g += 1;`),
     /// or use the atomic's read-modify-write (`fetch_add`, `fetch_update`).
+    ///
+    /// ## Fix safety
+    /// Display-only: the fix is a template (one lock guard, or `fetch_add`); the code between the
+    /// read and the write must be moved into the one critical section by hand.
     pub static RULE = ("RC109", "in-memory-rmw", Source, Medium,
         "Shared in-process state read and written under separate lock acquisitions, or an atomic `load` then `store`.");
 }

@@ -34,6 +34,12 @@ declare_rule! {
     /// ## Known problems
     /// Whether two keys name the same item is judged from where their values come from; a
     /// write keyed by something computed elsewhere is assumed to be the item read.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the write gets a condition (the values read, or a `version`), so a request that
+    /// loses the race is answered 409 Conflict or 412 Precondition Failed instead of overwriting.
+    /// Display-only when the condition cannot express a decision of the code, the write's own
+    /// run-time condition, or the item's key.
     pub static RULE = ("RC101", "lost-update", Source, High,
         "Data read from an item flows into an unconditional write of that item.");
 }

@@ -30,7 +30,9 @@ declare_rule! {
     /// `#c < :max`. Use `ReturnValue::UpdatedNew` to get the new value back.
     ///
     /// ## Fix safety
-    /// Safe: the result is what the code meant when requests do not overlap.
+    /// Safe: the result is what the code meant when requests do not overlap. Unsafe when the
+    /// write keeps a condition (a failed one now answers 409), and display-only when the
+    /// fix cannot express a decision of the code or the item's key (it says which).
     pub static RULE = ("RC103", "non-atomic-counter", Source, High,
         "A number is read, changed in Rust and written back; `SET x = x + :d` / `ADD` is atomic.");
 }

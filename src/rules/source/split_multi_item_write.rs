@@ -30,6 +30,12 @@ declare_rule! {
     ///
     /// ## Known problems
     /// Writes whose key is a fresh UUID (an audit record, an outbox row) are not counted.
+    ///
+    /// ## Fix safety
+    /// Unsafe: the writes go into one `transact_write_items`, all or none, and a cancelled
+    /// transaction is answered with 409 Conflict where each write used to apply on its own.
+    /// Display-only when a member's condition cannot express a decision of the code, or its key
+    /// or update (a whole item put back) is unknown.
     pub static RULE = ("RC104", "split-multi-item-write", Source, High,
         "Dependent writes to several items outside `transact_write_items`.");
 }

@@ -28,6 +28,10 @@ declare_rule! {
     /// ## Use instead
     /// `for attempt in 0..MAX_ATTEMPTS` (3–5 is typical) with a short jittered backoff, and
     /// 409 Conflict when the attempts run out.
+    ///
+    /// ## Fix safety
+    /// Unsafe: retries stop after a few attempts, and clients that used to wait out the
+    /// contention get 409 Conflict after the last attempt.
     pub static RULE = ("RC108", "unbounded-retry", Source, Medium,
         "An optimistic-concurrency retry loop with no attempt bound.");
 }

@@ -28,6 +28,10 @@ declare_rule! {
     /// ## Use instead
     /// Match the service error: `err.as_service_error().is_some_and(|e|
     /// e.is_conditional_check_failed_exception())` becomes 409/412; everything else stays 500.
+    ///
+    /// ## Fix safety
+    /// Unsafe: a failed condition that used to panic or answer 500 is answered with 409 Conflict,
+    /// a status clients see and must handle.
     pub static RULE = ("RC105", "unhandled-condition-failure", Source, Medium,
         "A conditional write whose `ConditionalCheckFailed` ends as a panic or a 500.");
 }

@@ -243,10 +243,7 @@ pub fn atomic_update(
             .or_else(|| stored_ty.get(&attr).copied())
             .unwrap_or(Ty::Value);
         spec.add_value(&format!(":{param}"), Arg::Param(param.clone(), ty));
-        spec.condition = Some(match spec.condition.take() {
-            Some(c) => format!("({c}) AND {cond}"),
-            None => cond,
-        });
+        spec.and_condition(cond);
     }
     if spec.names.iter().any(|(_, a)| {
         is_version_attr(a)

@@ -361,6 +361,20 @@ fn run(
     })
 }
 
+/// A function's code as written, without its comment lines (doc comments included).
+fn code_of(f: &FnMeta, texts: &[Arc<FileText>]) -> Option<String> {
+    let text = texts
+        .iter()
+        .find(|t| t.path == f.span.file)
+        .map(|t| t.slice(&f.span))?;
+    Some(
+        text.lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+}
+
 /// Rules about requests interleaving between a read and a write (not about a failure half
 /// way, or an error's answer).
 const INTERLEAVING: &[&str] = &["RC101", "RC102", "RC103", "RC106", "RC107"];
@@ -398,12 +412,8 @@ fn serialized(
         let Some(ty) = f.self_ty.as_ref().filter(|t| locked.contains(*t)) else {
             continue;
         };
-        let text = texts
-            .iter()
-            .find(|t| t.path == f.span.file)
-            .map(|t| t.slice(&f.span))
-            .unwrap_or_default();
-        let signature = text.split('{').next().unwrap_or("");
+        let code = code_of(f, texts).unwrap_or_default();
+        let signature = code.split('{').next().unwrap_or("");
         if signature.contains("mut self") && !signature.contains("self: ") {
             out.insert(id, ty.clone());
         }
@@ -432,11 +442,7 @@ fn is_one_shot(f: &FnMeta, texts: &[Arc<FileText>]) -> bool {
     if f.name != "main" || f.self_ty.is_some() {
         return false;
     }
-    let Some(text) = texts
-        .iter()
-        .find(|t| t.path == f.span.file)
-        .map(|t| t.slice(&f.span))
-    else {
+    let Some(code) = code_of(f, texts) else {
         return false;
     };
     // Words of serving, of spawning work, of consuming a queue or a schedule: a worker runs
@@ -467,12 +473,6 @@ fn is_one_shot(f: &FnMeta, texts: &[Arc<FileText>]) -> bool {
         "worker",
         "handler",
     ];
-    // Code, not comments, says what the program does.
-    let code: String = text
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("//"))
-        .collect::<Vec<_>>()
-        .join("\n");
     !code.contains("service_fn")
         && !flow::words(&code)
             .iter()
@@ -517,17 +517,10 @@ fn handlers(
                     }
                 })
                 .collect();
-            let text = texts
-                .iter()
-                .find(|f| f.path == meta.span.file)
-                .map(|f| f.slice(&meta.span).to_ascii_lowercase())
-                .unwrap_or_default();
             // Code, not comments, decides whether the handler reads the key.
-            let code: String = text
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
+            let code = code_of(meta, texts)
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             out.push(Handler {
                 route: r.clone(),
                 function: meta.qual.clone(),

@@ -49,6 +49,42 @@ pub struct AnalyzeSourceArgs {
     pub page: PageArgs,
 }
 
+/// Arguments of `suggest_fix`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct SuggestFixArgs {
+    /// The `.rs` file or crate directory the finding is in. Give this or `code`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub path: Option<String>,
+    /// Rust source instead of a path (one file's contents).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub code: Option<String>,
+    /// The finding's `fingerprint` from an earlier answer. Give this, or `line`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub id: Option<String>,
+    /// Or: the line of the finding, its read, check or write (with `file` when `path` is a
+    /// directory).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub line: Option<u32>,
+    /// The file of `line`, as findings name it (a suffix is enough: `src/orders.rs`).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub file: Option<String>,
+}
+
+/// What `suggest_fix` answers: the finding, and its fixes in full.
+#[derive(Debug, serde::Serialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct SuggestedFix {
+    pub finding: crate::model::Finding,
+    /// Per fix: its applicability and what applying it changes for clients.
+    pub applicability: Vec<String>,
+}
+
 /// Arguments of `validate_openapi`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(transform = crate::model::portable)]
@@ -144,6 +180,56 @@ async fn blocking(
     }
 }
 
+/// What to analyse: a path that exists, or inline code (named `input.rs`).
+fn source_input(path: Option<String>, code: Option<String>) -> Result<Input, String> {
+    match (path, code) {
+        (Some(_), Some(_)) => Err("give either `path` or `code`, not both".into()),
+        (None, None) => {
+            Err("give `path` (a .rs file or a crate directory) or `code` (Rust source)".into())
+        }
+        (Some(p), None) => existing(&p).map(Input::Path),
+        (None, Some(code)) => Ok(Input::Inline {
+            name: "input.rs".into(),
+            code,
+        }),
+    }
+}
+
+/// The finding `suggest_fix` asks for: by fingerprint, or by a line of its evidence.
+fn pick_finding(report: &Report, args: &SuggestFixArgs) -> Result<crate::model::Finding, String> {
+    let on_line = |f: &crate::model::Finding, line: u32| {
+        let file_ok = |file: &str| args.file.as_deref().is_none_or(|want| file.ends_with(want));
+        (f.location.line == line && file_ok(&f.location.file))
+            || f.evidence
+                .iter()
+                .any(|e| e.line == line && file_ok(&e.file))
+    };
+    let found = match (&args.id, args.line) {
+        (Some(id), _) => report
+            .findings
+            .iter()
+            .find(|f| f.compute_fingerprint() == *id),
+        (None, Some(line)) => report.findings.iter().find(|f| on_line(f, line)),
+        (None, None) => {
+            return Err("give `id` (a finding's fingerprint) or `line` (and `file`)".into())
+        }
+    };
+    let mut f = found.cloned().ok_or_else(|| match &args.id {
+        Some(id) => format!(
+            "no finding `{id}` in this code now ({} findings; it may be fixed, or the code changed its message)",
+            report.findings.len()
+        ),
+        None => format!(
+            "no finding on line {}{} ({} findings)",
+            args.line.unwrap_or(0),
+            args.file.as_deref().map(|f| format!(" of `{f}`")).unwrap_or_default(),
+            report.findings.len()
+        ),
+    })?;
+    f.fingerprint = f.compute_fingerprint();
+    Ok(f)
+}
+
 /// The report as the tool result, sized for the client's context (see `report::page`): the
 /// structured page and a short text rendering of it.
 fn report_result(report: &Report, args: &PageArgs) -> CallToolResult {
@@ -237,21 +323,9 @@ impl Server {
         if let Err(e) = args.page.check() {
             return Ok(tool_error(e));
         }
-        let input = match (args.path, args.code) {
-            (Some(_), Some(_)) => return Ok(tool_error("give either `path` or `code`, not both")),
-            (None, None) => {
-                return Ok(tool_error(
-                    "give `path` (a .rs file or a crate directory) or `code` (Rust source)",
-                ))
-            }
-            (Some(p), None) => match existing(&p) {
-                Ok(path) => Input::Path(path),
-                Err(e) => return Ok(tool_error(e)),
-            },
-            (None, Some(code)) => Input::Inline {
-                name: "input.rs".into(),
-                code,
-            },
+        let input = match source_input(args.path, args.code) {
+            Ok(i) => i,
+            Err(e) => return Ok(tool_error(e)),
         };
         let rules = args.page.rules.clone();
         let report = match blocking(&ct, "the analysis", move |cancel| {
@@ -273,6 +347,71 @@ impl Server {
         if only_errors {
             result.is_error = Some(true);
         }
+        Ok(result)
+    }
+
+    #[tool(
+        description = "The fixes for one source finding, in full: give the finding's \
+        `fingerprint` from an earlier analyze_source or audit_service answer as `id` (or a \
+        `line` of its read, check or write, with `file`), and the same `path` or `code`. \
+        Returns the finding with each fix's snippet, its applicability (safe, unsafe: clients \
+        can see a change such as a new 409, display-only: a sketch to adapt) and what it \
+        changes for clients. It never writes files.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<SuggestedFix>(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn suggest_fix(
+        &self,
+        Parameters(args): Parameters<SuggestFixArgs>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, ErrorData> {
+        let input = match source_input(args.path.clone(), args.code.clone()) {
+            Ok(i) => i,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        let report = match blocking(&ct, "the analysis", move |cancel| {
+            let options = Options {
+                rules: vec![],
+                threads: None,
+                cancel,
+            };
+            source::analyze(&[input], &options)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(e),
+        };
+        let finding = match pick_finding(&report, &args) {
+            Ok(f) => f,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        let applicability: Vec<String> = finding
+            .fixes
+            .iter()
+            .map(|x| format!("{} ({}): {}", x.title, x.safety.as_str(), x.explanation))
+            .collect();
+        let text = format!(
+            "{} {} at {}:{}\n{}\n{}",
+            finding.rule,
+            finding.slug,
+            finding.location.file,
+            finding.location.line,
+            applicability.join("\n"),
+            finding
+                .fixes
+                .iter()
+                .map(|x| x.snippet.as_str())
+                .collect::<Vec<_>>()
+                .join("\n\n")
+        );
+        let answer = SuggestedFix {
+            finding,
+            applicability,
+        };
+        let mut result =
+            CallToolResult::structured(serde_json::to_value(&answer).unwrap_or_default());
+        result.content = vec![ContentBlock::text(text)];
         Ok(result)
     }
 

@@ -35,7 +35,7 @@ async def main(binary: str, root: str, racy: str) -> None:
             check(init.server_info.version, "server version is set")
 
             tools = {t.name: t for t in (await session.list_tools()).tools}
-            check({"analyze_source", "explain_rule", "validate_openapi", "probe_endpoint", "audit_service"} <= set(tools), f"tools {sorted(tools)}")
+            check({"analyze_source", "explain_rule", "validate_openapi", "probe_endpoint", "audit_service", "suggest_fix"} <= set(tools), f"tools {sorted(tools)}")
             check(tools["validate_openapi"].output_schema.get("type") == "object", "validate_openapi has an output schema")
             analyze = tools["analyze_source"]
             check(analyze.output_schema and analyze.output_schema.get("type") == "object",
@@ -159,6 +159,23 @@ async def main(binary: str, root: str, racy: str) -> None:
             check("racecheck://rules/RC103" in uris, f"rule resources listed ({len(uris)})")
             doc = await session.read_resource("racecheck://rules/RC103")
             check("non-atomic-counter" in doc.contents[0].text, "rule resource reads")
+
+            # suggest_fix: a finding of an earlier answer by its fingerprint, or by a line of
+            # its evidence; fixes in full; an id that is gone is refused by name.
+            res = await session.call_tool("analyze_source", {"path": crate})
+            first = res.structured_content["findings"][0]
+            res = await session.call_tool("suggest_fix", {"path": crate, "id": first["fingerprint"]})
+            sc = res.structured_content
+            check(not res.is_error and sc["finding"]["fingerprint"] == first["fingerprint"]
+                  and sc["finding"]["fixes"] and sc["finding"]["fixes"][0]["snippet"]
+                  and sc["applicability"], "suggest_fix by id gives the fixes in full")
+            line = first["location"]["line"]
+            res = await session.call_tool("suggest_fix", {"path": crate, "line": line,
+                                                          "file": os.path.basename(first["location"]["file"])})
+            check(not res.is_error and res.structured_content["finding"]["rule"] == first["rule"],
+                  "suggest_fix by line")
+            res = await session.call_tool("suggest_fix", {"path": crate, "id": "RC101-0000000000000000"})
+            check(res.is_error and "RC101-0000000000000000" in res.content[0].text, "an unknown id is refused")
 
             # Prompts: listed with their arguments, filled in, unknown ones refused by name.
             prompts = {p.name: p for p in (await session.list_prompts()).prompts}

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+
 fn racecheck(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_racecheck"))
         .args(args)
@@ -409,16 +411,7 @@ fn baseline_hides_accepted_findings_only() {
 #[test]
 fn sarif_validates_against_the_schema() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let env = Command::new("bash")
-        .arg(format!("{root}/tools/py-env"))
-        .output()
-        .expect("run tools/py-env");
-    assert!(
-        env.status.success(),
-        "{}",
-        String::from_utf8_lossy(&env.stderr)
-    );
-    let python = String::from_utf8_lossy(&env.stdout).trim().to_string();
+    let python = common::python();
     let dir = tempfile::tempdir().unwrap();
     let runs: [&[&str]; 3] = [
         &["scan", "tests/fixtures/source", "tests/fixtures/shapes"],

@@ -3,19 +3,12 @@
 
 use std::process::Command;
 
+mod common;
+
 #[test]
 fn python_sdk_client_drives_the_server() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let env = Command::new("bash")
-        .arg(format!("{root}/tools/py-env"))
-        .output()
-        .expect("run tools/py-env");
-    assert!(
-        env.status.success(),
-        "tools/py-env could not prepare the Python client: {}",
-        String::from_utf8_lossy(&env.stderr)
-    );
-    let python = String::from_utf8_lossy(&env.stdout).trim().to_string();
+    let python = common::python();
     // A racy HTTP server for `probe_endpoint`, alive for the whole client run.
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt

@@ -37,6 +37,16 @@ const RULE_URI: &str = "racecheck://rules/";
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(transform = crate::model::portable)]
 pub struct AnalyzeSourceArgs {
+    #[serde(flatten)]
+    pub source: SourceArgs,
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+/// The Rust source a tool analyses.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct SourceArgs {
     /// A `.rs` file or a crate/workspace directory to analyse. Give this or `code`.
     #[serde(default)]
     #[schemars(with = "String")]
@@ -45,22 +55,15 @@ pub struct AnalyzeSourceArgs {
     #[serde(default)]
     #[schemars(with = "String")]
     pub code: Option<String>,
-    #[serde(flatten)]
-    pub page: PageArgs,
 }
 
 /// Arguments of `suggest_fix`.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[schemars(transform = crate::model::portable)]
 pub struct SuggestFixArgs {
-    /// The `.rs` file or crate directory the finding is in. Give this or `code`.
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub path: Option<String>,
-    /// Rust source instead of a path (one file's contents).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub code: Option<String>,
+    /// The code the finding is in.
+    #[serde(flatten)]
+    pub source: SourceArgs,
     /// The finding's `fingerprint` from an earlier answer. Give this, or `line`.
     #[serde(default)]
     #[schemars(with = "String")]
@@ -181,8 +184,8 @@ async fn blocking(
 }
 
 /// What to analyse: a path that exists, or inline code (named `input.rs`).
-fn source_input(path: Option<String>, code: Option<String>) -> Result<Input, String> {
-    match (path, code) {
+fn source_input(args: &SourceArgs) -> Result<Input, String> {
+    match (args.path.clone(), args.code.clone()) {
         (Some(_), Some(_)) => Err("give either `path` or `code`, not both".into()),
         (None, None) => {
             Err("give `path` (a .rs file or a crate directory) or `code` (Rust source)".into())
@@ -323,7 +326,7 @@ impl Server {
         if let Err(e) = args.page.check() {
             return Ok(tool_error(e));
         }
-        let input = match source_input(args.path, args.code) {
+        let input = match source_input(&args.source) {
             Ok(i) => i,
             Err(e) => return Ok(tool_error(e)),
         };
@@ -365,7 +368,7 @@ impl Server {
         Parameters(args): Parameters<SuggestFixArgs>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
-        let input = match source_input(args.path.clone(), args.code.clone()) {
+        let input = match source_input(&args.source) {
             Ok(i) => i,
             Err(e) => return Ok(tool_error(e)),
         };

@@ -114,3 +114,19 @@ impl Drop for McpServer {
         let _ = self.child.wait();
     }
 }
+
+/// The Python of the test environment (`tools/py-env`: the pinned MCP SDK, `jsonschema`),
+/// prepared on first use.
+pub fn python() -> String {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let env = Command::new("bash")
+        .arg(format!("{root}/tools/py-env"))
+        .output()
+        .expect("run tools/py-env");
+    assert!(
+        env.status.success(),
+        "tools/py-env could not prepare the Python environment: {}",
+        String::from_utf8_lossy(&env.stderr)
+    );
+    String::from_utf8_lossy(&env.stdout).trim().to_string()
+}

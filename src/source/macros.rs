@@ -6,9 +6,10 @@
 use proc_macro2::{Delimiter, TokenStream, TokenTree};
 use syn::{ImplItem, Item};
 
-/// At most this many invocations of a file are expanded, each at most this many tokens.
+/// At most this many invocations of a file are expanded, at most this many tokens in all: a
+/// hostile file cannot multiply itself.
 const MAX_EXPANSIONS: usize = 256;
-const MAX_TOKENS: usize = 50_000;
+const MAX_TOKENS: usize = 200_000;
 
 struct Rule {
     pattern: Vec<TokenTree>,
@@ -31,7 +32,7 @@ pub fn expand(file: &mut syn::File, too_deep: impl Fn(&TokenStream) -> bool) {
     if defs.is_empty() {
         return;
     }
-    let mut budget = MAX_EXPANSIONS;
+    let (mut budget, mut tokens) = (MAX_EXPANSIONS, MAX_TOKENS);
     let mut expand_one = |mac: &syn::Macro| -> Option<TokenStream> {
         let name = mac.path.get_ident()?.to_string();
         let (_, rules) = defs.iter().find(|(n, _)| *n == name)?;
@@ -44,7 +45,13 @@ pub fn expand(file: &mut syn::File, too_deep: impl Fn(&TokenStream) -> bool) {
             let binds = matches(&r.pattern, &input)?;
             Some(substitute(r.body.clone(), &binds))
         })?;
-        (out.clone().into_iter().count() <= MAX_TOKENS && !too_deep(&out)).then_some(out)
+        // Counted deep: a group's tokens are tokens too.
+        let n = count(&out);
+        if n > tokens || too_deep(&out) {
+            return None;
+        }
+        tokens -= n;
+        Some(out)
     };
     let mut added: Vec<Item> = vec![];
     for item in &mut file.items {
@@ -74,6 +81,16 @@ pub fn expand(file: &mut syn::File, too_deep: impl Fn(&TokenStream) -> bool) {
         }
     }
     file.items.extend(added);
+}
+
+fn count(t: &TokenStream) -> usize {
+    t.clone()
+        .into_iter()
+        .map(|x| match x {
+            TokenTree::Group(g) => 1 + count(&g.stream()),
+            _ => 1,
+        })
+        .sum()
 }
 
 /// `(pattern) => { body };` rules; those with repetitions are dropped.
@@ -265,6 +282,18 @@ mod tests {
             elsewhere!(c);
         "#;
         assert!(expanded(src).is_empty());
+    }
+
+    #[test]
+    fn expanded_tokens_are_bounded_in_all() {
+        // A body of about 4,000 tokens invoked 100 times would be 400,000 tokens.
+        let body = "let x = 1; ".repeat(800);
+        let mut src = format!("macro_rules! big {{ ($n:ident) => {{ fn $n() {{ {body} }} }}; }}\n");
+        for i in 0..100 {
+            src.push_str(&format!("big!(g{i});\n"));
+        }
+        let n = expanded(&src).len();
+        assert!(n > 0 && n < 100, "{n} expanded");
     }
 
     #[test]

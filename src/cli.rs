@@ -322,7 +322,7 @@ fn run_probe(a: ProbeArgs) -> i32 {
         b.finish_and_clear();
     }
     finish(
-        &report,
+        report,
         a.format,
         a.fail_on,
         a.output.as_ref(),
@@ -389,13 +389,12 @@ fn accepted(path: &std::path::Path) -> Result<std::collections::HashSet<String>,
 
 /// Render a report and choose the exit code: errors win over findings.
 fn finish(
-    report: &Report,
+    mut report: Report,
     format: Format,
     fail_on: Severity,
     output: Option<&PathBuf>,
     view: View,
 ) -> i32 {
-    let mut report = report.clone();
     if let Some(path) = &view.baseline {
         match accepted(path) {
             Ok(set) => {
@@ -458,7 +457,7 @@ pub fn run(cli: Cli) -> i32 {
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
-            finish(&report, format, fail_on, output.as_ref(), view)
+            finish(report, format, fail_on, output.as_ref(), view)
         }
         Command::Audit {
             dir,
@@ -473,7 +472,7 @@ pub fn run(cli: Cli) -> i32 {
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
-            finish(&report, format, fail_on, output.as_ref(), view)
+            finish(report, format, fail_on, output.as_ref(), view)
         }
         Command::Spec {
             file,
@@ -483,7 +482,7 @@ pub fn run(cli: Cli) -> i32 {
             view,
         } => {
             let report = crate::spec::check(&crate::spec::SpecInput::Path(file));
-            finish(&report, format, fail_on, output.as_ref(), view)
+            finish(report, format, fail_on, output.as_ref(), view)
         }
         Command::Rules { id, markdown } => match id {
             None if markdown => {

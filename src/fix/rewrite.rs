@@ -285,13 +285,19 @@ pub fn keep_condition(spec: &mut UpdateSpec, b: &crate::source::facts::Builder) 
     use crate::source::facts::{Cond, Text};
     match &b.condition {
         Cond::Given(Text::Literal(c)) => {
-            for ph in tokens(c, ':') {
-                keep_value(spec, b, &ph);
+            let tokens = crate::source::expr::tokens(c);
+            for ph in tokens.iter().filter(|t| t.starts_with(':')) {
+                keep_value(spec, b, ph);
             }
-            for n in tokens(c, '#') {
-                if let Some((_, attr)) = b.names.iter().find(|(x, _)| *x == n) {
-                    if !spec.names.iter().any(|(x, _)| *x == n) {
-                        spec.names.push((n, attr.clone()));
+            // `#a.#b`: each part of a path is a name of its own.
+            for n in tokens
+                .iter()
+                .flat_map(|t| t.split('.'))
+                .filter(|t| t.starts_with('#'))
+            {
+                if let Some((_, attr)) = b.names.iter().find(|(x, _)| x == n) {
+                    if !spec.names.iter().any(|(x, _)| x == n) {
+                        spec.names.push((n.to_string(), attr.clone()));
                     }
                 }
             }
@@ -302,24 +308,6 @@ pub fn keep_condition(spec: &mut UpdateSpec, b: &crate::source::facts::Builder) 
             .push("the write's own condition, built at run time".into()),
         _ => {}
     }
-}
-
-/// `:placeholders` or `#names` of an expression, in order, once each.
-fn tokens(expr: &str, sigil: char) -> Vec<String> {
-    let mut out: Vec<String> = vec![];
-    let mut rest = expr;
-    while let Some(i) = rest.find(sigil) {
-        let tail = &rest[i + 1..];
-        let len = tail
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(tail.len());
-        let t = format!("{sigil}{}", &tail[..len]);
-        if len > 0 && !out.contains(&t) {
-            out.push(t);
-        }
-        rest = &tail[len..];
-    }
-    out
 }
 
 /// Keep a placeholder of the original request as a parameter named after the code's value.

@@ -126,26 +126,15 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             ctx.op(reads[0]).req.table.display(),
             w.kind.api_name()
         );
+        let found_existing = checks
+            .iter()
+            .any(|c| c.guard.kind == GuardKind::Exists && c.guard.on_existing == Some(true));
         let fixes = match rewrite::atomic_update(w, &|s| ctx.text(s)) {
             Some(mut spec) => {
-                if checks
-                    .iter()
-                    .any(|c| c.guard.kind == GuardKind::Exists && c.guard.on_existing == Some(true))
-                {
+                if found_existing {
                     spec.require_item(true);
                 }
-                let f = fix::fix(
-                "Make the check part of the write",
-                "The condition expression makes DynamoDB check and write in one step; a request \
-                 that loses the race gets ConditionalCheckFailed, answered with 409 Conflict.",
-                FixSafety::Unsafe,
-                fix::render_update(
-                    &fix_fn_name(ctx, "checked"),
-                    "Checks and writes in one request: DynamoDB rejects the write when the check fails.",
-                    &spec,
-                ),
-            );
-                vec![fix::with_gaps(f, &spec.unchecked)]
+                vec![checked_fix(ctx, &spec)]
             }
             None => vec![super::lost_update::version_put(ctx, w)],
         };
@@ -158,4 +147,20 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         }
         out.push(c);
     }
+}
+
+/// The decision moved into the write's condition.
+fn checked_fix(ctx: &FlowCtx, spec: &fix::UpdateSpec) -> crate::model::Fix {
+    let f = fix::fix(
+        "Make the check part of the write",
+        "The condition expression makes DynamoDB check and write in one step; a request that \
+         loses the race gets ConditionalCheckFailed, answered with 409 Conflict.",
+        FixSafety::Unsafe,
+        fix::render_update(
+            &fix_fn_name(ctx, "checked"),
+            "Checks and writes in one request: DynamoDB rejects the write when the check fails.",
+            spec,
+        ),
+    );
+    fix::with_gaps(f, &spec.unchecked)
 }

@@ -565,11 +565,7 @@ impl Walker<'_, '_, '_> {
             v.join(&a.data());
             v.members.extend(a.members.iter().cloned());
         }
-        let presence = match method.as_str() {
-            "is_some" | "is_ok" => Some(true),
-            "is_none" | "is_empty" | "is_err" => Some(false),
-            _ => None,
-        };
+        let presence = method_polarity(&method);
         if presence.is_some() && recv.has_read() && recv.attrs.is_empty() {
             v.presence = presence;
         } else if matches!(method.as_str(), "map" | "and_then" | "map_ok") {

@@ -309,9 +309,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         if !runs_when_different {
             return None;
         }
-        // Looked up, not evaluated again: the condition's calls are already recorded.
-        let peek = |e: &Expr| root_ident(e).and_then(|r| self.env.get(&r)).map(Val::plain);
-        let (l, r) = (peek(&b.left)?, peek(&b.right)?);
+        let (l, r) = (self.peek(&b.left)?, self.peek(&b.right)?);
         let theirs = match (l.has_read(), r.has_read()) {
             (true, false) => r,
             (false, true) => l,
@@ -322,6 +320,12 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         Some(theirs)
     }
 
+    /// The value a condition's operand names (`stored`, `item.balance`), looked up, not
+    /// evaluated again: the condition's calls are already recorded.
+    fn peek(&self, e: &Expr) -> Option<Val> {
+        root_ident(e).and_then(|r| self.env.get(&r)).map(Val::plain)
+    }
+
     /// `if expires_at < now { .. }` (or `now > expires_at`, or the early return of the
     /// opposite): the guarded code runs only once a time read from the item has passed the
     /// clock.
@@ -329,7 +333,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         let Expr::Binary(b) = strip(cond) else {
             return false;
         };
-        let peek = |e: &Expr| root_ident(e).and_then(|r| self.env.get(&r)).map(Val::plain);
+        let peek = |e: &Expr| self.peek(e);
         let clock = |e: &Expr| {
             peek(e).is_some_and(|v| v.origins.contains(&Origin::Fresh) && !v.has_read())
                 || text_of(e).contains("now()")

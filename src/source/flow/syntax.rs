@@ -322,12 +322,18 @@ pub(crate) fn words(text: &str) -> Vec<String> {
 pub(super) fn exists_polarity(e: &Expr) -> Option<bool> {
     match strip(e) {
         Expr::Unary(u) if matches!(u.op, syn::UnOp::Not(_)) => exists_polarity(&u.expr).map(|p| !p),
-        Expr::MethodCall(m) => match m.method.to_string().as_str() {
-            "is_some" | "is_ok" => Some(true),
-            "is_none" | "is_empty" | "is_err" => Some(false),
-            _ => None,
-        },
+        Expr::MethodCall(m) => method_polarity(&m.method.to_string()),
         Expr::Let(l) => pat_polarity(&l.pat),
+        _ => None,
+    }
+}
+
+/// `is_some()`/`is_ok()` are true when something is there; `is_none()`, `is_empty()` and
+/// `is_err()` when it is not; other methods say nothing about existence.
+pub(super) fn method_polarity(method: &str) -> Option<bool> {
+    match method {
+        "is_some" | "is_ok" => Some(true),
+        "is_none" | "is_empty" | "is_err" => Some(false),
         _ => None,
     }
 }

@@ -1,5 +1,6 @@
 //! The command line: parse arguments, call the engine, render, choose the exit code.
 
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -101,6 +102,26 @@ pub enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         view: View,
+    },
+    /// Apply the fixes of source findings to the code. Lists what it would change; `--diff`
+    /// prints the change as a unified diff, `--apply` writes it. Only safe fixes unless
+    /// `--unsafe-fixes`; a file that changed since it was read is never written.
+    Fix {
+        /// Files or directories, as for `scan`.
+        #[arg(default_value = ".")]
+        paths: Vec<PathBuf>,
+        /// Only these rules (id or slug); repeat for more.
+        #[arg(long = "rule", value_name = "RULE")]
+        rules: Vec<String>,
+        /// Print the changes as a unified diff (`git apply` takes it) and write nothing.
+        #[arg(long, conflicts_with = "apply")]
+        diff: bool,
+        /// Write the changes to the files.
+        #[arg(long)]
+        apply: bool,
+        /// Also apply fixes that change what clients see (a conflict answered with 409/412).
+        #[arg(long)]
+        unsafe_fixes: bool,
     },
     /// Fire synchronized bursts at one endpoint of a running development service and show
     /// lost updates, limit overruns, missing rate limits and 5xx under contention.
@@ -434,6 +455,156 @@ fn finish(
     }
 }
 
+struct FixArgs {
+    paths: Vec<PathBuf>,
+    rules: Vec<String>,
+    diff: bool,
+    apply: bool,
+    unsafe_fixes: bool,
+}
+
+/// A path as `git apply` wants it: relative to the working directory when under it.
+fn relative(path: &str) -> String {
+    let p = std::path::Path::new(path);
+    let shown = match std::env::current_dir() {
+        Ok(cwd) if p.is_absolute() => p
+            .strip_prefix(&cwd)
+            .map(|r| r.display().to_string())
+            .unwrap_or_else(|_| path.to_string()),
+        _ => path.to_string(),
+    };
+    shown.trim_start_matches("./").to_string()
+}
+
+fn read_source(path: &str) -> Result<String, String> {
+    let bytes = crate::read_limited(std::path::Path::new(path), source::files::MAX_FILE_BYTES)
+        .map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    String::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8"))
+}
+
+/// Write `text` to `path` through a file beside it, so a failure leaves the old file whole.
+fn replace_file(path: &str, text: &str) -> Result<(), String> {
+    let target = std::path::Path::new(path);
+    let tmp = target.with_extension("racecheck-fix.tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| {
+            if let Ok(meta) = std::fs::metadata(target) {
+                std::fs::set_permissions(&tmp, meta.permissions())?;
+            }
+            std::fs::rename(&tmp, target)
+        })
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("cannot write `{path}`: {e}")
+        })
+}
+
+fn analyze_paths(paths: &[PathBuf], rules: &[String]) -> Report {
+    let inputs: Vec<Input> = paths.iter().cloned().map(Input::Path).collect();
+    let options = Options {
+        rules: rules.to_vec(),
+        ..Options::default()
+    };
+    source::analyze(&inputs, &options)
+}
+
+fn run_fix(a: FixArgs) -> i32 {
+    use crate::fix::apply;
+    let spinner = busy("scanning");
+    let report = analyze_paths(&a.paths, &a.rules);
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    for e in &report.errors {
+        eprintln!("racecheck: {}", e.message);
+    }
+    let mut outcome = apply::plan(&report, a.unsafe_fixes, &read_source);
+    let mut failed = !report.errors.is_empty();
+    if a.diff {
+        let mut out = String::new();
+        for f in &outcome.files {
+            out.push_str(&crate::fix::edit::unified_diff(
+                &relative(&f.path),
+                &f.before,
+                &f.after,
+            ));
+        }
+        if let Err(e) = emit(&out, None) {
+            eprintln!("racecheck: {e}");
+            return EXIT_ERROR;
+        }
+    }
+    if a.apply {
+        for f in &outcome.files {
+            // Written only if it still holds exactly what the edits were made for.
+            let result = match read_source(&f.path) {
+                Ok(now) if now == f.before => replace_file(&f.path, &f.after),
+                Ok(_) => Err(format!(
+                    "`{}` changed since it was read; not written",
+                    f.path
+                )),
+                Err(e) => Err(e),
+            };
+            if let Err(why) = result {
+                failed = true;
+                let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut outcome.applied)
+                    .into_iter()
+                    .partition(|x| x.file == f.path);
+                outcome.applied = kept;
+                outcome
+                    .skipped
+                    .extend(gone.into_iter().map(|x| apply::Entry {
+                        what: why.clone(),
+                        ..x
+                    }));
+            }
+        }
+    }
+    let summary = fix_summary(&outcome, &a);
+    // With `--diff`, stdout carries the diff alone.
+    if a.diff {
+        eprint!("{summary}");
+    } else {
+        print!("{summary}");
+    }
+    if failed {
+        EXIT_ERROR
+    } else if a.diff && !outcome.files.is_empty()
+        || !a.diff && !outcome.skipped.is_empty()
+        || !a.apply && !a.diff && !outcome.applied.is_empty()
+    {
+        EXIT_FINDINGS
+    } else {
+        EXIT_CLEAN
+    }
+}
+
+fn fix_summary(o: &crate::fix::apply::Outcome, a: &FixArgs) -> String {
+    let mut s = String::new();
+    let verb = if a.apply { "Applied" } else { "Would apply" };
+    let files = o.files.len();
+    let _ = writeln!(
+        s,
+        "{verb} {} fix{} in {files} file{}.",
+        o.applied.len(),
+        if o.applied.len() == 1 { "" } else { "es" },
+        if files == 1 { "" } else { "s" }
+    );
+    for x in &o.applied {
+        let _ = writeln!(s, "  {} {}:{}  {}", x.rule, x.file, x.line, x.what);
+    }
+    if !o.skipped.is_empty() {
+        let _ = writeln!(s, "Not applied ({}):", o.skipped.len());
+        for x in &o.skipped {
+            let _ = writeln!(s, "  {} {}:{}  {}", x.rule, x.file, x.line, x.what);
+        }
+    }
+    if !a.apply && !a.diff && !o.applied.is_empty() {
+        s.push_str("Run with --diff to see the changes or --apply to write them.\n");
+    }
+    s
+}
+
 /// Run the CLI; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
@@ -516,6 +687,19 @@ pub fn run(cli: Cli) -> i32 {
             },
         },
         Command::Probe(a) => run_probe(*a),
+        Command::Fix {
+            paths,
+            rules,
+            diff,
+            apply,
+            unsafe_fixes,
+        } => run_fix(FixArgs {
+            paths,
+            rules,
+            diff,
+            apply,
+            unsafe_fixes,
+        }),
         Command::Mcp { allow_hosts } => match crate::mcp::serve_stdio(&allow_hosts) {
             Ok(()) => EXIT_CLEAN,
             Err(e) => {

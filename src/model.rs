@@ -142,9 +142,33 @@ pub struct Fix {
     /// What to add: a self-contained Rust function for source findings, the YAML or JSON to add
     /// (in the document's own format) for contract findings.
     pub snippet: String,
+    /// The edits as a unified diff of the files they change.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "String")]
     pub diff: Option<String>,
+    /// The fix as changes to the user's own files (source findings where the shape allows).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<Edit>,
+    /// Why the fix has no edits, or what its edits leave to do by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub edit_note: Option<String>,
+}
+
+/// One change to a file: the text from `line:column` up to (not including) `end_line:end_column`
+/// (1-based, columns in characters) becomes `new_text`.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq, Hash)]
+#[schemars(transform = portable)]
+pub struct Edit {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    pub end_line: u32,
+    pub end_column: u32,
+    pub new_text: String,
+    /// The text the range held when the edit was made: an edit applies only where it still does.
+    #[serde(default)]
+    pub old_text: String,
 }
 
 /// An entry point that reaches the finding's function: an HTTP route (Axum, actix-web, Rocket,

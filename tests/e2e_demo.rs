@@ -14,7 +14,8 @@ use racecheck::probe::safety::Policy;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+mod common;
+use common::scratch::{self, target_dir, ROOT};
 
 /// A child process killed when the guard goes out of scope.
 struct Guard(Child, &'static str);
@@ -63,12 +64,6 @@ mod reqwest {
     }
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(ROOT).join("target"))
-}
-
 fn moto() -> (Guard, String) {
     let install = Command::new("bash")
         .arg(format!("{ROOT}/tools/dynamodb-local"))
@@ -97,6 +92,11 @@ fn moto() -> (Guard, String) {
 
 fn demo(endpoint: &str) -> (Guard, String) {
     let bin = target_dir().join("debug/demo-service");
+    demo_at(bin, endpoint)
+}
+
+/// Start the demo service's binary `bin` (built first if it is the workspace's own).
+fn demo_at(bin: PathBuf, endpoint: &str) -> (Guard, String) {
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
@@ -352,4 +352,127 @@ fn demo_end_to_end() {
         String::from_utf8_lossy(&out.stderr)
     );
     eprintln!("{stdout}");
+}
+
+fn racecheck(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_racecheck"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// racecheck's own edits, applied to a copy of the demo, make its racy endpoints pass the
+/// probe that catches them on the originals (`demo_end_to_end`).
+#[test]
+fn patched_demo_passes_the_probe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let copy = tmp.path().join("demo-service-patched");
+    scratch::copy_dir(&PathBuf::from(ROOT).join("tools/demo-service"), &copy);
+    scratch::manifest(&copy, "demo-service-patched");
+
+    // `--diff` prints a patch `git apply` takes, and writes nothing.
+    let diff = racecheck(&copy, &["fix", ".", "--diff", "--unsafe-fixes"]);
+    assert_eq!(
+        diff.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    for file in ["accounts", "counters", "coupons"] {
+        let header = format!("+++ b/src/{file}.rs");
+        assert!(
+            String::from_utf8_lossy(&diff.stdout).contains(&header),
+            "{header}"
+        );
+    }
+    let mut git = Command::new("git")
+        .args(["apply", "--check", "-"])
+        .current_dir(&copy)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run git apply");
+    std::io::Write::write_all(&mut git.stdin.take().unwrap(), &diff.stdout).unwrap();
+    let checked = git.wait_with_output().unwrap();
+    assert!(
+        checked.status.success(),
+        "git apply: {}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+
+    // `--apply` writes the same edits; the rules they fix are then clean, the others remain.
+    let applied = racecheck(&copy, &["fix", ".", "--apply", "--unsafe-fixes"]);
+    let said = String::from_utf8_lossy(&applied.stdout).to_string();
+    assert!(said.starts_with("Applied 3 fixes in 3 files."), "{said}");
+    let clean = racecheck(&copy, &["scan", ".", "--rule", "RC102", "--rule", "RC103"]);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&clean.stdout)
+    );
+    let rest = racecheck(&copy, &["scan", ".", "--format", "json"]);
+    let rest: Report = serde_json::from_slice(&rest.stdout).unwrap();
+    let mut left: Vec<&str> = rest.findings.iter().map(|f| f.rule.as_str()).collect();
+    left.sort();
+    assert_eq!(left, ["RC101", "RC104"], "{said}");
+
+    // The patched service builds and, on moto, no longer loses updates or overruns limits.
+    assert!(
+        scratch::cargo(&copy, "build"),
+        "the patched demo does not build"
+    );
+    let (_moto, endpoint) = moto();
+    let (_demo, url) = demo_at(target_dir().join("debug/demo-service-patched"), &endpoint);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for rep in 0..2 {
+            let id = format!("patched-{rep}");
+            let counter = plan(
+                request(
+                    format!("{url}/counters/{id}/incr"),
+                    "POST",
+                    json!({"by": 1}),
+                ),
+                Some((format!("{url}/counters/{id}"), "/value")),
+                None,
+                Mode::LostUpdate,
+            );
+            let coupon = plan(
+                request(format!("{url}/coupons/{id}/redeem"), "POST", Value::Null),
+                Some((format!("{url}/coupons/{id}"), "/redemptions")),
+                Some(request(format!("{url}/coupons/{id}"), "PUT", Value::Null)),
+                Mode::LimitOverrun,
+            );
+            let withdraw = plan(
+                request(
+                    format!("{url}/accounts/{id}/withdraw"),
+                    "POST",
+                    json!({"amount": 100}),
+                ),
+                None,
+                Some(request(
+                    format!("{url}/accounts/{id}"),
+                    "PUT",
+                    json!({"amount": 100}),
+                )),
+                Mode::LimitOverrun,
+            );
+            for p in [counter, coupon, withdraw] {
+                let r = probe(&p).await;
+                assert!(r.findings.is_empty(), "{}: {:?}", p.target.url, r.probe);
+                let rounds = &r.probe.as_ref().unwrap().rounds;
+                assert!(
+                    rounds.iter().all(|x| x.successes >= 1),
+                    "{}: {rounds:?}",
+                    p.target.url
+                );
+            }
+        }
+    });
 }

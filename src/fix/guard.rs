@@ -4,6 +4,13 @@
 use syn::{BinOp, Expr};
 
 use super::{ident, Arg, Ty, UpdateSpec};
+use crate::source::facts::Span;
+
+/// The decision being translated: the attributes it reads and where it is written.
+struct Guard<'a> {
+    attrs: &'a [String],
+    at: &'a Span,
+}
 
 /// Adds to `spec` the condition under which the guarded write may proceed; `false` when the
 /// decision has a shape this cannot translate.
@@ -12,11 +19,13 @@ pub fn translate_guard(
     text: &str,
     attrs: &[String],
     proceeds_when_true: bool,
+    at: &Span,
 ) -> bool {
     let Ok(e) = syn::parse_str::<Expr>(text) else {
         return false;
     };
-    let Some(cond) = tr(spec, &e, attrs, proceeds_when_true) else {
+    let g = Guard { attrs, at };
+    let Some(cond) = tr(spec, &e, &g, proceeds_when_true) else {
         return false;
     };
     spec.and_condition(cond);
@@ -47,18 +56,19 @@ fn strip(e: &Expr) -> &Expr {
     }
 }
 
-fn tr(spec: &mut UpdateSpec, e: &Expr, attrs: &[String], when: bool) -> Option<String> {
+fn tr(spec: &mut UpdateSpec, e: &Expr, g: &Guard, when: bool) -> Option<String> {
+    let attrs = g.attrs;
     match strip(e) {
-        Expr::Unary(u) if matches!(u.op, syn::UnOp::Not(_)) => tr(spec, &u.expr, attrs, !when),
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Not(_)) => tr(spec, &u.expr, g, !when),
         Expr::Binary(b) => match b.op {
             BinOp::And(_) | BinOp::Or(_) => {
-                let l = tr(spec, &b.left, attrs, when)?;
-                let r = tr(spec, &b.right, attrs, when)?;
+                let l = tr(spec, &b.left, g, when)?;
+                let r = tr(spec, &b.right, g, when)?;
                 // De Morgan: the negation of `a && b` is `!a || !b`.
                 let and = matches!(b.op, BinOp::And(_)) == when;
                 Some(format!("({l}) {} ({r})", if and { "AND" } else { "OR" }))
             }
-            op => compare(spec, &b.left, op, &b.right, attrs, when),
+            op => compare(spec, &b.left, op, &b.right, g, when),
         },
         Expr::MethodCall(m) if matches!(m.method.to_string().as_str(), "is_some" | "is_none") => {
             let attr = attr_in(&m.receiver, attrs)?.clone();
@@ -90,9 +100,10 @@ fn compare(
     left: &Expr,
     op: BinOp,
     right: &Expr,
-    attrs: &[String],
+    g: &Guard,
     when: bool,
 ) -> Option<String> {
+    let attrs = g.attrs;
     let mut sym = match op {
         BinOp::Lt(_) => "<",
         BinOp::Le(_) => "<=",
@@ -129,10 +140,18 @@ fn compare(
     let n = spec.name(&attr);
     let arg = operand(other, matches!(sym, "<" | "<=" | ">" | ">="));
     let ph = match &arg {
-        Arg::Param(p, _) => format!(":{p}"),
-        Arg::Const(_) => format!(":{}_limit", ident(&attr)),
+        Arg::Param(p, ty) => {
+            let ph = format!(":{p}");
+            let code = ty.wrap_code(&crate::source::span::text_of(strip(other)));
+            spec.add_code_value(&ph, arg.clone(), code, Some(g.at.clone()));
+            ph
+        }
+        Arg::Const(_) => {
+            let ph = format!(":{}_limit", ident(&attr));
+            spec.add_value(&ph, arg);
+            ph
+        }
     };
-    spec.add_value(&ph, arg);
     Some(format!("{n} {sym} {ph}"))
 }
 

@@ -4,13 +4,15 @@
 
 use std::fmt::Write as _;
 
+pub mod apply;
+pub mod edit;
 mod guard;
 pub mod rewrite;
 pub mod spec;
 pub use guard::translate_guard;
 
 use crate::model::{Fix, FixSafety};
-use crate::source::facts::{Builder, TableRef};
+use crate::source::facts::{Builder, Span, TableRef};
 
 /// The DynamoDB type a value is sent as, and the Rust type the snippet takes it as.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -58,6 +60,22 @@ impl Ty {
             Ty::Bool => format!("AttributeValue::Bool({e})"),
             Ty::Null => format!("AttributeValue::Null({e})"),
             Ty::Value => e.to_string(),
+        }
+    }
+
+    /// `e`, an expression of the handler, sent as this type.
+    pub fn wrap_code(self, e: &str) -> String {
+        let simple = matches!(
+            syn::parse_str::<syn::Expr>(e),
+            Ok(syn::Expr::Path(_)
+                | syn::Expr::Field(_)
+                | syn::Expr::MethodCall(_)
+                | syn::Expr::Lit(_))
+        );
+        if simple {
+            self.wrap(e)
+        } else {
+            self.wrap(&format!("({e})"))
         }
     }
 
@@ -115,6 +133,8 @@ pub struct Target {
     pub key: Vec<(String, Ty, String)>,
     /// The code does not show the key: `id` stands in for it.
     pub key_unknown: bool,
+    /// The key is the put's attribute that looks like one, not one the code names as a key.
+    pub key_guessed: bool,
 }
 
 impl Target {
@@ -124,6 +144,7 @@ impl Target {
             _ => None,
         };
         let mut key_unknown = false;
+        let key_guessed = b.key.is_empty();
         let mut key: Vec<(String, Ty, String)> = b
             .key
             .iter()
@@ -157,6 +178,7 @@ impl Target {
             table,
             key,
             key_unknown,
+            key_guessed,
         }
     }
 
@@ -184,6 +206,7 @@ impl Target {
                 .map(|(a, t, p)| (a.clone(), *t, format!("{p}{suffix}")))
                 .collect(),
             key_unknown: self.key_unknown,
+            key_guessed: self.key_guessed,
         }
     }
 
@@ -301,6 +324,9 @@ pub struct UpdateSpec {
     /// Decisions of the code that the condition does not express (`!valid(&item)`): a fix
     /// that leaves one out is a sketch, not a re-check.
     pub unchecked: Vec<String>,
+    /// For a placeholder sent as a parameter: the `AttributeValue` expression the handler can
+    /// send it with in place, and where its operand was written (`None`: at the write).
+    pub code: Vec<(String, String, Option<Span>)>,
 }
 
 /// What a failed condition means to the client.
@@ -337,6 +363,7 @@ impl UpdateSpec {
             values: vec![],
             conflict: Conflict::Conflict,
             unchecked,
+            code: vec![],
         }
     }
 
@@ -379,6 +406,32 @@ impl UpdateSpec {
     pub fn add_value(&mut self, placeholder: &str, arg: Arg) {
         if !self.values.iter().any(|(p, _)| p == placeholder) {
             self.values.push((placeholder.to_string(), arg));
+        }
+    }
+
+    /// Drop names and values no expression uses: DynamoDB refuses a request that defines one.
+    pub fn prune(&mut self) {
+        let used: std::collections::HashSet<String> = [&Some(self.update.clone()), &self.condition]
+            .into_iter()
+            .flatten()
+            .flat_map(|e| {
+                crate::source::expr::tokens(e)
+                    .into_iter()
+                    .flat_map(|t| t.split('.').map(str::to_string).collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        self.names.retain(|(n, _)| used.contains(n));
+        self.values.retain(|(p, _)| used.contains(p));
+        self.code.retain(|(p, _, _)| used.contains(p));
+    }
+
+    /// A placeholder with the handler's own expression for it (`code`), whose operand was
+    /// written at `at` (`None`: in the write itself).
+    pub fn add_code_value(&mut self, placeholder: &str, arg: Arg, code: String, at: Option<Span>) {
+        self.add_value(placeholder, arg);
+        if !self.code.iter().any(|(p, _, _)| p == placeholder) {
+            self.code.push((placeholder.to_string(), code, at));
         }
     }
 
@@ -643,6 +696,12 @@ pub fn with_gaps(mut f: Fix, unchecked: &[String]) -> Fix {
     f
 }
 
+/// A fix that is not turned into edits, and why.
+pub fn without_edits(mut f: Fix, why: &str) -> Fix {
+    f.edit_note = Some(format!("No edits: {why}; the snippet shows the change."));
+    f
+}
+
 pub fn fix(
     title: impl Into<String>,
     explanation: impl Into<String>,
@@ -655,5 +714,7 @@ pub fn fix(
         safety,
         snippet,
         diff: None,
+        edits: vec![],
+        edit_note: None,
     }
 }

@@ -12,6 +12,8 @@ use crate::source::writes::WriteFacts;
 pub struct Delta {
     pub sign: char,
     pub arg: Arg,
+    /// The operand as the code writes it, with where (for edits in place).
+    pub code: Option<(String, Option<crate::source::facts::Span>)>,
 }
 
 /// Find the change made to `attr` in the Rust expression that computed the new value.
@@ -42,6 +44,7 @@ pub fn delta_of(computed: &str, attr: &str) -> Option<Delta> {
     Some(Delta {
         sign,
         arg: delta_arg(&text(other)),
+        code: Some((crate::source::span::text_of(other), None)),
     })
 }
 
@@ -81,12 +84,13 @@ pub fn atomic_update(
     let mut cas: Vec<String> = vec![];
 
     // What the write stores, attribute by attribute, with the value's provenance.
-    // What the write stores, attribute by attribute, with the value's provenance.
     struct Stored<'b> {
         attr: String,
         part: Option<&'b Part>,
         /// An atomic clause kept as written (`path = rhs`).
         atomic: Option<(String, String)>,
+        /// `path = :placeholder` as the update expression writes it.
+        written: Option<(String, String)>,
     }
     let mut stored: Vec<Stored> = vec![];
     match w.kind {
@@ -106,6 +110,10 @@ pub fn atomic_update(
                                 _ => None,
                             },
                             atomic: value.is_atomic().then(|| (path.clone(), rhs.clone())),
+                            written: match value {
+                                SetValue::Placeholder(ph) => Some((path.clone(), ph.clone())),
+                                _ => None,
+                            },
                         });
                     }
                     Action::Add { path, placeholder } => {
@@ -133,6 +141,7 @@ pub fn atomic_update(
                     attr: p.name.clone(),
                     part: Some(p),
                     atomic: None,
+                    written: None,
                 });
             }
         }
@@ -145,6 +154,7 @@ pub fn atomic_update(
                         attr: attr.clone(),
                         part,
                         atomic: None,
+                        written: None,
                     });
                 }
             }
@@ -159,7 +169,13 @@ pub fn atomic_update(
         .iter()
         .filter_map(|x| Some((x.attr.clone(), Ty::of_text(&x.part?.text))))
         .collect();
-    for Stored { attr, part, atomic } in stored {
+    for Stored {
+        attr,
+        part,
+        atomic,
+        written,
+    } in stored
+    {
         if let Some((path, rhs)) = atomic {
             set.push(format!("{path} = {rhs}"));
             continue;
@@ -172,13 +188,18 @@ pub fn atomic_update(
             Some((sign, other)) if part.val.arith => Some(Delta {
                 sign: *sign,
                 arg: delta_arg(other),
+                code: Some((other.clone(), part.val.computed_at.clone())),
             }),
             _ => part
                 .val
                 .computed_at
                 .as_ref()
                 .filter(|_| part.val.arith)
-                .and_then(|span| delta_of(&text_of(span), &attr)),
+                .and_then(|span| {
+                    let mut d = delta_of(&text_of(span), &attr)?;
+                    d.code = d.code.map(|(c, _)| (c, Some(span.clone())));
+                    Some(d)
+                }),
         };
         match delta {
             Some(d) if from_read => {
@@ -193,13 +214,26 @@ pub fn atomic_update(
                 } else {
                     set.push(format!("{n} = {n} - {ph}"));
                 }
-                spec.add_value(&ph, d.arg);
+                match d.code {
+                    Some((code, at)) => spec.add_code_value(&ph, d.arg, Ty::N.wrap_code(&code), at),
+                    None => spec.add_value(&ph, d.arg),
+                }
+            }
+            // A value set as written stays as written (`SET redeemed = :t`).
+            _ if written.is_some() => {
+                let Some((path, ph)) = written else { continue };
+                set.push(format!("{path} = {ph}"));
+                keep_value(&mut spec, b, &ph);
+                if from_read {
+                    cas.push(attr.clone());
+                }
             }
             _ => {
                 let param = param_name(&part.text, &attr);
                 let ph = format!(":{param}");
                 set.push(format!("{n} = {ph}"));
-                spec.add_value(&ph, Arg::Param(param, Ty::of_text(&part.text)));
+                let arg = Arg::Param(param, Ty::of_text(&part.text));
+                spec.add_code_value(&ph, arg, part.text.clone(), None);
                 if from_read {
                     cas.push(attr.clone());
                 }
@@ -218,6 +252,7 @@ pub fn atomic_update(
             &ch.guard.text,
             &attrs,
             ch.guard.proceeds_when_true,
+            &ch.guard.span,
         ) {
             if ch.attrs.is_empty() && ch.guard.kind == GuardKind::Value {
                 spec.unchecked.push(ch.guard.text.clone());
@@ -276,6 +311,7 @@ pub fn atomic_update(
         return None;
     }
     spec.update = update;
+    spec.prune();
     Some(spec)
 }
 
@@ -312,9 +348,11 @@ pub fn keep_condition(spec: &mut UpdateSpec, b: &crate::source::facts::Builder) 
 
 /// Keep a placeholder of the original request as a parameter named after the code's value.
 fn keep_value(spec: &mut UpdateSpec, b: &crate::source::facts::Builder, ph: &str) {
-    let (name, ty) = match b.value(ph) {
-        Some(p) => (param_name(&p.text, ph), Ty::of_text(&p.text)),
-        None => (ident(ph), Ty::Value),
-    };
-    spec.add_value(ph, Arg::Param(name, ty));
+    match b.value(ph) {
+        Some(p) => {
+            let arg = Arg::Param(param_name(&p.text, ph), Ty::of_text(&p.text));
+            spec.add_code_value(ph, arg, p.text.clone(), None);
+        }
+        None => spec.add_value(ph, Arg::Param(ident(ph), Ty::Value)),
+    }
 }

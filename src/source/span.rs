@@ -10,6 +10,21 @@ use syn::Expr;
 
 use super::facts::Span;
 
+/// A node's code as tokens print it, with the common spaces squeezed: valid Rust, for
+/// messages and for fixes that send the same expression.
+pub fn text_of(node: &impl quote::ToTokens) -> String {
+    let s = node.to_token_stream().to_string();
+    s.replace(" . ", ".")
+        .replace(" (", "(")
+        .replace("( ", "(")
+        .replace(" )", ")")
+        .replace("& ", "&")
+        .replace(" ,", ",")
+        .replace(" :: ", "::")
+        .replace("! (", "!(")
+        .replace(" ?", "?")
+}
+
 pub trait Ends {
     fn first(&self) -> PmSpan;
     fn last(&self) -> PmSpan;

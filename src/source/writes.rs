@@ -63,7 +63,8 @@ pub struct WriteFacts {
     pub key_source: KeySource,
     pub in_transaction: bool,
     /// The key of the item read, for a write that names its item only inside a serialized
-    /// struct (`set_item(to_item(&account))`).
+    /// struct (`set_item(to_item(&account))`); for a put of attributes, the put's own parts
+    /// that the read's key names (the key for certain, not a guess).
     pub key_hint: Vec<Part>,
 }
 
@@ -415,13 +416,22 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
     let others = other_checks.is_empty() || by_member(&[], &other_checks);
     // A write with no decision or data from a read has nothing to re-check.
     let rechecks = own && others && (condition.is_some() || member.is_some());
-    let key_hint = if b.key.is_empty() && b.item.is_empty() {
+    let read_key = || {
         feeds
             .iter()
             .filter(|f| f.same_item)
             .find_map(|f| read_ops(f.read))
             .map(|r| r.req.key.clone())
             .unwrap_or_default()
+    };
+    let key_hint = if b.key.is_empty() && b.item.is_empty() {
+        read_key()
+    } else if b.key.is_empty() {
+        let named: Option<Vec<Part>> = read_key()
+            .iter()
+            .map(|k| b.item.iter().find(|p| p.name == k.name).cloned())
+            .collect();
+        named.unwrap_or_default()
     } else {
         vec![]
     };

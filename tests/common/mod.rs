@@ -2,6 +2,8 @@
 //! line it writes to stdout must be a JSON-RPC 2.0 message.
 #![allow(dead_code)] // each test binary uses its own part
 
+pub mod scratch;
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;

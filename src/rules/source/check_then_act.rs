@@ -1,5 +1,5 @@
 use super::{check_step, fix_fn_name, read_step, write_step, Candidate, FlowCtx};
-use crate::fix::{self, rewrite};
+use crate::fix::{self, edit, rewrite};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
 use crate::source::facts::{GuardKind, OpKind};
@@ -134,7 +134,8 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                 if found_existing {
                     spec.require_item(true);
                 }
-                vec![checked_fix(ctx, &spec)]
+                let f = checked_fix(ctx, &spec);
+                vec![ctx.with_edits(w, f, |site| edit::update_edits(site, &spec))]
             }
             None => vec![super::lost_update::version_put(ctx, w)],
         };

@@ -1,5 +1,5 @@
 use super::{check_step, compute_step, fix_fn_name, read_step, write_step, Candidate, FlowCtx};
-use crate::fix::{self, rewrite, Arg, Conflict, PutSpec, Target, Ty, UpdateSpec};
+use crate::fix::{self, edit, rewrite, Arg, Conflict, PutSpec, Target, Ty, UpdateSpec};
 use crate::model::{Fix, FixSafety};
 use crate::rules::declare_rule;
 use crate::source::facts::OpKind;
@@ -101,7 +101,7 @@ fn fixes(ctx: &FlowCtx, w: &WriteFacts) -> Vec<Fix> {
     let edited_whole = w.puts_back_edited_item();
     if let Some(spec) = rewrite::atomic_update(w, &|s| ctx.text(s)).filter(|_| !edited_whole) {
         let name = fix_fn_name(ctx, "if_unchanged");
-        return vec![fix::with_gaps(fix::fix(
+        let f = fix::with_gaps(fix::fix(
             "Write only if the item still holds what was read",
             "The condition makes DynamoDB reject the write when another request changed the item \
              since it was read; answer 409 (or re-read and retry a bounded number of times).",
@@ -111,7 +111,8 @@ fn fixes(ctx: &FlowCtx, w: &WriteFacts) -> Vec<Fix> {
                 "Writes the change only if the item is unchanged since it was read.",
                 &spec,
             ),
-        ), &spec.unchecked)];
+        ), &spec.unchecked);
+        return vec![ctx.with_edits(w, f, |site| edit::update_edits(site, &spec))];
     }
     vec![version_put(ctx, w)]
 }
@@ -151,6 +152,10 @@ pub fn version_put(ctx: &FlowCtx, w: &WriteFacts) -> Fix {
             "Puts `item` (whose `version` must be `expected_version + 1`) only if the stored\nversion is still `expected_version`.",
             &spec,
         ),
+    );
+    let f = fix::without_edits(
+        f,
+        "the version read has to be carried to the write, which only the handler can do",
     );
     fix::with_gaps(f, &kept.unchecked)
 }

@@ -124,6 +124,38 @@ impl FlowCtx<'_> {
     }
 
     /// A candidate about write `w`, located where this function performs it.
+    /// `f` with its edits on the file of the write (`make` builds them), or a note saying why
+    /// it has none. A display-only fix is a sketch and gets no edits.
+    pub fn with_edits(
+        &self,
+        w: &WriteFacts,
+        mut f: Fix,
+        make: impl FnOnce(&crate::fix::edit::Site) -> Result<Vec<crate::model::Edit>, String>,
+    ) -> Fix {
+        if f.safety == crate::model::FixSafety::DisplayOnly {
+            return f;
+        }
+        let span = &self.op(w.op).span;
+        let Some(file) = self.files.iter().find(|x| x.path == span.file) else {
+            return f;
+        };
+        let site = crate::fix::edit::Site {
+            path: &file.path,
+            text: &file.text,
+            write: span,
+        };
+        match make(&site) {
+            Ok(edits) => {
+                f.diff = crate::fix::edit::diff(&file.path, &file.text, &edits);
+                f.edits = edits;
+            }
+            Err(why) => {
+                f.edit_note = Some(format!("No edits: {why}; the snippet shows the change."))
+            }
+        }
+        f
+    }
+
     pub fn candidate(
         &self,
         rule: &'static RuleMeta,

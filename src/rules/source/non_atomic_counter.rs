@@ -1,5 +1,5 @@
 use super::{compute_step, fix_fn_name, read_step, write_step, Candidate, FlowCtx};
-use crate::fix::{self, rewrite};
+use crate::fix::{self, edit, rewrite};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
 use crate::source::expr::is_version_attr;
@@ -85,7 +85,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             ctx.op(first.read).req.table.display()
         );
         let fixes = match rewrite::atomic_update(w, &|s| ctx.text(s)) {
-            Some(spec) => vec![fix::with_gaps(fix::fix(
+            Some(spec) => vec![ctx.with_edits(w, fix::with_gaps(fix::fix(
                 "Let DynamoDB do the arithmetic",
                 "`SET x = x + :delta` (or `ADD`) is applied atomically by DynamoDB, so concurrent \
                  changes add up instead of overwriting each other.",
@@ -95,7 +95,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                     "Changes the number in one atomic update expression.",
                     &spec,
                 ),
-            ), &spec.unchecked)],
+            ), &spec.unchecked), |site| edit::update_edits(site, &spec))],
             None => vec![super::lost_update::version_put(ctx, w)],
         };
         let reads = [first.read];

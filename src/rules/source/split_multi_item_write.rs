@@ -144,8 +144,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         .map(|w| rewrite::atomic_update(w, &|s| ctx.text(s)).unwrap_or_else(|| as_written(w)))
         .collect();
     let unchecked: Vec<String> = members.iter().flat_map(|m| m.unchecked.clone()).collect();
-    let fixes = vec![fix::with_gaps(
-        fix::fix(
+    let fixes =
+        vec![fix::with_gaps(
+        fix::without_edits(fix::fix(
             "Write all items in one transaction",
             "transact_write_items applies every update or none; each keeps the condition that \
          guards it, and a cancelled transaction is answered with 409 Conflict.",
@@ -155,7 +156,8 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                 "Applies all the writes of the request atomically, or none of them.",
                 &members,
             ),
-        ),
+        ), "the writes become one transaction, which also merges how the handler answers each \
+            failure: that is the handler's to decide"),
         &unchecked,
     )];
     let reads: Vec<usize> = group

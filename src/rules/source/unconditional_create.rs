@@ -1,5 +1,5 @@
 use super::{check_step, fix_fn_name, read_step, write_step, Candidate, FlowCtx};
-use crate::fix::{self, Conflict, PutSpec, Target};
+use crate::fix::{self, edit, Conflict, PutSpec, Target};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
 use crate::source::facts::{GuardKind, OpKind};
@@ -99,7 +99,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             values: vec![],
             conflict: Conflict::Conflict,
         };
-        let fixes = vec![fix::fix(
+        let f = fix::fix(
             "Create only if no item has this key",
             "attribute_not_exists on the partition key makes the put fail instead of replacing an \
              existing item; answer it with 409 Conflict.",
@@ -109,7 +109,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                 "Creates the item only if its key is not taken.",
                 &spec,
             ),
-        )];
+        );
+        let fixes = vec![ctx.with_edits(w, f, |site| {
+            edit::put_condition_edits(site, &spec.condition, &spec.names, spec.conflict)
+        })];
         let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, fixes);
         if !checked {
             // No read shows the create-only intent: a note, not an alarm.

@@ -73,13 +73,21 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             op.req.kind.api_name()
         );
         let name = format!("{}_error_status", fix::ident(op.req.kind.api_name()));
-        let fixes = vec![fix::fix(
+        let f = fix::fix(
             "Answer a failed condition with 409 Conflict",
             "Tell ConditionalCheckFailed (or a cancelled transaction) apart from other errors: \
              it means another request changed the item first.",
             FixSafety::Unsafe,
             fix::render_status_mapper(&name, op.req.kind.api_name(), fix::Conflict::Conflict),
-        )];
+        );
+        let check = if op.req.kind == OpKind::TransactWriteItems {
+            "is_transaction_canceled_exception"
+        } else {
+            fix::edit::CCF
+        };
+        let fixes = vec![ctx.with_edits(w, f, |site| {
+            fix::edit::conflict_edits(site, fix::Conflict::Conflict, check)
+        })];
         out.push(ctx.candidate(&RULE, w, &[], message, evidence, fixes));
     }
 }

@@ -2,26 +2,12 @@
 
 use std::collections::HashSet;
 
-use quote::ToTokens;
 use syn::{Expr, Pat, Stmt};
 
 use super::memory::LOCKS;
 use crate::source::facts::*;
 use crate::source::index::path_ends;
-
-pub(super) fn text_of(node: &impl ToTokens) -> String {
-    let s = node.to_token_stream().to_string();
-    // Token streams print with spaces between tokens; squeeze the common ones for messages.
-    s.replace(" . ", ".")
-        .replace(" (", "(")
-        .replace("( ", "(")
-        .replace(" )", ")")
-        .replace("& ", "&")
-        .replace(" ,", ",")
-        .replace(" :: ", "::")
-        .replace("! (", "!(")
-        .replace(" ?", "?")
-}
+pub(super) use crate::source::span::text_of;
 
 pub(super) fn strip(e: &Expr) -> &Expr {
     match e {

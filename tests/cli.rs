@@ -441,6 +441,22 @@ fn sarif_validates_against_the_schema() {
             assert!(!loc["uri"].as_str().unwrap().starts_with('/'), "{loc}");
             assert!(r["partialFingerprints"]["racecheck/v1"].is_string(), "{r}");
         }
+        // The demo's racy counter, withdrawal and coupon carry their edits as SARIF fixes.
+        if args.contains(&"tools/demo-service") {
+            let with_fixes: Vec<&Value> = results
+                .iter()
+                .filter(|r| r["fixes"].as_array().is_some_and(|f| !f.is_empty()))
+                .collect();
+            assert_eq!(with_fixes.len(), 3, "{results:?}");
+            for r in with_fixes {
+                let change = &r["fixes"][0]["artifactChanges"][0];
+                assert_eq!(change["artifactLocation"]["uriBaseId"], "%SRCROOT%");
+                let reps = change["replacements"].as_array().unwrap();
+                assert!(reps.iter().any(|x| x["insertedContent"]["text"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("expression"))));
+            }
+        }
         let f = dir.path().join(format!("{i}.sarif"));
         std::fs::write(&f, &out.stdout).unwrap();
         files.push(f.to_string_lossy().to_string());

@@ -357,9 +357,11 @@ impl Server {
         description = "The fixes for one source finding, in full: give the finding's \
         `fingerprint` from an earlier analyze_source or audit_service answer as `id` (or a \
         `line` of its read, check or write, with `file`), and the same `path` or `code`. \
-        Returns the finding with each fix's snippet, its applicability (safe, unsafe: clients \
-        can see a change such as a new 409, display-only: a sketch to adapt) and what it \
-        changes for clients. It never writes files.",
+        Returns the finding with each fix's snippet, its edits on the user's files (file, \
+        1-based range, new text) and their unified diff where the code's shape allows (else \
+        `edit_note` says why), its applicability (safe, unsafe: clients can see a change such \
+        as a new 409, display-only: a sketch to adapt) and what it changes for clients. It \
+        never writes files; `racecheck fix --apply` does.",
         output_schema = rmcp::handler::server::common::schema_for_output::<SuggestedFix>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
@@ -404,7 +406,7 @@ impl Server {
             finding
                 .fixes
                 .iter()
-                .map(|x| x.snippet.as_str())
+                .map(|x| x.diff.as_deref().unwrap_or(&x.snippet))
                 .collect::<Vec<_>>()
                 .join("\n\n")
         );

@@ -166,8 +166,16 @@ pub fn diagnostics(report: &Report, sources: &Sources) -> String {
         for fix in &f.fixes {
             let _ = writeln!(out, "{pad} = fix: {}", fix.title);
             let _ = writeln!(out, "{pad}   {}", fix.explanation);
-            for line in fix.snippet.lines() {
+            // The change to the user's own code when there is one, else the function to add.
+            for line in fix.diff.as_deref().unwrap_or(&fix.snippet).lines() {
                 let _ = writeln!(out, "{pad}   | {line}");
+            }
+            if !fix.edits.is_empty() {
+                let flag = match fix.safety {
+                    crate::model::FixSafety::Safe => "",
+                    _ => " --unsafe-fixes",
+                };
+                let _ = writeln!(out, "{pad}   apply it with `racecheck fix --apply{flag}`");
             }
         }
         out.push('\n');

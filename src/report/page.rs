@@ -180,6 +180,7 @@ fn shown(f: &Finding, detail: bool) -> Finding {
             fix.explanation.clear();
             fix.snippet.clear();
             fix.diff = None;
+            fix.edits.clear();
         }
     }
     f

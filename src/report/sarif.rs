@@ -1,6 +1,6 @@
 //! SARIF 2.1.0, for code-scanning dashboards: relative paths under `%SRCROOT%`, fingerprints
 //! that survive moved lines, the read/check/write as related locations, rule help in
-//! Markdown.
+//! Markdown, fixes with their edits as `artifactChanges`.
 
 use serde_json::{json, Value};
 
@@ -36,6 +36,39 @@ fn uri_escape(p: &str) -> String {
         }
     }
     out
+}
+
+/// A fix with edits as SARIF `fixes`: one `artifactChange` per file, its edits as
+/// `replacements` (an insertion deletes an empty region).
+fn fix(x: &crate::model::Fix) -> Value {
+    let mut files: Vec<&str> = x.edits.iter().map(|e| e.file.as_str()).collect();
+    files.dedup();
+    let changes: Vec<Value> = files
+        .iter()
+        .map(|file| {
+            let replacements: Vec<Value> = x
+                .edits
+                .iter()
+                .filter(|e| e.file == *file)
+                .map(|e| {
+                    json!({
+                        "deletedRegion": {
+                            "startLine": e.line.max(1),
+                            "startColumn": e.column.max(1),
+                            "endLine": e.end_line.max(1),
+                            "endColumn": e.end_column.max(1),
+                        },
+                        "insertedContent": {"text": e.new_text},
+                    })
+                })
+                .collect();
+            json!({"artifactLocation": artifact(file), "replacements": replacements})
+        })
+        .collect();
+    json!({
+        "description": {"text": format!("{} ({})", x.title, x.safety.as_str())},
+        "artifactChanges": changes,
+    })
 }
 
 pub fn render(report: &Report) -> String {
@@ -86,6 +119,7 @@ pub fn render(report: &Report) -> String {
                     }
                 }],
                 "relatedLocations": related,
+                "fixes": f.fixes.iter().filter(|x| !x.edits.is_empty()).map(fix).collect::<Vec<_>>(),
                 "partialFingerprints": {"racecheck/v1": f.compute_fingerprint()},
                 "properties": {
                     "confidence": f.confidence.as_str(),
@@ -117,6 +151,7 @@ pub fn render(report: &Report) -> String {
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }},
+            "columnKind": "unicodeCodePoints",
             "results": results,
             "invocations": [{
                 "executionSuccessful": report.errors.is_empty(),

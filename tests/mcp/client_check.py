@@ -174,6 +174,21 @@ async def main(binary: str, root: str, racy: str) -> None:
                                                           "file": os.path.basename(first["location"]["file"])})
             check(not res.is_error and res.structured_content["finding"]["rule"] == first["rule"],
                   "suggest_fix by line")
+            # Edits on the user's own file, structured and as a diff, where the shape allows;
+            # where it does not, the fix says why.
+            rc102 = os.path.join(root, "tests", "fixtures", "source", "RC102.rs")
+            res = await session.call_tool("analyze_source", {"path": rc102})
+            racy = res.structured_content["findings"][0]
+            res = await session.call_tool("suggest_fix", {"path": rc102, "id": racy["fingerprint"]})
+            fx = res.structured_content["finding"]["fixes"][0]
+            check(fx["edits"] and all({"file", "line", "column", "end_line", "end_column", "new_text"} <= set(e)
+                                      for e in fx["edits"]), "suggest_fix gives structured edits")
+            check(fx["diff"].startswith("--- a/") and "+        .condition_expression(" in fx["diff"],
+                  "suggest_fix gives the unified diff of the edits")
+            check("condition_expression" in res.content[0].text, "the text block shows the diff")
+            res = await session.call_tool("suggest_fix", {"path": crate, "id": first["fingerprint"]})
+            check(all(not f.get("edits") and f.get("edit_note") for f in res.structured_content["finding"]["fixes"]),
+                  "a fix without edits says why")
             res = await session.call_tool("suggest_fix", {"path": crate, "id": "RC101-0000000000000000"})
             check(res.is_error and "RC101-0000000000000000" in res.content[0].text, "an unknown id is refused")
 

@@ -53,8 +53,9 @@ pub fn get(
              2. For each finding, read the evidence (read, check, write) in the code and say \
              in one sentence what two concurrent requests do wrong. Use `explain_rule` for a \
              rule you do not know.\n\
-             3. Apply the finding's fix to the handler's own code (call `analyze_source` with \
-             `detail: true` and the finding's `rules` for the full snippet): keep every \
+             3. Call `suggest_fix` with the finding's `fingerprint` as `id`. When a fix has \
+             `edits`, apply them as given (its `diff` shows them); otherwise adapt its snippet \
+             to the handler's own code, following `edit_note`: keep every \
              condition the write already has, use the attribute types the code uses, and map \
              `ConditionalCheckFailed` to 409 Conflict (412 for a version from If-Match) in the \
              handler's error type. Apply `safe` fixes; ask before `unsafe` ones, which change \

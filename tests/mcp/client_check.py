@@ -199,7 +199,8 @@ async def main(binary: str, root: str, racy: str) -> None:
                   "harden-api requires spec")
             got = await session.get_prompt("fix-races", {"path": crate})
             text = got.messages[0].content.text
-            check(crate in text and "analyze_source" in text, "fix-races names the path and the tools")
+            check(crate in text and "analyze_source" in text and "suggest_fix" in text,
+                  "fix-races names the path and the tools")
             got = await session.get_prompt("harden-api", {"spec": "api/openapi.yaml", "path": crate})
             text = got.messages[0].content.text
             check("validate_openapi" in text and "audit_service" in text and "api/openapi.yaml" in text,

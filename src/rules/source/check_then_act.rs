@@ -47,6 +47,9 @@ declare_rule! {
     /// Unsafe: the check moves into the write's condition (a version check when a whole item is
     /// written), so a request that loses the race gets 409 Conflict (or 412) instead of writing.
     /// Display-only when the condition cannot express a decision of the code or the item's key.
+    /// Edits add the condition to the write's builder chain (with the handler's own values)
+    /// and answer a failed one with the handler's conflict; `racecheck fix --unsafe-fixes`
+    /// applies them.
     pub static RULE = ("RC102", "check-then-act", Source, High,
         "A decision on read data guards a write whose condition does not re-check it.");
 }

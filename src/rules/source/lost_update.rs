@@ -39,7 +39,9 @@ declare_rule! {
     /// Unsafe: the write gets a condition (the values read, or a `version`), so a request that
     /// loses the race is answered 409 Conflict or 412 Precondition Failed instead of overwriting.
     /// Display-only when the condition cannot express a decision of the code, the write's own
-    /// run-time condition, or the item's key.
+    /// run-time condition, or the item's key. Edits only where every value the condition
+    /// compares is in the handler's scope; a version check has none (the version read must be
+    /// carried to the write by hand).
     pub static RULE = ("RC101", "lost-update", Source, High,
         "Data read from an item flows into an unconditional write of that item.");
 }

@@ -32,7 +32,9 @@ declare_rule! {
     /// ## Fix safety
     /// Safe: the result is what the code meant when requests do not overlap. Unsafe when the
     /// write keeps a condition (a failed one now answers 409), and display-only when the
-    /// fix cannot express a decision of the code or the item's key (it says which).
+    /// fix cannot express a decision of the code or the item's key (it says which). Edits
+    /// rewrite the write in place (a put of the item read becomes an update of its key);
+    /// `racecheck fix --apply` applies the safe ones.
     pub static RULE = ("RC103", "non-atomic-counter", Source, High,
         "A number is read, changed in Rust and written back; `SET x = x + :d` / `ADD` is atomic.");
 }

@@ -35,7 +35,8 @@ declare_rule! {
     /// Unsafe: the writes go into one `transact_write_items`, all or none, and a cancelled
     /// transaction is answered with 409 Conflict where each write used to apply on its own.
     /// Display-only when a member's condition cannot express a decision of the code, or its key
-    /// or update (a whole item put back) is unknown.
+    /// or update (a whole item put back) is unknown. No edits: merging the writes also merges
+    /// how the handler answers each failure, which is the handler's to decide.
     pub static RULE = ("RC104", "split-multi-item-write", Source, High,
         "Dependent writes to several items outside `transact_write_items`.");
 }

@@ -33,7 +33,8 @@ declare_rule! {
     /// severity. After an existence check it is a race and reported at the rule's severity.
     ///
     /// ## Fix safety
-    /// Unsafe: a create that used to replace the item now fails with 409 Conflict.
+    /// Unsafe: a create that used to replace the item now fails with 409 Conflict. Edits add
+    /// the condition to the put and the 409 where the handler's answer to a conflict shows.
     pub static RULE = ("RC106", "unconditional-create", Source, High,
         "A create with a caller-chosen key and no `attribute_not_exists(<key>)`.");
 }

@@ -31,7 +31,8 @@ declare_rule! {
     ///
     /// ## Fix safety
     /// Unsafe: a failed condition that used to panic or answer 500 is answered with 409 Conflict,
-    /// a status clients see and must handle.
+    /// a status clients see and must handle. Edits map it at `.send().await` when the handler
+    /// returns a status or already answers a conflict somewhere.
     pub static RULE = ("RC105", "unhandled-condition-failure", Source, Medium,
         "A conditional write whose `ConditionalCheckFailed` ends as a panic or a 500.");
 }

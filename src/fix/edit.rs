@@ -254,7 +254,9 @@ fn find_chain(site: &Site) -> Result<Chain, String> {
     };
     f.visit_file(&file);
     f.best.ok_or_else(|| {
-        "the write is not one builder chain ending in `.send()` in a function of this file".into()
+        "the request is not one chain of calls ending in `.send()` (it is assembled across \
+         statements, or as an input struct)"
+            .into()
     })
 }
 

@@ -135,7 +135,16 @@ impl FlowCtx<'_> {
         if f.safety == crate::model::FixSafety::DisplayOnly {
             return f;
         }
-        let span = &self.op(w.op).span;
+        let op = self.op(w.op);
+        if let Some(call) = op.via.last() {
+            // Edits there would change the write for every caller of that function.
+            let why = format!(
+                "the request is sent inside `{}`, which other code may call too",
+                call.callee
+            );
+            return crate::fix::without_edits(f, &why);
+        }
+        let span = &op.span;
         let Some(file) = self.files.iter().find(|x| x.path == span.file) else {
             return f;
         };

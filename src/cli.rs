@@ -78,6 +78,17 @@ pub enum Command {
         /// Its OpenAPI document (default: openapi.yaml|yml|json in DIR).
         #[arg(long)]
         spec: Option<PathBuf>,
+        /// A running development instance of the service (`http://127.0.0.1:3000`): each
+        /// finding on a route gets a probe plan, is probed, and is marked confirmed, not
+        /// reproduced or untested (with what is missing).
+        #[arg(long, value_name = "URL")]
+        base_url: Option<String>,
+        /// A path parameter value for the plans (`--param id=42`); repeat for more.
+        #[arg(long = "param", value_name = "NAME=VALUE", requires = "base_url")]
+        params: Vec<String>,
+        /// Hosts besides loopback the probes may target (also RACECHECK_ALLOW_HOSTS).
+        #[arg(long = "allow-host", value_name = "HOST", requires = "base_url")]
+        allow_hosts: Vec<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         #[arg(long, value_enum, default_value = "low")]
@@ -455,6 +466,58 @@ fn finish(
     }
 }
 
+/// `--param name=value` pairs.
+fn parse_params(raw: &[String]) -> Result<std::collections::BTreeMap<String, String>, String> {
+    raw.iter()
+        .map(|p| match p.split_once('=') {
+            Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+            _ => Err(format!("`--param {p}` is not NAME=VALUE")),
+        })
+        .collect()
+}
+
+/// Probe every finding's plan against the running service at `base_url`.
+fn prove_live(
+    report: &mut Report,
+    ops: &[crate::spec::OpFacts],
+    base_url: &str,
+    params: &[String],
+    allow_hosts: &[String],
+) -> Result<(), String> {
+    let params = parse_params(params)?;
+    let policy = crate::probe::safety::Policy::from_env(allow_hosts);
+    crate::probe::safety::endpoint(base_url, &policy)?;
+    let nonce = crate::audit::plans::nonce();
+    let svc = crate::audit::plans::Service {
+        base_url: base_url.trim_end_matches('/'),
+        params: &params,
+        ops,
+        nonce: &nonce,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let spinner = busy("probing");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    rt.block_on(crate::audit::prove(
+        report,
+        &svc,
+        &policy,
+        &mut |i, n, url| {
+            if let Some(s) = &spinner {
+                s.set_message(format!("probing {i}/{n}: {url}"));
+            }
+        },
+        &cancel,
+    ));
+    if let Some(s) = spinner {
+        s.finish_and_clear();
+    }
+    Ok(())
+}
+
 struct FixArgs {
     paths: Vec<PathBuf>,
     rules: Vec<String>,
@@ -633,15 +696,25 @@ pub fn run(cli: Cli) -> i32 {
         Command::Audit {
             dir,
             spec,
+            base_url,
+            params,
+            allow_hosts,
             format,
             fail_on,
             output,
             view,
         } => {
             let spinner = busy("auditing");
-            let report = crate::audit::audit(&dir, spec.as_deref(), crate::Cancel::default());
+            let (mut report, ops) =
+                crate::audit::audit_with_ops(&dir, spec.as_deref(), crate::Cancel::default());
             if let Some(s) = spinner {
                 s.finish_and_clear();
+            }
+            if let Some(url) = base_url {
+                if let Err(e) = prove_live(&mut report, &ops, &url, &params, &allow_hosts) {
+                    eprintln!("racecheck: {e}");
+                    return EXIT_ERROR;
+                }
             }
             finish(report, format, fail_on, output.as_ref(), view)
         }

@@ -214,6 +214,48 @@ pub struct Finding {
     /// operation, message). `--baseline` matches findings by it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fingerprint: String,
+    /// What a probe of the running service showed (`audit --base-url`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Proof")]
+    pub proof: Option<Proof>,
+}
+
+/// How far a finding is proven on the running service.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProofStatus {
+    /// The probe made the race happen.
+    Confirmed,
+    /// The plan ran and the race did not show.
+    NotReproduced,
+    /// No plan could be built or run; `missing` or `detail` says why.
+    Untested,
+}
+
+impl ProofStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProofStatus::Confirmed => "confirmed",
+            ProofStatus::NotReproduced => "not reproduced",
+            ProofStatus::Untested => "untested",
+        }
+    }
+}
+
+/// The evidence a probe adds to a finding.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[schemars(transform = portable)]
+pub struct Proof {
+    pub status: ProofStatus,
+    /// The numbers seen, what was tried, or why it was not probed.
+    pub detail: String,
+    /// The probe plan (as `probe --plan` takes it); partial when something is missing.
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub plan: serde_json::Value,
+    /// What the plan still needs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 impl Finding {

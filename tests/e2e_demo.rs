@@ -328,6 +328,48 @@ fn demo_end_to_end() {
         eprintln!("demo counter: updates lost per 8-request round: {lost:?}");
     });
 
+    // From suspicion to proof: `audit --base-url` builds each finding's plan from its route and
+    // the OpenAPI document and probes it; the racy handlers are confirmed, what a burst cannot
+    // show stays untested and says why.
+    let out = Command::new(env!("CARGO_BIN_EXE_racecheck"))
+        .args([
+            "audit",
+            &format!("{ROOT}/tools/demo-service"),
+            "--base-url",
+            &url,
+        ])
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let audit: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let status = |rule: &str, op: &str| {
+        let f = audit
+            .findings
+            .iter()
+            .find(|f| f.rule == rule && f.operation.as_deref() == Some(op))
+            .unwrap_or_else(|| panic!("no {rule} on {op}"));
+        let p = f
+            .proof
+            .as_ref()
+            .unwrap_or_else(|| panic!("{rule} on {op} has no proof"));
+        (p.status, p.detail.clone(), p.missing.clone())
+    };
+    use racecheck::model::ProofStatus::*;
+    for (rule, op) in [
+        ("RC103", "POST /counters/{id}/incr"),
+        ("RC102", "POST /coupons/{code}/redeem"),
+        ("RC102", "POST /accounts/{id}/withdraw"),
+        ("RC101", "PUT /profiles/{id}"),
+    ] {
+        let (s, detail, _) = status(rule, op);
+        assert_eq!(s, Confirmed, "{rule} {op}: {detail}");
+    }
+    let (s, _, missing) = status("RC104", "POST /transfers");
+    assert_eq!(s, Untested);
+    assert!(!missing.is_empty());
+    assert!(audit.findings.iter().all(|f| f.proof.is_some()));
+
     // An independent MCP client runs the probe and gets progress and the verdict.
     let env = Command::new("bash")
         .arg(format!("{ROOT}/tools/py-env"))

@@ -3,6 +3,8 @@
 //! contract promises and the code does not keep (RC301–RC303), on top of every source and
 //! contract finding.
 
+pub mod plans;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
@@ -84,6 +86,77 @@ fn finding(
 /// Audit a service: its Rust source under `dir` and its OpenAPI document (`spec`, or the
 /// first of `openapi.yaml|yml|json` in `dir`).
 pub fn audit(dir: &Path, spec_path: Option<&Path>, cancel: crate::Cancel) -> Report {
+    audit_with_ops(dir, spec_path, cancel).0
+}
+
+/// Run the plans of `report`'s findings against the running service and attach each
+/// verdict. Findings on one route and mode share one probe; a contract finding takes the
+/// verdict of a source finding on its operation.
+pub async fn prove(
+    report: &mut Report,
+    svc: &plans::Service<'_>,
+    policy: &crate::probe::safety::Policy,
+    progress: &mut (dyn FnMut(usize, usize, &str) + Send),
+    cancel: &tokio_util::sync::CancellationToken,
+) {
+    use crate::model::ProofStatus;
+    let mut done: Vec<(String, crate::model::Proof)> = vec![];
+    let total = report.findings.len();
+    for i in 0..total {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let f = &report.findings[i];
+        let proof = match plans::derive(f, svc, i) {
+            plans::Derived::Ready(plan) => {
+                let key = format!("{:?} {}", plans::route_of(f), plan.mode.as_str());
+                if let Some((_, p)) = done.iter().find(|(k, _)| *k == key) {
+                    p.clone()
+                } else {
+                    progress(i + 1, total, &plan.target.url);
+                    let r = crate::probe::run(&plan, policy, &mut |_, _, _| {}, cancel).await;
+                    let p = plans::verdict(&plan, &r);
+                    done.push((key, p.clone()));
+                    p
+                }
+            }
+            plans::Derived::Missing { partial, missing } => plans::untested(partial, missing),
+        };
+        report.findings[i].proof = Some(proof);
+    }
+    // Contract findings: the verdict of the code's own finding on the same operation.
+    let by_op: Vec<(String, crate::model::Proof, String)> = report
+        .findings
+        .iter()
+        .filter(|f| f.routes.iter().any(|r| r.method != "LAMBDA"))
+        .filter_map(|f| Some((f.operation.clone()?, f.proof.clone()?, f.rule.clone())))
+        .filter(|(_, p, _)| p.status != ProofStatus::Untested)
+        .collect();
+    for f in &mut report.findings {
+        let untested = f
+            .proof
+            .as_ref()
+            .is_none_or(|p| p.status == ProofStatus::Untested);
+        if !f.routes.is_empty() || !untested {
+            continue;
+        }
+        if let Some((_, p, rule)) = by_op
+            .iter()
+            .find(|(op, _, _)| Some(op) == f.operation.as_ref())
+        {
+            let mut p = p.clone();
+            p.detail = format!("by the probe of {rule} on this operation: {}", p.detail);
+            f.proof = Some(p);
+        }
+    }
+}
+
+/// [`audit`], with the document's operations (for plans).
+pub fn audit_with_ops(
+    dir: &Path,
+    spec_path: Option<&Path>,
+    cancel: crate::Cancel,
+) -> (Report, Vec<spec::OpFacts>) {
     let started = std::time::Instant::now();
     let options = Options {
         cancel,
@@ -101,7 +174,7 @@ pub fn audit(dir: &Path, spec_path: Option<&Path>, cancel: crate::Cancel) -> Rep
                 SPEC_NAMES.join(", ")
             ),
         ));
-        return report;
+        return (report, vec![]);
     };
     let (spec_report, ops) = spec::check_with_ops(&SpecInput::Path(spec_path));
     let mut findings = report.findings;
@@ -222,7 +295,7 @@ pub fn audit(dir: &Path, spec_path: Option<&Path>, cancel: crate::Cancel) -> Rep
     report.stats.findings = report.findings.len() as u64;
     report.stats.errors = report.errors.len() as u64;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
-    report
+    (report, ops)
 }
 
 /// What the code says about the contract's findings on its routes. A handler whose writes carry

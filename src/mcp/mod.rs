@@ -64,19 +64,8 @@ pub struct SuggestFixArgs {
     /// The code the finding is in.
     #[serde(flatten)]
     pub source: SourceArgs,
-    /// The finding's `fingerprint` from an earlier answer. Give this, or `line`.
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub id: Option<String>,
-    /// Or: the line of the finding, its read, check or write (with `file` when `path` is a
-    /// directory).
-    #[serde(default)]
-    #[schemars(with = "u32")]
-    pub line: Option<u32>,
-    /// The file of `line`, as findings name it (a suffix is enough: `src/orders.rs`).
-    #[serde(default)]
-    #[schemars(with = "String")]
-    pub file: Option<String>,
+    #[serde(flatten)]
+    pub which: FindingRef,
 }
 
 /// What `suggest_fix` answers: the finding, and its fixes in full.
@@ -118,8 +107,68 @@ pub struct AuditArgs {
     #[serde(default)]
     #[schemars(with = "String")]
     pub spec: Option<String>,
+    /// A running development instance (`http://127.0.0.1:3000`): every finding on a route is
+    /// probed with its generated plan and marked confirmed, not reproduced or untested.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub base_url: Option<String>,
+    /// Path parameter values for the plans (`{"id": "42"}`).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
     #[serde(flatten)]
     pub page: PageArgs,
+}
+
+/// Arguments of `plan_probe`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct PlanProbeArgs {
+    /// The service's directory (a crate or workspace).
+    pub path: String,
+    /// Its OpenAPI document; by default openapi.yaml|yml|json in `path`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub spec: Option<String>,
+    /// Where the service runs (`http://127.0.0.1:3000`).
+    pub base_url: String,
+    /// Path parameter values (`{"id": "42"}`).
+    #[serde(default)]
+    pub params: std::collections::BTreeMap<String, String>,
+    /// The finding: its `fingerprint` from an earlier answer as `id`, or `line` (and `file`).
+    #[serde(flatten)]
+    pub which: FindingRef,
+}
+
+/// A finding of an earlier answer: by fingerprint, or by a line of its evidence.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct FindingRef {
+    /// The finding's `fingerprint` from an earlier answer. Give this, or `line`.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub id: Option<String>,
+    /// Or: the line of the finding, its read, check or write (with `file` when `path` is a
+    /// directory).
+    #[serde(default)]
+    #[schemars(with = "u32")]
+    pub line: Option<u32>,
+    /// The file of `line`, as findings name it (a suffix is enough: `src/orders.rs`).
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub file: Option<String>,
+}
+
+/// What `plan_probe` answers.
+#[derive(Debug, serde::Serialize, JsonSchema)]
+#[schemars(transform = crate::model::portable)]
+pub struct PlannedProbe {
+    pub finding: crate::model::Finding,
+    /// `ready` (give `plan` to probe_endpoint) or `untested` (complete what `missing` names).
+    pub status: String,
+    /// The plan, partial when something is missing.
+    #[schemars(with = "serde_json::Map<String, serde_json::Value>")]
+    pub plan: serde_json::Value,
+    pub missing: Vec<String>,
 }
 
 /// Arguments of `explain_rule`.
@@ -163,11 +212,11 @@ fn existing(p: &str) -> Result<PathBuf, String> {
 
 /// Run an analysis on a blocking thread; a cancelled call returns at once, and the analysis
 /// stops at its next check (so does one whose call is dropped because the client went away).
-async fn blocking(
+async fn blocking<T: Send + 'static>(
     ct: &CancellationToken,
     what: &str,
-    job: impl FnOnce(Cancel) -> Report + Send + 'static,
-) -> Result<Report, CallToolResult> {
+    job: impl FnOnce(Cancel) -> T + Send + 'static,
+) -> Result<T, CallToolResult> {
     struct StopOnDrop(Cancel);
     impl Drop for StopOnDrop {
         fn drop(&mut self) {
@@ -199,7 +248,7 @@ fn source_input(args: &SourceArgs) -> Result<Input, String> {
 }
 
 /// The finding `suggest_fix` asks for: by fingerprint, or by a line of its evidence.
-fn pick_finding(report: &Report, args: &SuggestFixArgs) -> Result<crate::model::Finding, String> {
+fn pick_finding(report: &Report, args: &FindingRef) -> Result<crate::model::Finding, String> {
     let on_line = |f: &crate::model::Finding, line: u32| {
         let file_ok = |file: &str| args.file.as_deref().is_none_or(|want| file.ends_with(want));
         (f.location.line == line && file_ok(&f.location.file))
@@ -387,7 +436,7 @@ impl Server {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
-        let finding = match pick_finding(&report, &args) {
+        let finding = match pick_finding(&report, &args.which) {
             Ok(f) => f,
             Err(e) => return Ok(tool_error(e)),
         };
@@ -485,9 +534,13 @@ impl Server {
         required but the write unconditional (RC301), mutating routes missing from the spec \
         (RC302), Idempotency-Key or PUT idempotency not kept (RC303). Call it on a service \
         directory that has an openapi.yaml (or pass `spec`). Answers fit in about 20,000 characters; \
-        `next_cursor` pages through the rest, `min_severity`, `rules`, `filter`, `limit` narrow it.",
+        `next_cursor` pages through the rest, `min_severity`, `rules`, `filter`, `limit` narrow it. \
+        With `base_url` (a running development instance, loopback unless the operator allowed \
+        the host) every finding on a route is probed with its generated plan and carries a \
+        `proof`: confirmed (with the numbers), not reproduced (what was tried) or untested \
+        (what is missing); this sends requests that change the service's data.",
         output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
-        annotations(read_only_hint = true, open_world_hint = false)
+        annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
     )]
     async fn audit_service(
         &self,
@@ -506,18 +559,110 @@ impl Server {
             Some(Err(e)) => return Ok(tool_error(e)),
             None => None,
         };
-        let report = match blocking(&ct, "the audit", move |cancel| {
-            crate::audit::audit(&dir, spec.as_deref(), cancel)
+        let params = args.params.clone();
+        let (mut report, ops) = match blocking(&ct, "the audit", move |cancel| {
+            crate::audit::audit_with_ops(&dir, spec.as_deref(), cancel)
         })
         .await
         {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
+        if let Some(url) = &args.base_url {
+            if let Err(e) = crate::probe::safety::endpoint(url, &self.policy) {
+                return Ok(tool_error(e));
+            }
+            let nonce = crate::audit::plans::nonce();
+            let svc = crate::audit::plans::Service {
+                base_url: url.trim_end_matches('/'),
+                params: &params,
+                ops: &ops,
+                nonce: &nonce,
+            };
+            crate::audit::prove(&mut report, &svc, &self.policy, &mut |_, _, _| {}, &ct).await;
+        }
         let mut result = report_result(&report, &args.page);
         if report.findings.is_empty() && !report.errors.is_empty() {
             result.is_error = Some(true);
         }
+        Ok(result)
+    }
+
+    #[tool(
+        description = "The probe plan for one finding of a service, without running it: the \
+        target request from its route and the OpenAPI document, the GET that observes the \
+        attribute the handler changes, the reset that restores the state, the mode and the \
+        expectation from the rule. Give the service `path` (and `spec`), `base_url`, \
+        `params` for path parameters, and the finding's `fingerprint` as `id` (or `line` and \
+        `file`). A `ready` plan goes to probe_endpoint as is; an `untested` one lists what is \
+        missing and never guesses it.",
+        output_schema = rmcp::handler::server::common::schema_for_output::<PlannedProbe>(),
+        annotations(read_only_hint = true, open_world_hint = false)
+    )]
+    async fn plan_probe(
+        &self,
+        Parameters(args): Parameters<PlanProbeArgs>,
+        ct: CancellationToken,
+    ) -> Result<CallToolResult, ErrorData> {
+        let dir = match existing(&args.path) {
+            Ok(p) => p,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        let spec = match args.spec.as_deref().map(existing) {
+            Some(Ok(p)) => Some(p),
+            Some(Err(e)) => return Ok(tool_error(e)),
+            None => None,
+        };
+        if let Err(e) = crate::probe::safety::endpoint(&args.base_url, &self.policy) {
+            return Ok(tool_error(e));
+        }
+        let (report, ops) = match blocking(&ct, "the audit", move |cancel| {
+            crate::audit::audit_with_ops(&dir, spec.as_deref(), cancel)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => return Ok(e),
+        };
+        let finding = match pick_finding(&report, &args.which) {
+            Ok(f) => f,
+            Err(e) => return Ok(tool_error(e)),
+        };
+        let nonce = crate::audit::plans::nonce();
+        let svc = crate::audit::plans::Service {
+            base_url: args.base_url.trim_end_matches('/'),
+            params: &args.params,
+            ops: &ops,
+            nonce: &nonce,
+        };
+        let answer = match crate::audit::plans::derive(&finding, &svc, 0) {
+            crate::audit::plans::Derived::Ready(plan) => PlannedProbe {
+                finding,
+                status: "ready".into(),
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
+                missing: vec![],
+            },
+            crate::audit::plans::Derived::Missing { partial, missing } => PlannedProbe {
+                finding,
+                status: "untested".into(),
+                plan: partial,
+                missing,
+            },
+        };
+        let text = format!(
+            "{} {}: {}\n{}",
+            answer.finding.rule,
+            answer.status,
+            if answer.missing.is_empty() {
+                "give `plan` to probe_endpoint".to_string()
+            } else {
+                format!("missing {}", answer.missing.join("; "))
+            },
+            serde_json::to_string_pretty(&answer.plan).unwrap_or_default()
+        );
+        let mut result =
+            CallToolResult::structured(serde_json::to_value(&answer).unwrap_or_default());
+        result.content = vec![ContentBlock::text(text)];
         Ok(result)
     }
 

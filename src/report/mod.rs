@@ -163,6 +163,9 @@ pub fn diagnostics(report: &Report, sources: &Sources) -> String {
                 )
             };
         }
+        if let Some(p) = &f.proof {
+            let _ = writeln!(out, "{pad} = proof: {}: {}", p.status.as_str(), p.detail);
+        }
         for fix in &f.fixes {
             let _ = writeln!(out, "{pad} = fix: {}", fix.title);
             let _ = writeln!(out, "{pad}   {}", fix.explanation);

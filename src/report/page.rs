@@ -176,6 +176,9 @@ fn shown(f: &Finding, detail: bool) -> Finding {
     let mut f = f.clone();
     f.fingerprint = f.compute_fingerprint();
     if !detail {
+        if let Some(p) = &mut f.proof {
+            p.plan = serde_json::Value::Null;
+        }
         for fix in &mut f.fixes {
             fix.explanation.clear();
             fix.snippet.clear();

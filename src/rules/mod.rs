@@ -81,6 +81,7 @@ impl RuleMeta {
             evidence: vec![],
             fixes: vec![],
             fingerprint: String::new(),
+            proof: None,
         }
     }
 

@@ -6,6 +6,7 @@ pub mod doc;
 pub mod model;
 pub mod normalize;
 pub mod refs;
+pub mod sample;
 pub mod yaml;
 
 use std::path::PathBuf;
@@ -95,6 +96,12 @@ pub struct OpFacts {
     pub requires_precondition: bool,
     /// An idempotency-key header parameter.
     pub idempotency_key: bool,
+    /// A request body to send: the document's example, else one made from the schema.
+    pub body: Option<serde_json::Value>,
+    /// Top-level properties of the first 2xx JSON response, as written.
+    pub response_props: Vec<String>,
+    /// Documented examples of path parameters.
+    pub param_examples: std::collections::BTreeMap<String, String>,
 }
 
 /// [`check`], plus the operations (for `audit`).
@@ -342,6 +349,9 @@ fn check_text(
             location: docs.docs[op.doc].location(&op.pointer),
             requires_precondition: contract::has_precondition(op) || op.has_response(&["412"]),
             idempotency_key: contract::has_idempotency_key(op),
+            body: sample::body_of(&docs, op),
+            response_props: sample::response_props(&docs, op),
+            param_examples: sample::param_examples(&docs, op),
         })
         .collect();
     (finish(findings, files, lines, model.ops.len() as u64), ops)

@@ -135,7 +135,7 @@ fn deref(docs: &Docs, doc: DocId, v: &Value) -> Option<(DocId, String)> {
 const NULL: Value = Value::Null;
 
 /// Resolve `v` (found in `doc`) to the value it stands for and its document.
-fn follow<'d>(docs: &'d Docs, doc: DocId, v: &'d Value) -> (DocId, &'d Value) {
+pub(super) fn follow<'d>(docs: &'d Docs, doc: DocId, v: &'d Value) -> (DocId, &'d Value) {
     match deref(docs, doc, v) {
         Some((d, p)) => (d, docs.get(d, &p).unwrap_or(&NULL)),
         None => (doc, v),

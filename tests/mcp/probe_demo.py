@@ -1,9 +1,11 @@
-"""The Python MCP SDK calls `probe_endpoint` on the running demo service.
+"""The Python MCP SDK calls `probe_endpoint`, `plan_probe` and `audit_service` with
+`base_url` on the running demo service.
 
 Usage: python probe_demo.py RACECHECK_BINARY DEMO_URL
 """
 
 import asyncio
+import os
 import sys
 
 from mcp import ClientSession, StdioServerParameters
@@ -29,7 +31,34 @@ async def main(binary: str, demo: str) -> None:
             assert rules == ["RC401"], res.structured_content
             assert [u[0] for u in updates] == [1, 2], updates
             print("verdict:", res.structured_content["probe"]["verdict"])
-            print("4 passed, 0 failed")
+
+            # A plan generated from a finding, without running it; then the whole audit, proven.
+            service = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "demo-service")
+            res = await session.call_tool("audit_service", {"path": service, "limit": 50})
+            incr = next(f for f in res.structured_content["findings"]
+                        if f["rule"] == "RC103" and f.get("operation") == "POST /counters/{id}/incr")
+            res = await session.call_tool("plan_probe", {"path": service, "base_url": demo,
+                                                         "id": incr["fingerprint"]})
+            assert not res.is_error, res.content[0].text
+            sc = res.structured_content
+            assert sc["status"] == "ready" and sc["plan"]["mode"] == "lost-update", sc
+            assert sc["plan"]["target"]["url"].startswith(demo + "/counters/"), sc["plan"]
+            assert sc["plan"]["observe"]["pointer"] == "/value", sc["plan"]
+            res = await session.call_tool("plan_probe", {"path": service, "base_url": demo,
+                                                         "id": "RC103-0000000000000000"})
+            assert res.is_error and "RC103-0000000000000000" in res.content[0].text
+            res = await session.call_tool("plan_probe", {"path": service, "base_url": "http://example.com",
+                                                         "id": incr["fingerprint"]})
+            assert res.is_error, "a host the operator did not allow is refused"
+            res = await session.call_tool("audit_service", {"path": service, "base_url": demo,
+                                                            "limit": 50})
+            assert not res.is_error, res.content[0].text
+            proofs = {(f["rule"], f.get("operation")): f.get("proof", {}).get("status")
+                      for f in res.structured_content["findings"]}
+            assert proofs[("RC103", "POST /counters/{id}/incr")] == "confirmed", proofs
+            assert proofs[("RC102", "POST /coupons/{code}/redeem")] == "confirmed", proofs
+            assert proofs[("RC104", "POST /transfers")] == "untested", proofs
+            print("8 passed, 0 failed")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,330 @@
+//! From suspicion to proof: the probe plan a finding calls for, built from its route and the
+//! OpenAPI document (method, URL, body, the GET that observes the attribute the handler
+//! changes, the reset that restores the state), and the verdict of running it. What cannot be
+//! known is named, and the finding stays `untested` with the partial plan; nothing is guessed.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use crate::model::{Finding, Proof, ProofStatus, Report};
+use crate::probe::plan::{Expect, Mode, ObserveSpec, Plan, RequestSpec};
+use crate::spec::OpFacts;
+
+/// What plans are built against.
+pub struct Service<'a> {
+    /// `http://127.0.0.1:3000`, without a trailing `/`.
+    pub base_url: &'a str,
+    /// Path parameter values the operator gave (`--param id=42`).
+    pub params: &'a BTreeMap<String, String>,
+    pub ops: &'a [OpFacts],
+    /// Makes generated path parameters unique to this run.
+    pub nonce: &'a str,
+}
+
+/// Different on every run, so generated path parameters name fresh resources.
+pub fn nonce() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{:x}", std::process::id() ^ nanos)
+}
+
+/// A plan, or what it still lacks (with the plan as far as it goes).
+pub enum Derived {
+    Ready(Box<Plan>),
+    Missing {
+        partial: Value,
+        missing: Vec<String>,
+    },
+}
+
+/// The rule's harm as a burst shows it.
+fn mode_of(rule: &str) -> Result<Mode, String> {
+    match rule {
+        "RC101" | "RC103" | "RC109" | "RC205" => Ok(Mode::LostUpdate),
+        "RC102" => Ok(Mode::LimitOverrun),
+        "RC104" => Err("a split write shows only when a request fails between its writes, which a burst does not cause".into()),
+        "RC106" => Err("a create that replaces another shows only in data the API may not return".into()),
+        _ => Err("this rule's harm is not something a burst of one request shows".into()),
+    }
+}
+
+/// The method and path a finding is reached by: its route, else its operation.
+pub fn route_of(f: &Finding) -> Option<(String, String)> {
+    if let Some(r) = f.routes.iter().find(|r| r.method != "LAMBDA") {
+        return Some((r.method.to_uppercase(), r.path.clone()));
+    }
+    let (m, p) = f.operation.as_deref()?.split_once(' ')?;
+    Some((m.to_uppercase(), p.to_string()))
+}
+
+/// `/accounts/:id` and `/accounts/{id}` alike.
+fn norm(path: &str) -> String {
+    path.split('/')
+        .map(|s| {
+            if s.starts_with(':') || s.starts_with('{') || s.starts_with('<') {
+                "{}"
+            } else {
+                s
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+fn param_names(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter_map(|s| {
+            s.strip_prefix(':')
+                .or_else(|| s.strip_prefix('{').and_then(|x| x.strip_suffix('}')))
+                .or_else(|| s.strip_prefix('<').and_then(|x| x.strip_suffix('>')))
+        })
+        .map(|s| s.trim_end_matches('*').trim_end_matches("..").to_string())
+        .collect()
+}
+
+fn op<'a>(ops: &'a [OpFacts], method: &str, path: &str) -> Option<&'a OpFacts> {
+    ops.iter()
+        .find(|o| o.method == method && norm(&o.path) == norm(path))
+}
+
+/// The item a route acts on: the route's path, then the path up to its last parameter
+/// (`/accounts/{id}/withdraw` acts on `/accounts/{id}`).
+fn resource_paths(path: &str) -> Vec<String> {
+    let mut out = vec![path.to_string()];
+    let segs: Vec<&str> = path.split('/').collect();
+    if let Some(last) = segs.iter().rposition(|s| norm(s) == "{}") {
+        let item = segs[..=last].join("/");
+        if item != path {
+            out.push(item);
+        }
+    }
+    out
+}
+
+/// Normalised for matching `display_name` with `displayName`.
+fn squash(s: &str) -> String {
+    s.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
+/// Attributes the finding names: the backticked words of its message and evidence.
+fn named_attributes(f: &Finding) -> Vec<String> {
+    let mut texts = vec![f.message.as_str()];
+    texts.extend(f.evidence.iter().map(|e| e.note.as_str()));
+    let mut out = vec![];
+    for t in texts {
+        for (i, part) in t.split('`').enumerate() {
+            if i % 2 == 1 && !part.contains(' ') && !out.iter().any(|x| x == part) {
+                out.push(part.to_string());
+            }
+        }
+    }
+    out
+}
+
+fn fill(path: &str, values: &BTreeMap<String, String>) -> String {
+    path.split('/')
+        .map(|s| {
+            let name = param_names(s);
+            match name.first().and_then(|n| values.get(n)) {
+                Some(v) => v.clone(),
+                None => s.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The plan that would show `f` happening on the running service.
+pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
+    let mut missing = vec![];
+    let Some((method, path)) = route_of(f) else {
+        return Derived::Missing {
+            partial: Value::Null,
+            missing: vec!["an HTTP route: no route or operation reaches this finding".into()],
+        };
+    };
+    let mode = match mode_of(&f.rule) {
+        Ok(m) => m,
+        Err(why) => {
+            return Derived::Missing {
+                partial: Value::Null,
+                missing: vec![why],
+            }
+        }
+    };
+    let target_op = op(s.ops, &method, &path);
+    let items = resource_paths(&path);
+    let reset_op = items
+        .iter()
+        .find_map(|p| op(s.ops, "PUT", p).filter(|o| o.path != path || method != "PUT"));
+    let get_op = items.iter().find_map(|p| op(s.ops, "GET", p));
+
+    // Path parameters: given, documented, or fresh for a resource the plan creates itself.
+    let creates = mode == Mode::LimitOverrun && reset_op.is_some();
+    let mut values = BTreeMap::new();
+    for name in param_names(&path) {
+        let documented = target_op.and_then(|o| o.param_examples.get(&name));
+        match s.params.get(&name).or(documented) {
+            Some(v) => {
+                values.insert(name, v.clone());
+            }
+            None if creates || mode == Mode::LostUpdate => {
+                values.insert(name.clone(), format!("racecheck-{}-{seq}", s.nonce));
+            }
+            None => missing.push(format!(
+                "a value for the path parameter `{name}` (`--param {name}=...`)"
+            )),
+        }
+    }
+    let url = |p: &str| format!("{}{}", s.base_url, fill(p, &values));
+    let body = match target_op {
+        Some(o) => o.body.clone().unwrap_or(Value::Null),
+        None if matches!(method.as_str(), "POST" | "PUT" | "PATCH") => {
+            missing.push(format!(
+                "the request body of {method} {path}: no OpenAPI operation documents it"
+            ));
+            Value::Null
+        }
+        None => Value::Null,
+    };
+    // The number to watch: an attribute the finding names that the GET returns.
+    let observe = get_op.and_then(|g| {
+        let wanted = named_attributes(f);
+        let prop = wanted
+            .iter()
+            .find_map(|a| g.response_props.iter().find(|p| squash(p) == squash(a)))?;
+        Some(ObserveSpec {
+            method: None,
+            url: url(&g.path),
+            headers: None,
+            pointer: format!("/{}", prop.replace('~', "~0").replace('/', "~1")),
+        })
+    });
+    if mode == Mode::LostUpdate && observe.is_none() {
+        missing.push(match get_op {
+            Some(g) => format!(
+                "which number of GET {} shows the change (none of the attributes the finding names is in its response)",
+                g.path
+            ),
+            None => format!("a GET that shows the state {path} changes (none is documented)"),
+        });
+    }
+    let reset = match (mode, reset_op) {
+        (Mode::LimitOverrun, Some(r)) => Some(RequestSpec {
+            method: Some("PUT".into()),
+            url: url(&r.path),
+            headers: BTreeMap::new(),
+            body: r.body.clone().unwrap_or(Value::Null),
+        }),
+        (Mode::LimitOverrun, None) => {
+            missing.push(format!(
+                "a request that restores the state before each round (no PUT on {} is documented)",
+                items.last().map(String::as_str).unwrap_or(&path)
+            ));
+            None
+        }
+        _ => None,
+    };
+    // A body with one number changes the state by that number per success.
+    let delta = match &body {
+        Value::Object(m) => {
+            let nums: Vec<f64> = m.values().filter_map(Value::as_f64).collect();
+            (nums.len() == 1).then(|| nums[0])
+        }
+        _ => None,
+    };
+    let plan = Plan {
+        target: RequestSpec {
+            method: Some(method),
+            url: url(&path),
+            headers: BTreeMap::new(),
+            body,
+        },
+        observe,
+        reset,
+        mode,
+        concurrency: Some(8),
+        rounds: Some(2),
+        expect: Expect {
+            delta_per_success: delta.filter(|_| mode == Mode::LostUpdate),
+            max_successes: (mode == Mode::LimitOverrun).then_some(1),
+        },
+        http2: false,
+        request_timeout_ms: None,
+        max_duration_ms: None,
+    };
+    if missing.is_empty() {
+        Derived::Ready(Box::new(plan))
+    } else {
+        Derived::Missing {
+            partial: serde_json::to_value(&plan).unwrap_or_default(),
+            missing,
+        }
+    }
+}
+
+/// The verdict of a probe run on `plan`.
+pub fn verdict(plan: &Plan, r: &Report) -> Proof {
+    let plan_value = serde_json::to_value(plan).unwrap_or_default();
+    let proof = |status, detail: String| Proof {
+        status,
+        detail,
+        plan: plan_value.clone(),
+        missing: vec![],
+    };
+    if let Some(e) = r.errors.first() {
+        return proof(
+            ProofStatus::Untested,
+            format!("the probe could not run: {}", e.message),
+        );
+    }
+    let Some(p) = &r.probe else {
+        return proof(ProofStatus::Untested, "the probe did not run".into());
+    };
+    if let Some(f) = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "RC401" || f.rule == "RC402")
+    {
+        return proof(ProofStatus::Confirmed, f.message.clone());
+    }
+    if p.rounds.iter().all(|x| x.successes == 0) {
+        let statuses: BTreeMap<&String, u32> = p
+            .rounds
+            .iter()
+            .flat_map(|x| x.statuses.iter())
+            .fold(BTreeMap::new(), |mut m, (k, v)| {
+                *m.entry(k).or_default() += v;
+                m
+            });
+        return proof(
+            ProofStatus::Untested,
+            format!("no request succeeded (statuses {statuses:?}): the plan needs values only the service knows; complete it and probe it"),
+        );
+    }
+    let sent: u32 = p.rounds.iter().map(|x| x.sent).sum();
+    proof(
+        ProofStatus::NotReproduced,
+        format!(
+            "{} rounds, {sent} concurrent requests in all: {}",
+            p.rounds.len(),
+            p.verdict
+        ),
+    )
+}
+
+/// A proof for a finding no plan could be built for.
+pub fn untested(partial: Value, missing: Vec<String>) -> Proof {
+    Proof {
+        status: ProofStatus::Untested,
+        detail: format!("not probed: missing {}", missing.join("; ")),
+        plan: partial,
+        missing,
+    }
+}

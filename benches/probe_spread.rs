@@ -76,6 +76,7 @@ fn main() {
             http2: false,
             request_timeout_ms: None,
             max_duration_ms: None,
+            interleave: None,
         };
         let (addr, bytes) = racecheck::probe::request_bytes(&plan, &Policy::default()).unwrap();
         let (mut last_byte, mut naive, mut release) = (vec![], vec![], vec![]);

@@ -89,6 +89,10 @@ pub enum Command {
         /// Hosts besides loopback the probes may target (also RACECHECK_ALLOW_HOSTS).
         #[arg(long = "allow-host", value_name = "HOST", requires = "base_url")]
         allow_hosts: Vec<String>,
+        /// The URL of a running `racecheck interleave` proxy in front of the service's
+        /// database: each plan then runs 5 rounds of 2 requests whose reads it interleaves.
+        #[arg(long, value_name = "URL", requires = "base_url")]
+        interleave: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         #[arg(long, value_enum, default_value = "low")]
@@ -137,6 +141,22 @@ pub enum Command {
     /// Fire synchronized bursts at one endpoint of a running development service and show
     /// lost updates, limit overruns, missing rate limits and 5xx under contention.
     Probe(Box<ProbeArgs>),
+    /// Run the interleaving proxy between a service and its DynamoDB-compatible database
+    /// (point the service at it with AWS_ENDPOINT_URL_DYNAMODB). It forwards every request
+    /// unchanged; while `probe --interleave` or `audit --interleave` arms it for a burst, it
+    /// holds the requests' reads of one item until all have arrived, so a race reproduces
+    /// with 2 requests whatever its window.
+    Interleave {
+        /// Where to listen: a loopback address.
+        #[arg(long, default_value = "127.0.0.1:8001")]
+        listen: String,
+        /// The database (`http://127.0.0.1:8000`); loopback unless allowed.
+        #[arg(long)]
+        upstream: String,
+        /// Hosts besides loopback the upstream may be (also RACECHECK_ALLOW_HOSTS).
+        #[arg(long = "allow-host", value_name = "HOST")]
+        allow_hosts: Vec<String>,
+    },
     /// List the rules, or show one rule's documentation.
     Rules {
         /// A rule id (RC101) or slug (lost-update).
@@ -196,6 +216,11 @@ pub struct ProbeArgs {
     /// Speak HTTP/2 without TLS (h2c, prior knowledge) and use the single-packet technique.
     #[arg(long)]
     pub http2: bool,
+    /// The URL of a running `racecheck interleave` proxy the service's database traffic goes
+    /// through: armed for each burst, it makes the requests' reads of an item wait for each
+    /// other, so a race shows with 2 requests whatever its window.
+    #[arg(long, value_name = "URL")]
+    pub interleave: Option<String>,
     /// Allow a host besides loopback (repeat for more; also RACECHECK_ALLOW_HOSTS).
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
@@ -245,8 +270,12 @@ fn probe_plan(a: &ProbeArgs) -> Result<crate::probe::plan::Plan, String> {
             http2: false,
             request_timeout_ms: None,
             max_duration_ms: None,
+            interleave: None,
         },
     };
+    if let Some(i) = &a.interleave {
+        plan.interleave = Some(i.clone());
+    }
     if let Some(u) = &a.url {
         plan.target.url = u.clone();
     }
@@ -476,23 +505,30 @@ fn parse_params(raw: &[String]) -> Result<std::collections::BTreeMap<String, Str
         .collect()
 }
 
+/// Where `audit` proves its findings.
+struct Live<'a> {
+    base_url: &'a str,
+    params: &'a [String],
+    allow_hosts: &'a [String],
+    interleave: Option<&'a str>,
+}
+
 /// Probe every finding's plan against the running service at `base_url`.
 fn prove_live(
     report: &mut Report,
     ops: &[crate::spec::OpFacts],
-    base_url: &str,
-    params: &[String],
-    allow_hosts: &[String],
+    live: &Live,
 ) -> Result<(), String> {
-    let params = parse_params(params)?;
-    let policy = crate::probe::safety::Policy::from_env(allow_hosts);
-    crate::probe::safety::endpoint(base_url, &policy)?;
+    let params = parse_params(live.params)?;
+    let policy = crate::probe::safety::Policy::from_env(live.allow_hosts);
+    crate::probe::safety::endpoint(live.base_url, &policy)?;
     let nonce = crate::audit::plans::nonce();
     let svc = crate::audit::plans::Service {
-        base_url: base_url.trim_end_matches('/'),
+        base_url: live.base_url.trim_end_matches('/'),
         params: &params,
         ops,
         nonce: &nonce,
+        interleave: live.interleave,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -516,6 +552,31 @@ fn prove_live(
         s.finish_and_clear();
     }
     Ok(())
+}
+
+fn run_interleave(listen: &str, upstream: &str, allow_hosts: &[String]) -> Result<(), String> {
+    let listen: std::net::SocketAddr = listen.parse().map_err(|e| {
+        format!("--listen `{listen}` is not an address such as 127.0.0.1:8001: {e}")
+    })?;
+    if !listen.ip().is_loopback() {
+        return Err(format!(
+            "--listen `{listen}` is not a loopback address: the proxy serves this machine only"
+        ));
+    }
+    let policy = crate::probe::safety::Policy::from_env(allow_hosts);
+    let ep = crate::probe::safety::endpoint(upstream, &policy)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    rt.block_on(async {
+        let addr = crate::probe::resolve(&ep).await?;
+        eprintln!("racecheck: interleaving proxy on http://{listen} for {upstream}");
+        crate::probe::interleave::run_standalone(listen, addr)
+            .await
+            .map_err(|e| format!("the proxy on {listen} stopped: {e}"))
+    })
 }
 
 struct FixArgs {
@@ -699,6 +760,7 @@ pub fn run(cli: Cli) -> i32 {
             base_url,
             params,
             allow_hosts,
+            interleave,
             format,
             fail_on,
             output,
@@ -711,7 +773,13 @@ pub fn run(cli: Cli) -> i32 {
                 s.finish_and_clear();
             }
             if let Some(url) = base_url {
-                if let Err(e) = prove_live(&mut report, &ops, &url, &params, &allow_hosts) {
+                let live = Live {
+                    base_url: &url,
+                    params: &params,
+                    allow_hosts: &allow_hosts,
+                    interleave: interleave.as_deref(),
+                };
+                if let Err(e) = prove_live(&mut report, &ops, &live) {
                     eprintln!("racecheck: {e}");
                     return EXIT_ERROR;
                 }
@@ -760,6 +828,17 @@ pub fn run(cli: Cli) -> i32 {
             },
         },
         Command::Probe(a) => run_probe(*a),
+        Command::Interleave {
+            listen,
+            upstream,
+            allow_hosts,
+        } => match run_interleave(&listen, &upstream, &allow_hosts) {
+            Ok(()) => EXIT_CLEAN,
+            Err(e) => {
+                eprintln!("racecheck: {e}");
+                EXIT_ERROR
+            }
+        },
         Command::Fix {
             paths,
             rules,

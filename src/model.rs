@@ -388,6 +388,9 @@ pub struct ProbeRound {
     /// The first few request errors (timeouts, garbage answers), if any.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
+    /// What the interleaving proxy forced: reads held together, writes and their outcomes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub interleaving: Vec<String>,
 }
 
 /// What a probe did and saw, round by round, and its verdict in one sentence.

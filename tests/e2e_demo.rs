@@ -92,11 +92,12 @@ fn moto() -> (Guard, String) {
 
 fn demo(endpoint: &str) -> (Guard, String) {
     let bin = target_dir().join("debug/demo-service");
-    demo_at(bin, endpoint)
+    demo_at(bin, endpoint, 25)
 }
 
-/// Start the demo service's binary `bin` (built first if it is the workspace's own).
-fn demo_at(bin: PathBuf, endpoint: &str) -> (Guard, String) {
+/// Start the demo service's binary `bin` (built first if it is the workspace's own) with a
+/// race window of `window_ms` between its reads and writes.
+fn demo_at(bin: PathBuf, endpoint: &str, window_ms: u64) -> (Guard, String) {
     if !bin.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let st = Command::new(cargo)
@@ -108,9 +109,9 @@ fn demo_at(bin: PathBuf, endpoint: &str) -> (Guard, String) {
     }
     let port = free_port();
     let child = Command::new(bin)
-        .env("DYNAMODB_ENDPOINT", endpoint)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint)
         .env("PORT", port.to_string())
-        .env("RACE_WINDOW_MS", "25")
+        .env("RACE_WINDOW_MS", window_ms.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -155,6 +156,7 @@ fn plan(
         http2: false,
         request_timeout_ms: Some(10_000),
         max_duration_ms: Some(60_000),
+        interleave: None,
     }
 }
 
@@ -466,7 +468,11 @@ fn patched_demo_passes_the_probe() {
         "the patched demo does not build"
     );
     let (_moto, endpoint) = moto();
-    let (_demo, url) = demo_at(target_dir().join("debug/demo-service-patched"), &endpoint);
+    let (_demo, url) = demo_at(
+        target_dir().join("debug/demo-service-patched"),
+        &endpoint,
+        25,
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -517,4 +523,117 @@ fn patched_demo_passes_the_probe() {
             }
         }
     });
+}
+
+/// With the interleaving proxy between the demo and moto, and no race window at all in the
+/// demo, `audit --base-url --interleave` confirms every racy endpoint, and each of its plans
+/// shows the race in every one of 5 rounds of 2 requests; the correct twins show nothing.
+#[test]
+fn interleaving_makes_races_reproduce_every_time() {
+    let (_moto, db) = moto();
+    let port = free_port();
+    let proxy_url = format!("http://127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_racecheck"))
+        .args([
+            "interleave",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--upstream",
+            &db,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start racecheck interleave");
+    let mut proxy = Guard(child, "racecheck interleave");
+    wait_http(&format!("{proxy_url}/__racecheck/disarm"), &mut proxy);
+    let (_demo, url) = demo_at(target_dir().join("debug/demo-service"), &proxy_url, 0);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_racecheck"))
+        .args([
+            "audit",
+            &format!("{ROOT}/tools/demo-service"),
+            "--base-url",
+            &url,
+        ])
+        .args(["--interleave", &proxy_url, "--format", "json"])
+        .output()
+        .unwrap();
+    let audit: Report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let racy = [
+        ("RC103", "POST /counters/{id}/incr", Some("incr-atomic")),
+        (
+            "RC102",
+            "POST /coupons/{code}/redeem",
+            Some("redeem-atomic"),
+        ),
+        (
+            "RC102",
+            "POST /accounts/{id}/withdraw",
+            Some("withdraw-atomic"),
+        ),
+        ("RC101", "PUT /profiles/{id}", None),
+    ];
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut plain = vec![];
+    for (rule, op, twin) in racy {
+        let f = audit
+            .findings
+            .iter()
+            .find(|f| f.rule == rule && f.operation.as_deref() == Some(op))
+            .unwrap_or_else(|| panic!("no {rule} on {op}"));
+        let proof = f.proof.as_ref().unwrap();
+        assert_eq!(
+            proof.status,
+            racecheck::model::ProofStatus::Confirmed,
+            "{op}: {}",
+            proof.detail
+        );
+        let plan: Plan = serde_json::from_value(proof.plan.clone()).unwrap();
+        assert_eq!((plan.concurrency, plan.rounds), (Some(2), Some(5)));
+        let shown = |x: &racecheck::model::ProbeRound| match plan.mode {
+            Mode::LimitOverrun => x.successes > 1,
+            _ => x.after.unwrap() - x.before.unwrap() < f64::from(x.successes),
+        };
+        rt.block_on(async {
+            // Every round of 2 requests shows the race, and the proxy says how.
+            let r = probe(&plan).await;
+            let rounds = &r.probe.as_ref().unwrap().rounds;
+            assert_eq!(rounds.len(), 5);
+            for x in rounds {
+                assert!(shown(x), "{op}: a round without the race: {x:?}");
+                assert!(
+                    x.interleaving
+                        .iter()
+                        .any(|l| l.contains("held and released together")),
+                    "{x:?}"
+                );
+            }
+            // The correct twin, probed the same way, shows nothing.
+            if let Some(twin) = twin {
+                let mut t = plan.clone();
+                let last = op.rsplit('/').next().unwrap();
+                t.target.url = t
+                    .target
+                    .url
+                    .replace(&format!("/{last}"), &format!("/{twin}"));
+                let r = probe(&t).await;
+                assert!(r.findings.is_empty(), "{twin}: {:?}", r.probe);
+            }
+            // The same 2-request rounds without the proxy: how often a plain burst catches it.
+            let mut p = plan.clone();
+            p.interleave = None;
+            let r = probe(&p).await;
+            let rounds = &r.probe.as_ref().unwrap().rounds;
+            let caught = rounds.iter().filter(|x| shown(x)).count();
+            plain.push(format!("{op}: {caught} of {}", rounds.len()));
+        });
+    }
+    eprintln!("without the proxy, 5 rounds of 2 requests at 0 ms: {plain:?}");
+    drop(proxy);
 }

@@ -400,6 +400,7 @@ fn probe_plan(target: String, observe: Option<String>, mode: Mode) -> Plan {
         http2: false,
         request_timeout_ms: Some(400),
         max_duration_ms: Some(20_000),
+        interleave: None,
     }
 }
 

@@ -34,6 +34,7 @@ fn plan(target: &str, observe: Option<(&str, &str)>, mode: Mode) -> Plan {
         http2: false,
         request_timeout_ms: Some(3_000),
         max_duration_ms: Some(30_000),
+        interleave: None,
     }
 }
 

@@ -10,7 +10,7 @@ racecheck="$root/target/release/racecheck"
 
 endpoint="$(bash tools/dynamodb-local start)"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-DYNAMODB_ENDPOINT="$endpoint" PORT="$port" RACE_WINDOW_MS="${RACE_WINDOW_MS:-25}" \
+AWS_ENDPOINT_URL_DYNAMODB="$endpoint" PORT="$port" RACE_WINDOW_MS="${RACE_WINDOW_MS:-25}" \
     "$root/target/debug/demo-service" >"$root/target/dynamodb-local/demo.log" 2>&1 &
 demo_pid=$!
 cleanup() {

@@ -20,6 +20,8 @@ pub struct Service<'a> {
     pub ops: &'a [OpFacts],
     /// Makes generated path parameters unique to this run.
     pub nonce: &'a str,
+    /// A `racecheck interleave` proxy's URL: plans run 5 rounds of 2 requests through it.
+    pub interleave: Option<&'a str>,
 }
 
 /// Different on every run, so generated path parameters name fresh resources.
@@ -249,8 +251,8 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
         observe,
         reset,
         mode,
-        concurrency: Some(8),
-        rounds: Some(2),
+        concurrency: Some(if s.interleave.is_some() { 2 } else { 8 }),
+        rounds: Some(if s.interleave.is_some() { 5 } else { 2 }),
         expect: Expect {
             delta_per_success: delta.filter(|_| mode == Mode::LostUpdate),
             max_successes: (mode == Mode::LimitOverrun).then_some(1),
@@ -258,6 +260,7 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
         http2: false,
         request_timeout_ms: None,
         max_duration_ms: None,
+        interleave: s.interleave.map(str::to_string),
     };
     if missing.is_empty() {
         Derived::Ready(Box::new(plan))

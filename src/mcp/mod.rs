@@ -115,6 +115,12 @@ pub struct AuditArgs {
     /// Path parameter values for the plans (`{"id": "42"}`).
     #[serde(default)]
     pub params: std::collections::BTreeMap<String, String>,
+    /// With `base_url`: the URL of a running `racecheck interleave` proxy in front of the
+    /// service's database; each plan then runs 5 rounds of 2 requests whose reads it
+    /// interleaves, so a race reproduces every time.
+    #[serde(default)]
+    #[schemars(with = "String")]
+    pub interleave: Option<String>,
     #[serde(flatten)]
     pub page: PageArgs,
 }
@@ -578,6 +584,7 @@ impl Server {
                 params: &params,
                 ops: &ops,
                 nonce: &nonce,
+                interleave: args.interleave.as_deref(),
             };
             crate::audit::prove(&mut report, &svc, &self.policy, &mut |_, _, _| {}, &ct).await;
         }
@@ -634,6 +641,7 @@ impl Server {
             params: &args.params,
             ops: &ops,
             nonce: &nonce,
+            interleave: None,
         };
         let answer = match crate::audit::plans::derive(&finding, &svc, 0) {
             crate::audit::plans::Derived::Ready(plan) => PlannedProbe {

@@ -2,6 +2,7 @@
 //! state observed before and after each round, turned into findings with numbers.
 
 pub mod burst;
+pub mod interleave;
 pub mod plan;
 pub mod safety;
 
@@ -91,7 +92,7 @@ fn h2_request(
     Ok((req, body))
 }
 
-async fn resolve(ep: &Endpoint) -> Result<SocketAddr, String> {
+pub async fn resolve(ep: &Endpoint) -> Result<SocketAddr, String> {
     if let Some(a) = ep.addr {
         return Ok(a);
     }
@@ -207,6 +208,7 @@ pub async fn run(
         .iter()
         .map(|o| &o.url)
         .chain(plan.reset.iter().map(|r| &r.url))
+        .chain(plan.interleave.iter())
     {
         match safety::endpoint(url, policy) {
             Ok(ep) => extra.push(ep),
@@ -271,6 +273,16 @@ async fn rounds(
         Err(e) => return error_report(format!("cannot build the HTTP client: {e}"), shown_target),
     };
     let request = raw_request(method, target, &plan.target);
+    // The proxy's control requests: loopback (checked with the other URLs), no proxy.
+    let control = match reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(limits.request_timeout)
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => return error_report(format!("cannot build the HTTP client: {e}"), shown_target),
+    };
     let observe =
         |before: bool| {
             let client = &client;
@@ -357,6 +369,15 @@ async fn rounds(
                 }
             }
             let before = observe(true).await.map_err(|e| (ErrorKind::Io, e))?;
+            if let Some(proxy) = &plan.interleave {
+                let arm = interleave::Arm {
+                    parties: limits.concurrency as usize,
+                    hold_ms: 1_000,
+                };
+                interleave::remote_arm(&control, proxy, &arm)
+                    .await
+                    .map_err(|e| (ErrorKind::Io, e))?;
+            }
             let t = Instant::now();
             let burst = tokio::select! {
                 _ = cancel.cancelled() => return Err((ErrorKind::Invalid, format!("cancelled during round {round}"))),
@@ -370,6 +391,14 @@ async fn rounds(
                 } => b,
             }
             .map_err(|e| (ErrorKind::Io, e))?;
+            let interleaving = match &plan.interleave {
+                Some(proxy) => interleave::describe(
+                    &interleave::remote_disarm(&control, proxy)
+                        .await
+                        .map_err(|e| (ErrorKind::Io, e))?,
+                ),
+                None => vec![],
+            };
             let after = observe(false).await.map_err(|e| (ErrorKind::Io, e))?;
             let successes = burst
                 .outcomes
@@ -397,6 +426,7 @@ async fn rounds(
                 elapsed_ms: t.elapsed().as_millis() as u64,
                 rate_limit_headers,
                 errors: failures.into_iter().take(3).collect(),
+                interleaving,
             };
             Ok(r)
         };

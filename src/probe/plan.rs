@@ -123,4 +123,10 @@ pub struct Plan {
     #[serde(default)]
     #[schemars(with = "u32")]
     pub max_duration_ms: Option<u64>,
+    /// The control URL of a running `racecheck interleave` proxy between the service and its
+    /// database (`http://127.0.0.1:8001`): armed for each burst, it holds the requests' reads
+    /// of an item until all have arrived, so the race shows with 2 requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "String")]
+    pub interleave: Option<String>,
 }

@@ -1,7 +1,7 @@
 //! The racecheck demo: an Axum 0.8 service on DynamoDB with, for each scenario, a racy
 //! endpoint written the way real services write them and a correct one beside it.
 //!
-//! `DYNAMODB_ENDPOINT` (e.g. `http://127.0.0.1:8000`) points it at a DynamoDB-compatible server;
+//! `AWS_ENDPOINT_URL_DYNAMODB` (e.g. `http://127.0.0.1:8000`) points it at a DynamoDB-compatible server;
 //! `PORT` (default 3000) is where it listens on 127.0.0.1. `RACE_WINDOW_MS` widens the gap
 //! between read and write in the racy handlers so a small burst shows the race reliably.
 
@@ -56,8 +56,9 @@ pub fn router(state: AppState) -> Router {
 
 #[tokio::main]
 async fn main() {
-    let endpoint =
-        std::env::var("DYNAMODB_ENDPOINT").unwrap_or_else(|_| "http://127.0.0.1:8000".into());
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let endpoint = (var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|| var("DYNAMODB_ENDPOINT")))
+        .unwrap_or_else(|| "http://127.0.0.1:8000".into());
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())

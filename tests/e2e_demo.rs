@@ -333,16 +333,11 @@ fn demo_end_to_end() {
     // From suspicion to proof: `audit --base-url` builds each finding's plan from its route and
     // the OpenAPI document and probes it; the racy handlers are confirmed, what a burst cannot
     // show stays untested and says why.
-    let out = Command::new(env!("CARGO_BIN_EXE_racecheck"))
-        .args([
-            "audit",
-            &format!("{ROOT}/tools/demo-service"),
-            "--base-url",
-            &url,
-        ])
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
+    let service = format!("{ROOT}/tools/demo-service");
+    let out = racecheck(
+        std::path::Path::new(ROOT),
+        &["audit", &service, "--base-url", &url, "--format", "json"],
+    );
     let audit: Report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let status = |rule: &str, op: &str| {
@@ -549,16 +544,20 @@ fn interleaving_makes_races_reproduce_every_time() {
     wait_http(&format!("{proxy_url}/__racecheck/disarm"), &mut proxy);
     let (_demo, url) = demo_at(target_dir().join("debug/demo-service"), &proxy_url, 0);
 
-    let out = Command::new(env!("CARGO_BIN_EXE_racecheck"))
-        .args([
+    let service = format!("{ROOT}/tools/demo-service");
+    let out = racecheck(
+        std::path::Path::new(ROOT),
+        &[
             "audit",
-            &format!("{ROOT}/tools/demo-service"),
+            &service,
             "--base-url",
             &url,
-        ])
-        .args(["--interleave", &proxy_url, "--format", "json"])
-        .output()
-        .unwrap();
+            "--interleave",
+            &proxy_url,
+            "--format",
+            "json",
+        ],
+    );
     let audit: Report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let racy = [

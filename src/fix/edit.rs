@@ -356,6 +356,22 @@ impl Builder<'_> {
         });
     }
 
+    /// Insert `calls` before `call`: each on its own line, indented like it, when it starts
+    /// its line; else on its line.
+    fn insert_before(&mut self, call: &Call, calls: &[String]) {
+        if calls.is_empty() {
+            return;
+        }
+        let line = line_text(self.site.text, call.start.0);
+        let indent: String = line.chars().take(call.start.1 as usize - 1).collect();
+        if indent.trim().is_empty() {
+            let text = calls.iter().map(|t| format!("{indent}{t}\n")).collect();
+            self.replace((call.start.0, 1), (call.start.0, 1), text);
+        } else {
+            self.replace(call.start, call.start, calls.concat());
+        }
+    }
+
     /// Remove a call; with its whole line when it stands alone on it.
     fn remove(&mut self, c: &Call) {
         let line = line_text(self.site.text, c.start.0);
@@ -520,29 +536,13 @@ pub fn update_edits(site: &Site, spec: &UpdateSpec) -> Result<Vec<Edit>, String>
             _ => b.remove(c),
         }
     }
-    let rest: Vec<&String> = wanted
+    let rest: Vec<String> = wanted
         .iter()
         .enumerate()
         .filter(|(i, _)| !placed.contains(i))
-        .map(|(_, (_, _, t))| t)
+        .map(|(_, (_, _, t))| t.clone())
         .collect();
-    if !rest.is_empty() {
-        let line = line_text(site.text, send.start.0);
-        let indent: String = line.chars().take(send.start.1 as usize - 1).collect();
-        let text = if indent.trim().is_empty() {
-            rest.iter()
-                .map(|t| format!("{indent}{t}\n"))
-                .collect::<String>()
-        } else {
-            rest.iter().map(|t| t.to_string()).collect::<String>()
-        };
-        let at = if indent.trim().is_empty() {
-            (send.start.0, 1)
-        } else {
-            send.start
-        };
-        b.replace(at, at, text);
-    }
+    b.insert_before(send, &rest);
     // A write that had no condition cannot have told a failed one apart.
     let had_condition = chain.calls.iter().any(|c| c.name == "condition_expression");
     if spec.condition.is_some() && !had_condition {
@@ -583,14 +583,7 @@ pub fn put_condition_edits(
         }
     }
     let mut b = Builder::new(site);
-    let line = line_text(site.text, send.start.0);
-    let indent: String = line.chars().take(send.start.1 as usize - 1).collect();
-    if indent.trim().is_empty() {
-        let text = calls.iter().map(|t| format!("{indent}{t}\n")).collect();
-        b.replace((send.start.0, 1), (send.start.0, 1), text);
-    } else {
-        b.replace(send.start, send.start, calls.concat());
-    }
+    b.insert_before(send, &calls);
     answer_conflict(&mut b, &chain, conflict, CCF)?;
     Ok(b.edits)
 }

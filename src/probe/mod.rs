@@ -370,9 +370,11 @@ async fn rounds(
             }
             let before = observe(true).await.map_err(|e| (ErrorKind::Io, e))?;
             if let Some(proxy) = &plan.interleave {
+                // The hold ends early once every request's read is in; it runs out only when
+                // a request never reads, so a long one costs nothing and survives a slow host.
                 let arm = interleave::Arm {
                     parties: limits.concurrency as usize,
-                    hold_ms: 1_000,
+                    hold_ms: 3_000,
                 };
                 interleave::remote_arm(&control, proxy, &arm)
                     .await

@@ -522,14 +522,7 @@ fn prove_live(
     let params = parse_params(live.params)?;
     let policy = crate::probe::safety::Policy::from_env(live.allow_hosts);
     crate::probe::safety::endpoint(live.base_url, &policy)?;
-    let nonce = crate::audit::plans::nonce();
-    let svc = crate::audit::plans::Service {
-        base_url: live.base_url.trim_end_matches('/'),
-        params: &params,
-        ops,
-        nonce: &nonce,
-        interleave: live.interleave,
-    };
+    let svc = crate::audit::plans::Service::new(live.base_url, &params, ops, live.interleave);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -19,13 +19,30 @@ pub struct Service<'a> {
     pub params: &'a BTreeMap<String, String>,
     pub ops: &'a [OpFacts],
     /// Makes generated path parameters unique to this run.
-    pub nonce: &'a str,
+    pub nonce: String,
     /// A `racecheck interleave` proxy's URL: plans run 5 rounds of 2 requests through it.
     pub interleave: Option<&'a str>,
 }
 
+impl<'a> Service<'a> {
+    pub fn new(
+        base_url: &'a str,
+        params: &'a BTreeMap<String, String>,
+        ops: &'a [OpFacts],
+        interleave: Option<&'a str>,
+    ) -> Service<'a> {
+        Service {
+            base_url: base_url.trim_end_matches('/'),
+            params,
+            ops,
+            nonce: nonce(),
+            interleave,
+        }
+    }
+}
+
 /// Different on every run, so generated path parameters name fresh resources.
-pub fn nonce() -> String {
+fn nonce() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())

@@ -127,6 +127,18 @@ fn err_values(block: &syn::Block) -> Vec<String> {
 }
 
 impl<'f> Finder<'f> {
+    /// Entering a function: what is visited now is inside it.
+    fn enter(&mut self, sig: &syn::Signature, block: &'f syn::Block) {
+        let span = Span {
+            file: self.file.clone(),
+            line: pos(sig.fn_token.span).0,
+            column: 1,
+            end_line: end_pos(block.brace_token.span.close()).0,
+            end_column: u32::MAX,
+        };
+        self.func.push((span, error_type(sig), block));
+    }
+
     fn chain(&self, send: &ExprMethodCall) -> Option<Vec<Call>> {
         let mut calls = vec![];
         let mut cur = send;
@@ -194,27 +206,13 @@ fn as_send(e: &Expr) -> Option<&ExprMethodCall> {
 
 impl<'a> Visit<'a> for Finder<'a> {
     fn visit_item_fn(&mut self, f: &'a syn::ItemFn) {
-        let span = Span {
-            file: self.file.clone(),
-            line: pos(f.sig.fn_token.span).0,
-            column: 1,
-            end_line: end_pos(f.block.brace_token.span.close()).0,
-            end_column: u32::MAX,
-        };
-        self.func.push((span, error_type(&f.sig), &f.block));
+        self.enter(&f.sig, &f.block);
         syn::visit::visit_item_fn(self, f);
         self.func.pop();
     }
 
     fn visit_impl_item_fn(&mut self, f: &'a syn::ImplItemFn) {
-        let span = Span {
-            file: self.file.clone(),
-            line: pos(f.sig.fn_token.span).0,
-            column: 1,
-            end_line: end_pos(f.block.brace_token.span.close()).0,
-            end_column: u32::MAX,
-        };
-        self.func.push((span, error_type(&f.sig), &f.block));
+        self.enter(&f.sig, &f.block);
         syn::visit::visit_impl_item_fn(self, f);
         self.func.pop();
     }

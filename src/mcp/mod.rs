@@ -238,6 +238,20 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// The audit of the service at `path` (and its `spec`), with the document's operations.
+async fn audited(
+    ct: &CancellationToken,
+    path: &str,
+    spec: Option<&str>,
+) -> Result<(Report, Vec<crate::spec::OpFacts>), CallToolResult> {
+    let dir = existing(path).map_err(tool_error)?;
+    let spec = spec.map(existing).transpose().map_err(tool_error)?;
+    blocking(ct, "the audit", move |cancel| {
+        crate::audit::audit_with_ops(&dir, spec.as_deref(), cancel)
+    })
+    .await
+}
+
 /// What to analyse: a path that exists, or inline code (named `input.rs`).
 fn source_input(args: &SourceArgs) -> Result<Input, String> {
     match (args.path.clone(), args.code.clone()) {
@@ -556,21 +570,8 @@ impl Server {
         if let Err(e) = args.page.check() {
             return Ok(tool_error(e));
         }
-        let dir = match existing(&args.path) {
-            Ok(p) => p,
-            Err(e) => return Ok(tool_error(e)),
-        };
-        let spec = match args.spec.as_deref().map(existing) {
-            Some(Ok(p)) => Some(p),
-            Some(Err(e)) => return Ok(tool_error(e)),
-            None => None,
-        };
         let params = args.params.clone();
-        let (mut report, ops) = match blocking(&ct, "the audit", move |cancel| {
-            crate::audit::audit_with_ops(&dir, spec.as_deref(), cancel)
-        })
-        .await
-        {
+        let (mut report, ops) = match audited(&ct, &args.path, args.spec.as_deref()).await {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
@@ -578,14 +579,8 @@ impl Server {
             if let Err(e) = crate::probe::safety::endpoint(url, &self.policy) {
                 return Ok(tool_error(e));
             }
-            let nonce = crate::audit::plans::nonce();
-            let svc = crate::audit::plans::Service {
-                base_url: url.trim_end_matches('/'),
-                params: &params,
-                ops: &ops,
-                nonce: &nonce,
-                interleave: args.interleave.as_deref(),
-            };
+            let svc =
+                crate::audit::plans::Service::new(url, &params, &ops, args.interleave.as_deref());
             crate::audit::prove(&mut report, &svc, &self.policy, &mut |_, _, _| {}, &ct).await;
         }
         let mut result = report_result(&report, &args.page);
@@ -611,23 +606,10 @@ impl Server {
         Parameters(args): Parameters<PlanProbeArgs>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
-        let dir = match existing(&args.path) {
-            Ok(p) => p,
-            Err(e) => return Ok(tool_error(e)),
-        };
-        let spec = match args.spec.as_deref().map(existing) {
-            Some(Ok(p)) => Some(p),
-            Some(Err(e)) => return Ok(tool_error(e)),
-            None => None,
-        };
         if let Err(e) = crate::probe::safety::endpoint(&args.base_url, &self.policy) {
             return Ok(tool_error(e));
         }
-        let (report, ops) = match blocking(&ct, "the audit", move |cancel| {
-            crate::audit::audit_with_ops(&dir, spec.as_deref(), cancel)
-        })
-        .await
-        {
+        let (report, ops) = match audited(&ct, &args.path, args.spec.as_deref()).await {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
@@ -635,14 +617,7 @@ impl Server {
             Ok(f) => f,
             Err(e) => return Ok(tool_error(e)),
         };
-        let nonce = crate::audit::plans::nonce();
-        let svc = crate::audit::plans::Service {
-            base_url: args.base_url.trim_end_matches('/'),
-            params: &args.params,
-            ops: &ops,
-            nonce: &nonce,
-            interleave: None,
-        };
+        let svc = crate::audit::plans::Service::new(&args.base_url, &args.params, &ops, None);
         let answer = match crate::audit::plans::derive(&finding, &svc, 0) {
             crate::audit::plans::Derived::Ready(plan) => PlannedProbe {
                 finding,

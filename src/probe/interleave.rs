@@ -436,11 +436,18 @@ async fn read_message<R: AsyncRead + Unpin>(
     }))
 }
 
-/// Arm a running proxy (its control URL, e.g. `http://127.0.0.1:8001`) for a burst.
-pub async fn remote_arm(client: &reqwest::Client, url: &str, arm: &Arm) -> Result<(), String> {
-    let r = client
-        .post(format!("{}/__racecheck/arm", url.trim_end_matches('/')))
-        .json(arm)
+/// One control request to a running proxy (its URL, e.g. `http://127.0.0.1:8001`).
+async fn control(
+    client: &reqwest::Client,
+    url: &str,
+    what: &str,
+    body: Option<&Arm>,
+) -> Result<Value, String> {
+    let mut req = client.post(format!("{}/__racecheck/{what}", url.trim_end_matches('/')));
+    if let Some(b) = body {
+        req = req.json(b);
+    }
+    let r = req
         .send()
         .await
         .map_err(|e| format!("cannot reach the interleaving proxy at {url}: {e}"))?;
@@ -449,22 +456,19 @@ pub async fn remote_arm(client: &reqwest::Client, url: &str, arm: &Arm) -> Resul
         .await
         .map_err(|e| format!("the interleaving proxy answered oddly: {e}"))?;
     match v.get("error") {
-        Some(e) => Err(format!("the interleaving proxy refused to arm: {e}")),
-        None => Ok(()),
+        Some(e) => Err(format!("the interleaving proxy refused to {what}: {e}")),
+        None => Ok(v),
     }
+}
+
+/// Arm a running proxy for a burst.
+pub async fn remote_arm(client: &reqwest::Client, url: &str, arm: &Arm) -> Result<(), String> {
+    control(client, url, "arm", Some(arm)).await.map(|_| ())
 }
 
 /// Disarm a running proxy and take its record.
 pub async fn remote_disarm(client: &reqwest::Client, url: &str) -> Result<Vec<Event>, String> {
-    let r = client
-        .post(format!("{}/__racecheck/disarm", url.trim_end_matches('/')))
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach the interleaving proxy at {url}: {e}"))?;
-    let v: Value = r
-        .json()
-        .await
-        .map_err(|e| format!("the interleaving proxy answered oddly: {e}"))?;
+    let v = control(client, url, "disarm", None).await?;
     serde_json::from_value(v.get("events").cloned().unwrap_or(Value::Array(vec![])))
         .map_err(|e| format!("the interleaving proxy's record is unreadable: {e}"))
 }

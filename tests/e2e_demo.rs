@@ -160,6 +160,48 @@ fn plan(
     }
 }
 
+/// 8 concurrent increments of counter `id` by `path` (`incr`, `incr-atomic`), watching its value.
+fn counter_plan(url: &str, id: &str, path: &str) -> Plan {
+    plan(
+        request(
+            format!("{url}/counters/{id}/{path}"),
+            "POST",
+            json!({"by": 1}),
+        ),
+        Some((format!("{url}/counters/{id}"), "/value")),
+        None,
+        Mode::LostUpdate,
+    )
+}
+
+/// 8 concurrent redemptions of one freshly issued coupon: one may succeed.
+fn coupon_plan(url: &str, code: &str, path: &str) -> Plan {
+    plan(
+        request(format!("{url}/coupons/{code}/{path}"), "POST", Value::Null),
+        Some((format!("{url}/coupons/{code}"), "/redemptions")),
+        Some(request(format!("{url}/coupons/{code}"), "PUT", Value::Null)),
+        Mode::LimitOverrun,
+    )
+}
+
+/// 8 concurrent withdrawals of a whole balance of 100: one may succeed.
+fn withdraw_plan(url: &str, id: &str, path: &str) -> Plan {
+    plan(
+        request(
+            format!("{url}/accounts/{id}/{path}"),
+            "POST",
+            json!({"amount": 100}),
+        ),
+        None,
+        Some(request(
+            format!("{url}/accounts/{id}"),
+            "PUT",
+            json!({"amount": 100}),
+        )),
+        Mode::LimitOverrun,
+    )
+}
+
 async fn probe(p: &Plan) -> Report {
     let r = racecheck::probe::run(
         p,
@@ -254,16 +296,7 @@ fn demo_end_to_end() {
                 ("incr-fixed", false),
             ] {
                 let id = format!("{path}-{rep}");
-                let p = plan(
-                    request(
-                        format!("{url}/counters/{id}/{path}"),
-                        "POST",
-                        json!({"by": 1}),
-                    ),
-                    Some((format!("{url}/counters/{id}"), "/value")),
-                    None,
-                    Mode::LostUpdate,
-                );
+                let p = counter_plan(&url, &id, path);
                 let r = probe(&p).await;
                 if racy {
                     assert_eq!(rules(&r), ["RC401"], "{:?}", r.probe);
@@ -280,12 +313,7 @@ fn demo_end_to_end() {
             // A one-time coupon and a withdrawal of the whole balance: one success allowed.
             for (path, racy) in [("redeem", true), ("redeem-atomic", false)] {
                 let code = format!("{path}-{rep}");
-                let p = plan(
-                    request(format!("{url}/coupons/{code}/{path}"), "POST", Value::Null),
-                    Some((format!("{url}/coupons/{code}"), "/redemptions")),
-                    Some(request(format!("{url}/coupons/{code}"), "PUT", Value::Null)),
-                    Mode::LimitOverrun,
-                );
+                let p = coupon_plan(&url, &code, path);
                 let r = probe(&p).await;
                 assert_eq!(
                     rules(&r),
@@ -300,20 +328,7 @@ fn demo_end_to_end() {
             }
             for (path, racy) in [("withdraw", true), ("withdraw-atomic", false)] {
                 let id = format!("{path}-{rep}");
-                let p = plan(
-                    request(
-                        format!("{url}/accounts/{id}/{path}"),
-                        "POST",
-                        json!({"amount": 100}),
-                    ),
-                    None,
-                    Some(request(
-                        format!("{url}/accounts/{id}"),
-                        "PUT",
-                        json!({"amount": 100}),
-                    )),
-                    Mode::LimitOverrun,
-                );
+                let p = withdraw_plan(&url, &id, path);
                 let r = probe(&p).await;
                 assert_eq!(
                     rules(&r),
@@ -476,36 +491,9 @@ fn patched_demo_passes_the_probe() {
     rt.block_on(async {
         for rep in 0..2 {
             let id = format!("patched-{rep}");
-            let counter = plan(
-                request(
-                    format!("{url}/counters/{id}/incr"),
-                    "POST",
-                    json!({"by": 1}),
-                ),
-                Some((format!("{url}/counters/{id}"), "/value")),
-                None,
-                Mode::LostUpdate,
-            );
-            let coupon = plan(
-                request(format!("{url}/coupons/{id}/redeem"), "POST", Value::Null),
-                Some((format!("{url}/coupons/{id}"), "/redemptions")),
-                Some(request(format!("{url}/coupons/{id}"), "PUT", Value::Null)),
-                Mode::LimitOverrun,
-            );
-            let withdraw = plan(
-                request(
-                    format!("{url}/accounts/{id}/withdraw"),
-                    "POST",
-                    json!({"amount": 100}),
-                ),
-                None,
-                Some(request(
-                    format!("{url}/accounts/{id}"),
-                    "PUT",
-                    json!({"amount": 100}),
-                )),
-                Mode::LimitOverrun,
-            );
+            let counter = counter_plan(&url, &id, "incr");
+            let coupon = coupon_plan(&url, &id, "redeem");
+            let withdraw = withdraw_plan(&url, &id, "withdraw");
             for p in [counter, coupon, withdraw] {
                 let r = probe(&p).await;
                 assert!(r.findings.is_empty(), "{}: {:?}", p.target.url, r.probe);

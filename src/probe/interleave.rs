@@ -170,7 +170,9 @@ impl Proxy {
     /// Hold a read of `item` until its rivals arrive (or the hold time passes); returns how
     /// many were released together.
     async fn gate(&self, item: &str) -> usize {
-        let (open, hold, parties) = {
+        let open: Arc<Notify>;
+        let mut released;
+        let (hold, parties) = {
             let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let Some(arm) = s.armed.clone() else {
                 return 1;
@@ -190,14 +192,14 @@ impl Proxy {
                 gate.open.notify_waiters();
                 return gate.arrived;
             }
-            (
-                gate.open.clone(),
-                Duration::from_millis(arm.hold_ms),
-                arm.parties,
-            )
+            open = gate.open.clone();
+            // Registered while the lock is held: a rival that arrives as soon as it is let go
+            // releases this read instead of notifying no one.
+            released = Box::pin(open.notified());
+            released.as_mut().enable();
+            (Duration::from_millis(arm.hold_ms), arm.parties)
         };
-        let notified = open.notified();
-        let _ = tokio::time::timeout(hold, notified).await;
+        let _ = tokio::time::timeout(hold, released).await;
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         match s.gates.get_mut(item) {
             Some(g) => {

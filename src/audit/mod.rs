@@ -34,10 +34,16 @@ pub fn find_spec(dir: &Path) -> Option<PathBuf> {
 }
 
 /// `/items/{id}` and `/items/:item_id` are the same route.
-fn normalize(path: &str) -> String {
+/// A path with its parameters blanked, in any router's spelling (`{id}`, `:id`, `*rest`,
+/// Rocket's `<id>`), for matching routes with operations.
+pub(crate) fn normalize(path: &str) -> String {
     let mut out: Vec<String> = vec![];
     for seg in path.trim_end_matches('/').split('/') {
-        if seg.starts_with('{') || seg.starts_with(':') || seg.starts_with('*') {
+        if seg.starts_with('{')
+            || seg.starts_with(':')
+            || seg.starts_with('*')
+            || seg.starts_with('<')
+        {
             out.push("{}".into());
         } else {
             out.push(seg.to_string());

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::normalize;
 use crate::model::{Finding, Proof, ProofStatus, Report};
 use crate::probe::plan::{Expect, Mode, ObserveSpec, Plan, RequestSpec};
 use crate::spec::OpFacts;
@@ -79,20 +80,6 @@ pub fn route_of(f: &Finding) -> Option<(String, String)> {
     Some((m.to_uppercase(), p.to_string()))
 }
 
-/// `/accounts/:id` and `/accounts/{id}` alike.
-fn norm(path: &str) -> String {
-    path.split('/')
-        .map(|s| {
-            if s.starts_with(':') || s.starts_with('{') || s.starts_with('<') {
-                "{}"
-            } else {
-                s
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
 fn param_names(path: &str) -> Vec<String> {
     path.split('/')
         .filter_map(|s| {
@@ -106,7 +93,7 @@ fn param_names(path: &str) -> Vec<String> {
 
 fn op<'a>(ops: &'a [OpFacts], method: &str, path: &str) -> Option<&'a OpFacts> {
     ops.iter()
-        .find(|o| o.method == method && norm(&o.path) == norm(path))
+        .find(|o| o.method == method && normalize(&o.path) == normalize(path))
 }
 
 /// The item a route acts on: the route's path, then the path up to its last parameter
@@ -114,7 +101,7 @@ fn op<'a>(ops: &'a [OpFacts], method: &str, path: &str) -> Option<&'a OpFacts> {
 fn resource_paths(path: &str) -> Vec<String> {
     let mut out = vec![path.to_string()];
     let segs: Vec<&str> = path.split('/').collect();
-    if let Some(last) = segs.iter().rposition(|s| norm(s) == "{}") {
+    if let Some(last) = segs.iter().rposition(|s| normalize(s) == "{}") {
         let item = segs[..=last].join("/");
         if item != path {
             out.push(item);

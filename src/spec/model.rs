@@ -171,7 +171,7 @@ fn schema_props(docs: &Docs, doc: DocId, schema: &Value, depth: usize, body: &mu
     }
 }
 
-fn json_schema_of(content: Option<&Value>) -> Option<&Value> {
+pub(super) fn json_schema_of(content: Option<&Value>) -> Option<&Value> {
     let content = content?.as_object()?;
     content
         .iter()

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::model::{follow, Op};
+use super::model::{follow, json_schema_of, Op};
 use super::refs::{DocId, Docs};
 
 const MAX_DEPTH: usize = 6;
@@ -156,12 +156,7 @@ pub fn response_props(docs: &Docs, op: &Op) -> Vec<String> {
             continue;
         }
         let (doc, r) = follow(docs, op.doc, r);
-        let schema = r.get("content").and_then(Value::as_object).and_then(|c| {
-            c.iter()
-                .find(|(k, _)| k.contains("json"))
-                .and_then(|(_, m)| m.get("schema"))
-        });
-        if let Some(s) = schema {
+        if let Some(s) = json_schema_of(r.get("content")) {
             return props(docs, doc, s, 0);
         }
     }

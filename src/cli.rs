@@ -89,10 +89,14 @@ pub enum Command {
         /// Hosts besides loopback the probes may target (also RACECHECK_ALLOW_HOSTS).
         #[arg(long = "allow-host", value_name = "HOST", requires = "base_url")]
         allow_hosts: Vec<String>,
-        /// The URL of a running `racecheck interleave` proxy in front of the service's
-        /// database: each plan then runs 5 rounds of 2 requests whose reads it interleaves.
+        /// The URL of a `racecheck interleave` proxy in front of the service's database:
+        /// each plan then runs 5 rounds of 2 requests whose reads it interleaves.
         #[arg(long, value_name = "URL", requires = "base_url")]
         interleave: Option<String>,
+        /// Start the proxy at the --interleave address for this database (`http://127.0.0.1:8000`)
+        /// while the audit runs, instead of using one already running.
+        #[arg(long, value_name = "URL", requires = "interleave")]
+        interleave_upstream: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         #[arg(long, value_enum, default_value = "low")]
@@ -221,6 +225,10 @@ pub struct ProbeArgs {
     /// other, so a race shows with 2 requests whatever its window.
     #[arg(long, value_name = "URL")]
     pub interleave: Option<String>,
+    /// Start the proxy at the --interleave address for this database (`http://127.0.0.1:8000`)
+    /// while the probe runs, instead of using one already running.
+    #[arg(long, value_name = "URL", requires = "interleave")]
+    pub interleave_upstream: Option<String>,
     /// Allow a host besides loopback (repeat for more; also RACECHECK_ALLOW_HOSTS).
     #[arg(long = "allow-host", value_name = "HOST")]
     pub allow_hosts: Vec<String>,
@@ -377,11 +385,24 @@ fn run_probe(a: ProbeArgs) -> i32 {
                 c.cancel();
             }
         });
-        crate::probe::run(&plan, &policy, &mut on_round, &cancel).await
+        let _proxy = proxy(
+            plan.interleave.as_deref(),
+            a.interleave_upstream.as_deref(),
+            &policy,
+        )
+        .await?;
+        Ok::<_, String>(crate::probe::run(&plan, &policy, &mut on_round, &cancel).await)
     });
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("racecheck: {e}");
+            return EXIT_ERROR;
+        }
+    };
     finish(
         report,
         a.format,
@@ -511,18 +532,33 @@ struct Live<'a> {
     params: &'a [String],
     allow_hosts: &'a [String],
     interleave: Option<&'a str>,
+    interleave_upstream: Option<&'a str>,
+}
+
+/// The interleaving proxy this command starts, when `--interleave-upstream` asks for one.
+async fn proxy(
+    at: Option<&str>,
+    upstream: Option<&str>,
+    policy: &crate::probe::safety::Policy,
+) -> Result<Option<crate::probe::interleave::Running>, String> {
+    match (at, upstream) {
+        (Some(at), Some(up)) => crate::probe::interleave::start(at, up, policy)
+            .await
+            .map(Some),
+        _ => Ok(None),
+    }
 }
 
 /// Probe every finding's plan against the running service at `base_url`.
 fn prove_live(
     report: &mut Report,
-    ops: &[crate::spec::OpFacts],
+    facts: &crate::audit::ServiceFacts,
     live: &Live,
 ) -> Result<(), String> {
     let params = parse_params(live.params)?;
     let policy = crate::probe::safety::Policy::from_env(live.allow_hosts);
     crate::probe::safety::endpoint(live.base_url, &policy)?;
-    let svc = crate::audit::plans::Service::new(live.base_url, &params, ops, live.interleave);
+    let svc = crate::audit::plans::Service::new(live.base_url, &params, facts, live.interleave);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -530,17 +566,22 @@ fn prove_live(
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     let spinner = busy("probing");
     let cancel = tokio_util::sync::CancellationToken::new();
-    rt.block_on(crate::audit::prove(
-        report,
-        &svc,
-        &policy,
-        &mut |i, n, url| {
-            if let Some(s) = &spinner {
-                s.set_message(format!("probing {i}/{n}: {url}"));
-            }
-        },
-        &cancel,
-    ));
+    rt.block_on(async {
+        let _proxy = proxy(live.interleave, live.interleave_upstream, &policy).await?;
+        crate::audit::prove(
+            report,
+            &svc,
+            &policy,
+            &mut |i, n, url| {
+                if let Some(s) = &spinner {
+                    s.set_message(format!("probing {i}/{n}: {url}"));
+                }
+            },
+            &cancel,
+        )
+        .await;
+        Ok::<(), String>(())
+    })?;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
@@ -754,13 +795,14 @@ pub fn run(cli: Cli) -> i32 {
             params,
             allow_hosts,
             interleave,
+            interleave_upstream,
             format,
             fail_on,
             output,
             view,
         } => {
             let spinner = busy("auditing");
-            let (mut report, ops) =
+            let (mut report, facts) =
                 crate::audit::audit_with_ops(&dir, spec.as_deref(), crate::Cancel::default());
             if let Some(s) = spinner {
                 s.finish_and_clear();
@@ -771,8 +813,9 @@ pub fn run(cli: Cli) -> i32 {
                     params: &params,
                     allow_hosts: &allow_hosts,
                     interleave: interleave.as_deref(),
+                    interleave_upstream: interleave_upstream.as_deref(),
                 };
-                if let Err(e) = prove_live(&mut report, &ops, &live) {
+                if let Err(e) = prove_live(&mut report, &facts, &live) {
                     eprintln!("racecheck: {e}");
                     return EXIT_ERROR;
                 }

@@ -125,3 +125,80 @@ fn a_service_without_a_spec_is_an_error() {
         report.errors
     );
 }
+
+/// A contract finding on an operation with no source finding gets its plan from what the
+/// operation's handler writes: a conditioned write is a limit, a number changed in place a
+/// counter, and anything else says why a burst would show nothing.
+#[test]
+fn contract_findings_get_plans_from_their_handlers() {
+    use racecheck::audit::plans::{derive, Derived, Service};
+    use racecheck::probe::plan::Mode;
+    let (report, facts) = racecheck::audit::audit_with_ops(
+        Path::new("tools/demo-service"),
+        None,
+        Default::default(),
+    );
+    let params = Default::default();
+    let svc = Service::new("http://127.0.0.1:9", &params, &facts, None);
+    let plan = |rule: &str, op: &str| {
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.rule == rule && f.operation.as_deref() == Some(op) && f.routes.is_empty())
+            .unwrap_or_else(|| panic!("no contract {rule} on {op}"));
+        derive(f, &svc, 0)
+    };
+    let ready = |rule: &str, op: &str| match plan(rule, op) {
+        Derived::Ready(p) => p,
+        Derived::Missing { missing, .. } => panic!("{rule} {op}: missing {missing:?}"),
+    };
+
+    // ADD on `value`: every success counts, watched at the counter's `/value`.
+    let counter = ready("RC204", "POST /counters/{id}/incr-atomic");
+    assert_eq!(counter.mode, Mode::LostUpdate);
+    assert_eq!(counter.observe.as_ref().unwrap().pointer, "/value");
+    assert_eq!(counter.expect.delta_per_success, Some(1.0));
+    // The same through a helper the handler calls.
+    assert_eq!(
+        ready("RC204", "POST /counters/{id}/incr-fixed").mode,
+        Mode::LostUpdate
+    );
+
+    // `balance >= :amount`: a limit, probed at one unit, the account reset by its PUT.
+    let withdraw = ready("RC204", "POST /accounts/{id}/withdraw-atomic");
+    assert_eq!(withdraw.mode, Mode::LimitOverrun);
+    assert_eq!(withdraw.expect.max_successes, Some(1));
+    let reset = withdraw.reset.as_ref().expect("a reset");
+    assert_eq!(reset.method.as_deref(), Some("PUT"));
+    assert!(
+        withdraw.target.url.starts_with(&reset.url),
+        "{} {}",
+        withdraw.target.url,
+        reset.url
+    );
+    let numbers = |v: &serde_json::Value| {
+        v.as_object()
+            .map(|m| m.values().filter_map(|x| x.as_f64()).collect::<Vec<_>>())
+            .unwrap_or_default()
+    };
+    assert!(!numbers(&withdraw.target.body).is_empty());
+    assert!(numbers(&withdraw.target.body)
+        .iter()
+        .chain(numbers(&reset.body).iter())
+        .all(|n| *n == 1.0));
+    assert_eq!(
+        ready("RC204", "POST /coupons/{code}/redeem-atomic").mode,
+        Mode::LimitOverrun
+    );
+
+    // An unconditional put of the whole item: the same requests leave the same state.
+    match plan("RC201", "PUT /accounts/{id}") {
+        Derived::Missing { missing, .. } => {
+            assert!(
+                missing.iter().any(|m| m.contains("open_account") && m.contains("no limit")),
+                "{missing:?}"
+            )
+        }
+        Derived::Ready(p) => panic!("a plan for a put of the whole item: {p:?}"),
+    }
+}

@@ -516,22 +516,29 @@ fn interleaving_makes_races_reproduce_every_time() {
     let (_moto, db) = moto();
     let port = free_port();
     let proxy_url = format!("http://127.0.0.1:{port}");
-    let child = Command::new(env!("CARGO_BIN_EXE_racecheck"))
-        .args([
-            "interleave",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--upstream",
-            &db,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start racecheck interleave");
-    let mut proxy = Guard(child, "racecheck interleave");
-    wait_http(&format!("{proxy_url}/__racecheck/disarm"), &mut proxy);
+    // `racecheck interleave` on its own: the demo creates its tables through it.
+    let standalone = || {
+        let child = Command::new(env!("CARGO_BIN_EXE_racecheck"))
+            .args([
+                "interleave",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--upstream",
+                &db,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start racecheck interleave");
+        let mut proxy = Guard(child, "racecheck interleave");
+        wait_http(&format!("{proxy_url}/__racecheck/disarm"), &mut proxy);
+        proxy
+    };
+    let proxy = standalone();
     let (_demo, url) = demo_at(target_dir().join("debug/demo-service"), &proxy_url, 0);
+    drop(proxy);
 
+    // `audit --interleave URL --interleave-upstream DB` starts the proxy itself for its run.
     let service = format!("{ROOT}/tools/demo-service");
     let out = racecheck(
         std::path::Path::new(ROOT),
@@ -542,12 +549,46 @@ fn interleaving_makes_races_reproduce_every_time() {
             &url,
             "--interleave",
             &proxy_url,
+            "--interleave-upstream",
+            &db,
             "--format",
             "json",
         ],
     );
     let audit: Report = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    use racecheck::model::ProofStatus;
+    // Each correct twin's contract findings get plans of their own, from what its handler
+    // writes, and show nothing.
+    for op in [
+        "POST /counters/{id}/incr-atomic",
+        "POST /counters/{id}/incr-fixed",
+        "POST /coupons/{code}/redeem-atomic",
+        "POST /accounts/{id}/withdraw-atomic",
+    ] {
+        let on_op: Vec<_> = audit
+            .findings
+            .iter()
+            .filter(|f| f.operation.as_deref() == Some(op))
+            .collect();
+        assert!(!on_op.is_empty(), "no finding on {op}");
+        for f in on_op {
+            let p = f.proof.as_ref().unwrap();
+            assert_eq!(p.status, ProofStatus::NotReproduced, "{} {op}: {}", f.rule, p.detail);
+        }
+    }
+    // Every finding on an operation has a verdict or says what is missing.
+    for f in audit.findings.iter().filter(|f| f.operation.is_some()) {
+        let p = f.proof.as_ref().unwrap();
+        assert!(
+            p.status != ProofStatus::Untested || !p.missing.is_empty(),
+            "{} {:?}: {}",
+            f.rule,
+            f.operation,
+            p.detail
+        );
+    }
+    let proxy = standalone();
     let racy = [
         ("RC103", "POST /counters/{id}/incr", Some("incr-atomic")),
         (

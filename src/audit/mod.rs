@@ -105,21 +105,29 @@ pub async fn prove(
     progress: &mut (dyn FnMut(usize, usize, &str) + Send),
     cancel: &tokio_util::sync::CancellationToken,
 ) {
-    use crate::model::ProofStatus;
     let mut done: Vec<(String, crate::model::Proof)> = vec![];
     let total = report.findings.len();
-    for i in 0..total {
+    // The code's findings first: a contract finding on the same operation takes their verdict.
+    let mut order: Vec<usize> = (0..total).collect();
+    order.sort_by_key(|&i| report.findings[i].routes.is_empty());
+    for (n, i) in order.into_iter().enumerate() {
         if cancel.is_cancelled() {
             break;
         }
         let f = &report.findings[i];
+        if f.routes.is_empty() {
+            if let Some(p) = borrowed(&report.findings, f) {
+                report.findings[i].proof = Some(p);
+                continue;
+            }
+        }
         let proof = match plans::derive(f, svc, i) {
             plans::Derived::Ready(plan) => {
                 let key = format!("{:?} {}", plans::route_of(f), plan.mode.as_str());
                 if let Some((_, p)) = done.iter().find(|(k, _)| *k == key) {
                     p.clone()
                 } else {
-                    progress(i + 1, total, &plan.target.url);
+                    progress(n + 1, total, &plan.target.url);
                     let r = crate::probe::run(&plan, policy, &mut |_, _, _| {}, cancel).await;
                     let p = plans::verdict(&plan, &r);
                     done.push((key, p.clone()));
@@ -130,39 +138,38 @@ pub async fn prove(
         };
         report.findings[i].proof = Some(proof);
     }
-    // Contract findings: the verdict of the code's own finding on the same operation.
-    let by_op: Vec<(String, crate::model::Proof, String)> = report
-        .findings
-        .iter()
-        .filter(|f| f.routes.iter().any(|r| r.method != "LAMBDA"))
-        .filter_map(|f| Some((f.operation.clone()?, f.proof.clone()?, f.rule.clone())))
-        .filter(|(_, p, _)| p.status != ProofStatus::Untested)
-        .collect();
-    for f in &mut report.findings {
-        let untested = f
-            .proof
-            .as_ref()
-            .is_none_or(|p| p.status == ProofStatus::Untested);
-        if !f.routes.is_empty() || !untested {
-            continue;
-        }
-        if let Some((_, p, rule)) = by_op
-            .iter()
-            .find(|(op, _, _)| Some(op) == f.operation.as_ref())
-        {
-            let mut p = p.clone();
-            p.detail = format!("by the probe of {rule} on this operation: {}", p.detail);
-            f.proof = Some(p);
-        }
-    }
 }
 
-/// [`audit`], with the document's operations (for plans).
+/// The verdict a source finding on `f`'s operation already has (probed, not untested).
+fn borrowed(findings: &[Finding], f: &Finding) -> Option<crate::model::Proof> {
+    let op = f.operation.as_ref()?;
+    let (rule, p) = findings
+        .iter()
+        .filter(|s| s.routes.iter().any(|r| r.method != "LAMBDA"))
+        .filter(|s| s.operation.as_ref() == Some(op))
+        .find_map(|s| {
+            let p = s.proof.as_ref()?;
+            (p.status != crate::model::ProofStatus::Untested).then_some((&s.rule, p))
+        })?;
+    let mut p = p.clone();
+    p.detail = format!("by the probe of {rule} on this operation: {}", p.detail);
+    Some(p)
+}
+
+/// What an audit learnt of the service beyond its findings: the document's operations and
+/// the routed handlers with their writes (what plans are built from).
+#[derive(Default)]
+pub struct ServiceFacts {
+    pub ops: Vec<OpFacts>,
+    pub handlers: Vec<Handler>,
+}
+
+/// [`audit`], with the facts plans are built from.
 pub fn audit_with_ops(
     dir: &Path,
     spec_path: Option<&Path>,
     cancel: crate::Cancel,
-) -> (Report, Vec<spec::OpFacts>) {
+) -> (Report, ServiceFacts) {
     let started = std::time::Instant::now();
     let options = Options {
         cancel,
@@ -180,7 +187,7 @@ pub fn audit_with_ops(
                 SPEC_NAMES.join(", ")
             ),
         ));
-        return (report, vec![]);
+        return (report, ServiceFacts { ops: vec![], handlers });
     };
     let (spec_report, ops) = spec::check_with_ops(&SpecInput::Path(spec_path));
     let mut findings = report.findings;
@@ -301,7 +308,7 @@ pub fn audit_with_ops(
     report.stats.findings = report.findings.len() as u64;
     report.stats.errors = report.errors.len() as u64;
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
-    (report, ops)
+    (report, ServiceFacts { ops, handlers })
 }
 
 /// What the code says about the contract's findings on its routes. A handler whose writes carry

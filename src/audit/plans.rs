@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::normalize;
+use super::{normalize, ServiceFacts};
 use crate::model::{Finding, Proof, ProofStatus, Report};
 use crate::probe::plan::{Expect, Mode, ObserveSpec, Plan, RequestSpec};
+use crate::source::Handler;
 use crate::spec::OpFacts;
 
 /// What plans are built against.
@@ -19,6 +20,8 @@ pub struct Service<'a> {
     /// Path parameter values the operator gave (`--param id=42`).
     pub params: &'a BTreeMap<String, String>,
     pub ops: &'a [OpFacts],
+    /// The routed handlers and their writes: what a contract finding's operation keeps.
+    pub handlers: &'a [Handler],
     /// Makes generated path parameters unique to this run.
     pub nonce: String,
     /// A `racecheck interleave` proxy's URL: plans run 5 rounds of 2 requests through it.
@@ -29,13 +32,14 @@ impl<'a> Service<'a> {
     pub fn new(
         base_url: &'a str,
         params: &'a BTreeMap<String, String>,
-        ops: &'a [OpFacts],
+        facts: &'a ServiceFacts,
         interleave: Option<&'a str>,
     ) -> Service<'a> {
         Service {
             base_url: base_url.trim_end_matches('/'),
             params,
-            ops,
+            ops: &facts.ops,
+            handlers: &facts.handlers,
             nonce: nonce(),
             interleave,
         }
@@ -68,6 +72,49 @@ fn mode_of(rule: &str) -> Result<Mode, String> {
         "RC104" => Err("a split write shows only when a request fails between its writes, which a burst does not cause".into()),
         "RC106" => Err("a create that replaces another shows only in data the API may not return".into()),
         _ => Err("this rule's harm is not something a burst of one request shows".into()),
+    }
+}
+
+/// What a contract finding's operation would show under a burst, from what its handler
+/// writes: a condition that compares or requires absence is a limit (at most one of the same
+/// requests may pass it), a number changed in place is a counter (every success counts).
+/// With the attributes the handler changes.
+fn harm_of_handler(h: &Handler) -> Result<(Mode, Vec<String>), String> {
+    let numbers: Vec<String> = h.writes.iter().flat_map(|w| w.numbers.clone()).collect();
+    let name = &h.function;
+    if h.writes.iter().any(|w| w.limits.is_none()) {
+        return Err(format!("how many requests may succeed: the condition of `{name}`'s write is built at run time"));
+    }
+    if h.writes.iter().any(|w| w.limits == Some(true)) {
+        return Ok((Mode::LimitOverrun, numbers));
+    }
+    if !numbers.is_empty() {
+        return Ok((Mode::LostUpdate, numbers));
+    }
+    if h.writes.is_empty() {
+        return Err(format!("what `{name}` changes: none of its writes is visible to the analysis"));
+    }
+    Err(format!("a change a burst could show: `{name}` keeps no limit (no condition) and changes no stored number in place, so the same requests leave the same state whichever lands last"))
+}
+
+/// The harm a plan looks for, and the attributes that show it: a source finding's from its
+/// rule, a contract finding's from the handler of its operation.
+fn harm(f: &Finding, s: &Service, method: &str, path: &str) -> Result<(Mode, Vec<String>), String> {
+    let named = named_attributes(f);
+    if !f.routes.is_empty() || !f.rule.starts_with("RC2") {
+        return mode_of(&f.rule).map(|m| (m, named));
+    }
+    let handler = s
+        .handlers
+        .iter()
+        .find(|h| h.route.method == method && normalize(&h.route.path) == normalize(path));
+    match handler {
+        Some(h) => harm_of_handler(h).map(|(m, mut attrs)| {
+            attrs.extend(named);
+            (m, attrs)
+        }),
+        None if f.rule == "RC205" => Ok((Mode::LostUpdate, named)),
+        None => Err(format!("the code that handles {method} {path}: no routed handler was found, so what it limits or counts is not known")),
     }
 }
 
@@ -155,7 +202,7 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             missing: vec!["an HTTP route: no route or operation reaches this finding".into()],
         };
     };
-    let mode = match mode_of(&f.rule) {
+    let (mode, wanted) = match harm(f, s, &method, &path) {
         Ok(m) => m,
         Err(why) => {
             return Derived::Missing {
@@ -189,8 +236,18 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
         }
     }
     let url = |p: &str| format!("{}{}", s.base_url, fill(p, &values));
+    // A limit is probed at one unit: the state holds 1 and each request takes 1, so exactly
+    // one of the burst may succeed whatever amounts the document's examples show.
+    let sample = |b: &Option<Value>| {
+        let b = b.clone().unwrap_or(Value::Null);
+        if mode == Mode::LimitOverrun {
+            units(b)
+        } else {
+            b
+        }
+    };
     let body = match target_op {
-        Some(o) => o.body.clone().unwrap_or(Value::Null),
+        Some(o) => sample(&o.body),
         None if matches!(method.as_str(), "POST" | "PUT" | "PATCH") => {
             missing.push(format!(
                 "the request body of {method} {path}: no OpenAPI operation documents it"
@@ -201,7 +258,6 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
     };
     // The number to watch: an attribute the finding names that the GET returns.
     let observe = get_op.and_then(|g| {
-        let wanted = named_attributes(f);
         let prop = wanted
             .iter()
             .find_map(|a| g.response_props.iter().find(|p| squash(p) == squash(a)))?;
@@ -226,7 +282,7 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             method: Some("PUT".into()),
             url: url(&r.path),
             headers: BTreeMap::new(),
-            body: r.body.clone().unwrap_or(Value::Null),
+            body: sample(&r.body),
         }),
         (Mode::LimitOverrun, None) => {
             missing.push(format!(
@@ -273,6 +329,16 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             partial: serde_json::to_value(&plan).unwrap_or_default(),
             missing,
         }
+    }
+}
+
+/// `v` with every number 1.
+fn units(v: Value) -> Value {
+    match v {
+        Value::Number(_) => Value::from(1),
+        Value::Array(a) => Value::Array(a.into_iter().map(units).collect()),
+        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k, units(v))).collect()),
+        other => other,
     }
 }
 

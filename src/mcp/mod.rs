@@ -243,7 +243,7 @@ async fn audited(
     ct: &CancellationToken,
     path: &str,
     spec: Option<&str>,
-) -> Result<(Report, Vec<crate::spec::OpFacts>), CallToolResult> {
+) -> Result<(Report, crate::audit::ServiceFacts), CallToolResult> {
     let dir = existing(path).map_err(tool_error)?;
     let spec = spec.map(existing).transpose().map_err(tool_error)?;
     blocking(ct, "the audit", move |cancel| {
@@ -571,7 +571,7 @@ impl Server {
             return Ok(tool_error(e));
         }
         let params = args.params.clone();
-        let (mut report, ops) = match audited(&ct, &args.path, args.spec.as_deref()).await {
+        let (mut report, facts) = match audited(&ct, &args.path, args.spec.as_deref()).await {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
@@ -580,7 +580,7 @@ impl Server {
                 return Ok(tool_error(e));
             }
             let svc =
-                crate::audit::plans::Service::new(url, &params, &ops, args.interleave.as_deref());
+                crate::audit::plans::Service::new(url, &params, &facts, args.interleave.as_deref());
             crate::audit::prove(&mut report, &svc, &self.policy, &mut |_, _, _| {}, &ct).await;
         }
         let mut result = report_result(&report, &args.page);
@@ -609,7 +609,7 @@ impl Server {
         if let Err(e) = crate::probe::safety::endpoint(&args.base_url, &self.policy) {
             return Ok(tool_error(e));
         }
-        let (report, ops) = match audited(&ct, &args.path, args.spec.as_deref()).await {
+        let (report, facts) = match audited(&ct, &args.path, args.spec.as_deref()).await {
             Ok(r) => r,
             Err(e) => return Ok(e),
         };
@@ -617,7 +617,7 @@ impl Server {
             Ok(f) => f,
             Err(e) => return Ok(tool_error(e)),
         };
-        let svc = crate::audit::plans::Service::new(&args.base_url, &args.params, &ops, None);
+        let svc = crate::audit::plans::Service::new(&args.base_url, &args.params, &facts, None);
         let answer = match crate::audit::plans::derive(&finding, &svc, 0) {
             crate::audit::plans::Derived::Ready(plan) => PlannedProbe {
                 finding,

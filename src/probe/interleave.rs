@@ -514,6 +514,45 @@ pub fn describe(events: &[Event]) -> Vec<String> {
     out
 }
 
+/// A proxy this process serves until it is dropped.
+pub struct Running(tokio::task::JoinHandle<()>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Start a proxy at `url` (its loopback address, as `--interleave` names it) for the database
+/// at `upstream` (loopback unless allowed), for as long as the returned [`Running`] lives.
+pub async fn start(
+    url: &str,
+    upstream: &str,
+    policy: &super::safety::Policy,
+) -> Result<Running, String> {
+    let at = super::safety::endpoint(url, policy)?;
+    let listen = at
+        .addr
+        .filter(|a| a.ip().is_loopback())
+        .ok_or_else(|| format!("`{url}`: racecheck can start the proxy only on a loopback address such as http://127.0.0.1:8001"))?;
+    let up = super::safety::endpoint(upstream, policy)?;
+    let upstream_addr = super::resolve(&up).await?;
+    if upstream_addr == listen {
+        return Err(format!(
+            "the proxy at {listen} cannot be its own upstream; give the database's address"
+        ));
+    }
+    let listener = TcpListener::bind(listen).await.map_err(|e| {
+        format!("cannot listen on {listen}: {e} (if a proxy already runs there, leave out --interleave-upstream)")
+    })?;
+    tracing::info!("interleaving proxy on {listen} for {upstream_addr}");
+    Ok(Running(tokio::spawn(async move {
+        if let Err(e) = Proxy::default().serve(listener, upstream_addr).await {
+            tracing::warn!("the interleaving proxy on {listen} stopped: {e}");
+        }
+    })))
+}
+
 /// Serve the proxy on `listen` (loopback) for the upstream at `upstream`, until stopped.
 pub async fn run_standalone(listen: SocketAddr, upstream: SocketAddr) -> std::io::Result<()> {
     let started = Instant::now();

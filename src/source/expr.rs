@@ -238,6 +238,14 @@ const FUNCTIONS: &[&str] = &[
     "in",
 ];
 
+impl Condition {
+    /// It compares a stored value or requires absence: only so many writes can pass it.
+    /// `attribute_exists` alone lets every request through.
+    pub fn limits(&self) -> bool {
+        !self.attrs.is_empty() || !self.not_exists.is_empty()
+    }
+}
+
 pub fn parse_condition(s: &str) -> Condition {
     let mut c = Condition::default();
     let toks = tokens(s);
@@ -338,5 +346,9 @@ mod tests {
         let d = parse_condition("attribute_exists(id)");
         assert_eq!(d.exists, vec!["id"]);
         assert!(d.attrs.is_empty());
+        // Only a comparison or a required absence limits how many writes pass.
+        assert!(!d.limits());
+        assert!(c.limits());
+        assert!(parse_condition("attribute_not_exists(redeemed_at)").limits());
     }
 }

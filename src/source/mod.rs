@@ -47,6 +47,11 @@ pub struct HandlerWrite {
     pub conditioned: bool,
     /// It adds to a stored number (`ADD`, `SET x = x + :d`): not idempotent.
     pub increments: bool,
+    /// Stored numbers it changes in place (`ADD n :d`, `SET n = n - :d`).
+    pub numbers: Vec<String>,
+    /// Its condition (or its transaction's) compares a stored value or requires absence, so
+    /// it limits how many concurrent requests succeed; `None` when it is built at run time.
+    pub limits: Option<bool>,
 }
 
 /// What the contract checks need to know of each routed handler.
@@ -509,11 +514,28 @@ fn handlers(
                         }
                         _ => false,
                     });
+                    let limits = if w.condition_dynamic {
+                        None
+                    } else {
+                        let members = op.map(|o| o.req.members.as_slice()).unwrap_or_default();
+                        Some(
+                            w.condition.as_ref().is_some_and(expr::Condition::limits)
+                                || (w.in_transaction
+                                    && members.iter().any(|m| match &m.condition {
+                                        facts::Cond::Given(facts::Text::Literal(t)) => {
+                                            expr::parse_condition(t).limits()
+                                        }
+                                        _ => false,
+                                    })),
+                        )
+                    };
                     HandlerWrite {
                         location: location(op.map(|o| &o.span).unwrap_or(&meta.span)),
                         api: w.kind.api_name(),
                         conditioned: w.has_condition() || (w.in_transaction && tx_condition),
                         increments,
+                        numbers: w.atomic_attrs().into_iter().map(str::to_string).collect(),
+                        limits,
                     }
                 })
                 .collect();

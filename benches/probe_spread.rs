@@ -68,6 +68,7 @@ fn main() {
         let plan = Plan {
             target: RequestSpec { method: Some("POST".into()), url: server.url("/unlimited"), headers: Default::default(), body: serde_json::json!({"by": 1}) },
             observe: None,
+            create: None,
             reset: None,
             mode: Default::default(),
             concurrency: Some(N as u32),

@@ -270,6 +270,7 @@ fn probe_plan(a: &ProbeArgs) -> Result<crate::probe::plan::Plan, String> {
                 body: serde_json::Value::Null,
             },
             observe: None,
+            create: None,
             reset: None,
             mode: Default::default(),
             concurrency: None,

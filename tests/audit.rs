@@ -133,11 +133,8 @@ fn a_service_without_a_spec_is_an_error() {
 fn contract_findings_get_plans_from_their_handlers() {
     use racecheck::audit::plans::{derive, Derived, Service};
     use racecheck::probe::plan::Mode;
-    let (report, facts) = racecheck::audit::audit_with_ops(
-        Path::new("tools/demo-service"),
-        None,
-        Default::default(),
-    );
+    let (report, facts) =
+        racecheck::audit::audit_with_ops(Path::new("tools/demo-service"), None, Default::default());
     let params = Default::default();
     let svc = Service::new("http://127.0.0.1:9", &params, &facts, None);
     let plan = |rule: &str, op: &str| {
@@ -195,7 +192,9 @@ fn contract_findings_get_plans_from_their_handlers() {
     match plan("RC201", "PUT /accounts/{id}") {
         Derived::Missing { missing, .. } => {
             assert!(
-                missing.iter().any(|m| m.contains("open_account") && m.contains("no limit")),
+                missing
+                    .iter()
+                    .any(|m| m.contains("open_account") && m.contains("no limit")),
                 "{missing:?}"
             )
         }

@@ -145,6 +145,7 @@ fn plan(
             headers: None,
             pointer: pointer.into(),
         }),
+        create: None,
         reset,
         mode,
         concurrency: Some(8),
@@ -574,7 +575,13 @@ fn interleaving_makes_races_reproduce_every_time() {
         assert!(!on_op.is_empty(), "no finding on {op}");
         for f in on_op {
             let p = f.proof.as_ref().unwrap();
-            assert_eq!(p.status, ProofStatus::NotReproduced, "{} {op}: {}", f.rule, p.detail);
+            assert_eq!(
+                p.status,
+                ProofStatus::NotReproduced,
+                "{} {op}: {}",
+                f.rule,
+                p.detail
+            );
         }
     }
     // Every finding on an operation has a verdict or says what is missing.

@@ -392,6 +392,7 @@ fn probe_plan(target: String, observe: Option<String>, mode: Mode) -> Plan {
             headers: None,
             pointer: "/value".into(),
         }),
+        create: None,
         reset: None,
         mode,
         concurrency: Some(8),

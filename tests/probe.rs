@@ -26,6 +26,7 @@ fn plan(target: &str, observe: Option<(&str, &str)>, mode: Mode) -> Plan {
             headers: None,
             pointer: pointer.into(),
         }),
+        create: None,
         reset: None,
         mode,
         concurrency: Some(12),
@@ -462,4 +463,149 @@ async fn proxy_variables_are_ignored() {
         .await
         .unwrap();
     assert_eq!(counter["value"], 3, "the burst reached the server directly");
+}
+
+/// The document of the racy server's tickets: created by POST, used once.
+const TICKETS: &str = r#"
+openapi: 3.0.3
+info: {title: tickets, version: "1"}
+paths:
+  /tickets:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {seats: {type: integer, example: 4}}}
+      responses:
+        '201':
+          description: created
+          content:
+            application/json:
+              schema: {type: object, properties: {ticket_id: {type: string}, uses: {type: integer}}}
+  /tickets/{ticketId}:
+    get:
+      parameters: [{name: ticketId, in: path, required: true, schema: {type: string}}]
+      responses:
+        '200':
+          description: the ticket
+          content:
+            application/json:
+              schema: {type: object, properties: {ticket_id: {type: string}, uses: {type: integer}}}
+  /tickets/{ticketId}/use-racy:
+    post:
+      parameters: [{name: ticketId, in: path, required: true, schema: {type: string}}]
+      responses: {'200': {description: used}, '409': {description: used before}}
+  /tickets/{ticketId}/use-safe:
+    post:
+      parameters: [{name: ticketId, in: path, required: true, schema: {type: string}}]
+      responses: {'200': {description: used}, '409': {description: used before}}
+"#;
+
+/// An item only the service can name: the plan creates one through the collection's POST
+/// before each round and acts on the id the response names (`ticket_id`, through the route's
+/// `:id`). The racy use is confirmed; the safe one is not.
+#[tokio::test]
+async fn plans_create_the_item_through_the_collection_post() {
+    use racecheck::audit::plans::{derive, verdict, Derived, Service};
+    use racecheck::model::{Confidence, Location, ProofStatus, Route};
+    let server = RacyServer::start(Duration::from_millis(30)).await.unwrap();
+    let (spec, ops) = racecheck::spec::check_with_ops(&racecheck::spec::SpecInput::Inline {
+        content: TICKETS.into(),
+        base_dir: None,
+    });
+    assert!(spec.errors.is_empty(), "{:?}", spec.errors);
+    let facts = racecheck::audit::ServiceFacts {
+        ops,
+        handlers: vec![],
+    };
+    let params = BTreeMap::new();
+    let base = server.url("");
+    let svc = Service::new(&base, &params, &facts, None);
+    let finding = |path: &str| {
+        let mut f = racecheck::rules::source::check_then_act::RULE.finding(
+            Confidence::High,
+            "the ticket's `uses` is checked, then written".into(),
+            Location {
+                file: "src/tickets.rs".into(),
+                line: 1,
+                column: 1,
+                end_line: 1,
+                end_column: 1,
+                pointer: None,
+            },
+        );
+        f.routes = vec![Route {
+            method: "POST".into(),
+            path: path.into(),
+            handler: "use_ticket".into(),
+        }];
+        f
+    };
+    for (path, racy) in [
+        ("/tickets/:id/use-racy", true),
+        ("/tickets/:id/use-safe", false),
+    ] {
+        let plan = match derive(&finding(path), &svc, 0) {
+            Derived::Ready(p) => p,
+            Derived::Missing { missing, .. } => panic!("{path}: missing {missing:?}"),
+        };
+        let create = plan.create.as_ref().expect("a create request");
+        assert_eq!(create.request.url, server.url("/tickets"));
+        assert_eq!(create.id_pointer, "/ticket_id");
+        // A limit is probed at one unit.
+        assert_eq!(create.request.body, json!({"seats": 1}));
+        assert!(
+            plan.target.url.contains(&create.placeholder),
+            "{}",
+            plan.target.url
+        );
+        assert!(plan.reset.is_none());
+        assert_eq!(plan.observe.as_ref().unwrap().pointer, "/uses");
+        let report = probe(&plan).await;
+        let proof = verdict(&plan, &report);
+        let want = if racy {
+            ProofStatus::Confirmed
+        } else {
+            ProofStatus::NotReproduced
+        };
+        assert_eq!(proof.status, want, "{path}: {}", proof.detail);
+        // Every round acted on its own new ticket.
+        let rounds = &report.probe.as_ref().unwrap().rounds;
+        assert!(rounds.iter().all(|r| r.before == Some(0.0)), "{rounds:?}");
+    }
+}
+
+/// A create request whose answer has no id at the pointer stops the probe with the reason,
+/// before any burst.
+#[tokio::test]
+async fn a_create_without_an_id_says_so() {
+    let server = RacyServer::start(Duration::from_millis(1)).await.unwrap();
+    let mut p = plan(
+        &server.url("/tickets/{id}/use-racy"),
+        Some((&server.url("/tickets/{id}"), "/uses")),
+        Mode::LimitOverrun,
+    );
+    p.create = Some(racecheck::probe::plan::CreateSpec {
+        request: RequestSpec {
+            method: Some("POST".into()),
+            url: server.url("/tickets"),
+            headers: BTreeMap::new(),
+            body: Value::Null,
+        },
+        id_pointer: "/id".into(),
+        placeholder: "{id}".into(),
+    });
+    let r = probe(&p).await;
+    assert!(r.probe.is_none() || r.probe.as_ref().unwrap().rounds.is_empty());
+    let e = &r.errors[0].message;
+    assert!(e.contains("no string or number at `/id`"), "{e}");
+    // The create request is held to the same hosts as the rest.
+    p.create.as_mut().unwrap().request.url = "http://10.1.2.3/tickets".into();
+    let r = probe(&p).await;
+    assert!(
+        r.errors[0].message.contains("not a loopback address"),
+        "{:?}",
+        r.errors
+    );
+    assert_eq!(server.arrival_spread().1, 0, "nothing reached a target");
 }

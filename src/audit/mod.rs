@@ -187,7 +187,13 @@ pub fn audit_with_ops(
                 SPEC_NAMES.join(", ")
             ),
         ));
-        return (report, ServiceFacts { ops: vec![], handlers });
+        return (
+            report,
+            ServiceFacts {
+                ops: vec![],
+                handlers,
+            },
+        );
     };
     let (spec_report, ops) = spec::check_with_ops(&SpecInput::Path(spec_path));
     let mut findings = report.findings;

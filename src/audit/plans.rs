@@ -9,7 +9,7 @@ use serde_json::Value;
 
 use super::{normalize, ServiceFacts};
 use crate::model::{Finding, Proof, ProofStatus, Report};
-use crate::probe::plan::{Expect, Mode, ObserveSpec, Plan, RequestSpec};
+use crate::probe::plan::{CreateSpec, Expect, Mode, ObserveSpec, Plan, RequestSpec};
 use crate::source::Handler;
 use crate::spec::OpFacts;
 
@@ -83,7 +83,9 @@ fn harm_of_handler(h: &Handler) -> Result<(Mode, Vec<String>), String> {
     let numbers: Vec<String> = h.writes.iter().flat_map(|w| w.numbers.clone()).collect();
     let name = &h.function;
     if h.writes.iter().any(|w| w.limits.is_none()) {
-        return Err(format!("how many requests may succeed: the condition of `{name}`'s write is built at run time"));
+        return Err(format!(
+            "how many requests may succeed: the condition of `{name}`'s write is built at run time"
+        ));
     }
     if h.writes.iter().any(|w| w.limits == Some(true)) {
         return Ok((Mode::LimitOverrun, numbers));
@@ -92,7 +94,9 @@ fn harm_of_handler(h: &Handler) -> Result<(Mode, Vec<String>), String> {
         return Ok((Mode::LostUpdate, numbers));
     }
     if h.writes.is_empty() {
-        return Err(format!("what `{name}` changes: none of its writes is visible to the analysis"));
+        return Err(format!(
+            "what `{name}` changes: none of its writes is visible to the analysis"
+        ));
     }
     Err(format!("a change a burst could show: `{name}` keeps no limit (no condition) and changes no stored number in place, so the same requests leave the same state whichever lands last"))
 }
@@ -180,17 +184,54 @@ fn named_attributes(f: &Finding) -> Vec<String> {
     out
 }
 
-fn fill(path: &str, values: &BTreeMap<String, String>) -> String {
+/// `path` with its parameters filled by position (segment index): the route and the
+/// document may spell the same parameter differently (`:id`, `{accountId}`).
+fn fill(path: &str, values: &BTreeMap<usize, String>) -> String {
     path.split('/')
-        .map(|s| {
-            let name = param_names(s);
-            match name.first().and_then(|n| values.get(n)) {
-                Some(v) => v.clone(),
-                None => s.to_string(),
-            }
+        .enumerate()
+        .map(|(i, s)| match values.get(&i) {
+            Some(v) if !param_names(s).is_empty() => v.clone(),
+            _ => s.to_string(),
         })
         .collect::<Vec<_>>()
         .join("/")
+}
+
+/// The request that creates the item `path`'s parameter `names` (its spellings in the route
+/// and the document, at segment `at`) name: the document's POST on the collection above it,
+/// whose response carries the new id as one of those names, `id`, or `<item>_id`.
+fn creator(
+    s: &Service,
+    path: &str,
+    at: usize,
+    names: &[String],
+    sample: impl Fn(&Option<Value>) -> Value,
+) -> Option<CreateSpec> {
+    let segs: Vec<&str> = path.split('/').take(at).collect();
+    let collection = segs.join("/");
+    let post = op(s.ops, "POST", &collection)?;
+    let last = segs.last().copied().unwrap_or_default();
+    let item = match last.strip_suffix("ies") {
+        Some(stem) => format!("{stem}y"),
+        None => last.strip_suffix('s').unwrap_or(last).to_string(),
+    };
+    let mut wanted: Vec<String> = names.iter().map(|n| squash(n)).collect();
+    wanted.push("id".into());
+    wanted.push(squash(&format!("{item}id")));
+    let id = wanted
+        .iter()
+        .find_map(|w| post.response_props.iter().find(|p| squash(p) == *w))?;
+    let name = names.first()?;
+    Some(CreateSpec {
+        request: RequestSpec {
+            method: Some("POST".into()),
+            url: format!("{}{}", s.base_url, post.path),
+            headers: BTreeMap::new(),
+            body: sample(&post.body),
+        },
+        id_pointer: format!("/{}", id.replace('~', "~0").replace('/', "~1")),
+        placeholder: format!("{{{name}}}"),
+    })
 }
 
 /// The plan that would show `f` happening on the running service.
@@ -218,24 +259,6 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
         .find_map(|p| op(s.ops, "PUT", p).filter(|o| o.path != path || method != "PUT"));
     let get_op = items.iter().find_map(|p| op(s.ops, "GET", p));
 
-    // Path parameters: given, documented, or fresh for a resource the plan creates itself.
-    let creates = mode == Mode::LimitOverrun && reset_op.is_some();
-    let mut values = BTreeMap::new();
-    for name in param_names(&path) {
-        let documented = target_op.and_then(|o| o.param_examples.get(&name));
-        match s.params.get(&name).or(documented) {
-            Some(v) => {
-                values.insert(name, v.clone());
-            }
-            None if creates || mode == Mode::LostUpdate => {
-                values.insert(name.clone(), format!("racecheck-{}-{seq}", s.nonce));
-            }
-            None => missing.push(format!(
-                "a value for the path parameter `{name}` (`--param {name}=...`)"
-            )),
-        }
-    }
-    let url = |p: &str| format!("{}{}", s.base_url, fill(p, &values));
     // A limit is probed at one unit: the state holds 1 and each request takes 1, so exactly
     // one of the burst may succeed whatever amounts the document's examples show.
     let sample = |b: &Option<Value>| {
@@ -246,6 +269,45 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             b
         }
     };
+
+    // Path parameters: given, documented, fresh for an item the reset PUT creates, created
+    // through the collection's POST, or fresh for a counter an update creates.
+    let upserts = mode == Mode::LimitOverrun && reset_op.is_some();
+    let mut values = BTreeMap::new();
+    let mut create = None;
+    for (at, seg) in path.split('/').enumerate() {
+        let Some(name) = param_names(seg).pop() else {
+            continue;
+        };
+        // The document may name the same segment differently (`{ticketId}` for `:id`).
+        let mut names = vec![name.clone()];
+        let spelt = target_op.and_then(|o| o.path.split('/').nth(at).map(param_names));
+        names.extend(spelt.into_iter().flatten().filter(|n| *n != name));
+        let given = names.iter().find_map(|n| s.params.get(n));
+        let documented = names
+            .iter()
+            .find_map(|n| target_op.and_then(|o| o.param_examples.get(n)));
+        let fresh = format!("racecheck-{}-{seq}", s.nonce);
+        if let Some(v) = given.or(documented) {
+            values.insert(at, v.clone());
+        } else if upserts {
+            values.insert(at, fresh);
+        } else if let Some(c) = create
+            .is_none()
+            .then(|| creator(s, &path, at, &names, sample))
+            .flatten()
+        {
+            values.insert(at, c.placeholder.clone());
+            create = Some(c);
+        } else if mode == Mode::LostUpdate {
+            values.insert(at, fresh);
+        } else {
+            missing.push(format!(
+                "a value for the path parameter `{name}` (`--param {name}=...`)"
+            ));
+        }
+    }
+    let url = |p: &str| format!("{}{}", s.base_url, fill(p, &values));
     let body = match target_op {
         Some(o) => sample(&o.body),
         None if matches!(method.as_str(), "POST" | "PUT" | "PATCH") => {
@@ -284,7 +346,7 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             headers: BTreeMap::new(),
             body: sample(&r.body),
         }),
-        (Mode::LimitOverrun, None) => {
+        (Mode::LimitOverrun, None) if create.is_none() => {
             missing.push(format!(
                 "a request that restores the state before each round (no PUT on {} is documented)",
                 items.last().map(String::as_str).unwrap_or(&path)
@@ -309,6 +371,7 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             body,
         },
         observe,
+        create,
         reset,
         mode,
         concurrency: Some(if s.interleave.is_some() { 2 } else { 8 }),

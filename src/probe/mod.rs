@@ -18,7 +18,7 @@ use crate::model::{
     StepKind,
 };
 use crate::rules::probe as rules;
-use plan::{Mode, Plan, RequestSpec};
+use plan::{CreateSpec, Mode, Plan, RequestSpec};
 use safety::{Endpoint, Limits, Policy};
 
 /// Progress after each round: (round done, rounds, what it saw).
@@ -90,6 +90,83 @@ fn h2_request(
         .body(())
         .map_err(|_| "the target's method or a header is not valid HTTP".to_string())?;
     Ok((req, body))
+}
+
+/// Longest id a create request may answer.
+const MAX_ID: usize = 256;
+
+/// Create the round's resource and return its id, percent-encoded as one path segment.
+async fn create(
+    client: &reqwest::Client,
+    c: &CreateSpec,
+    target_headers: &BTreeMap<String, String>,
+) -> Result<String, String> {
+    let m = c.request.method.clone().unwrap_or_else(|| "POST".into());
+    let headers = if c.request.headers.is_empty() {
+        target_headers
+    } else {
+        &c.request.headers
+    };
+    let shown = safety::redact_url(&c.request.url);
+    let (status, v) = send(client, &m, &c.request.url, headers, &c.request.body).await?;
+    if !(200..300).contains(&status) {
+        return Err(format!("the create request {m} {shown} answered {status}"));
+    }
+    let id = match v.pointer(&c.id_pointer) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => {
+            return Err(format!(
+                "the response of the create request {m} {shown} has no string or number at `{}`",
+                c.id_pointer
+            ))
+        }
+    };
+    if id.is_empty() || id.len() > MAX_ID {
+        return Err(format!(
+            "the create request {m} {shown} answered an id of {} bytes (1 to {MAX_ID} are used)",
+            id.len()
+        ));
+    }
+    // Only unreserved characters stay as they are: an id cannot add a segment, a query or
+    // a fragment to the URLs it goes into.
+    Ok(id
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect())
+}
+
+/// `url` with the round's created id in place of the create's placeholder.
+fn with_id(plan: &Plan, url: &str, id: Option<&str>) -> String {
+    match (&plan.create, id) {
+        (Some(c), Some(id)) if !c.placeholder.is_empty() => url.replace(&c.placeholder, id),
+        _ => url.to_string(),
+    }
+}
+
+/// `url` for the target `ep` was checked as: the same host and port, or an error.
+fn same_target(ep: &Endpoint, url: &str) -> Result<Endpoint, String> {
+    let u = url::Url::parse(url)
+        .map_err(|e| format!("`{}` is not a URL: {e}", safety::redact_url(url)))?;
+    if u.host_str() != ep.url.host_str()
+        || u.port_or_known_default() != ep.url.port_or_known_default()
+    {
+        return Err(format!(
+            "the created id would send the target to another host (`{}`); put the placeholder in the path",
+            safety::redact_url(url)
+        ));
+    }
+    Ok(Endpoint {
+        url: u,
+        addr: ep.addr,
+        host_header: ep.host_header.clone(),
+    })
 }
 
 pub async fn resolve(ep: &Endpoint) -> Result<SocketAddr, String> {
@@ -208,6 +285,7 @@ pub async fn run(
         .iter()
         .map(|o| &o.url)
         .chain(plan.reset.iter().map(|r| &r.url))
+        .chain(plan.create.iter().map(|c| &c.request.url))
         .chain(plan.interleave.iter())
     {
         match safety::endpoint(url, policy) {
@@ -283,24 +361,26 @@ async fn rounds(
         Ok(c) => c,
         Err(e) => return error_report(format!("cannot build the HTTP client: {e}"), shown_target),
     };
+    // `id`: the round's created resource, in place of the create's placeholder.
     let observe =
-        |before: bool| {
+        |before: bool, id: Option<String>| {
             let client = &client;
             async move {
                 let Some(o) = &plan.observe else {
                     return Ok(None);
                 };
+                let url = with_id(plan, &o.url, id.as_deref());
                 let headers = o
                     .headers
                     .clone()
                     .unwrap_or_else(|| plan.target.headers.clone());
                 let m = o.method.clone().unwrap_or_else(|| "GET".into());
-                let (status, v) = send(client, &m, &o.url, &headers, &Value::Null).await?;
+                let (status, v) = send(client, &m, &url, &headers, &Value::Null).await?;
                 if !(200..300).contains(&status) {
                     return Err(format!(
                         "observing {} {} answered {status}",
                         m,
-                        safety::redact_url(&o.url)
+                        safety::redact_url(&url)
                     ));
                 }
                 let n =
@@ -309,7 +389,7 @@ async fn rounds(
                     "observe pointer `{}` does not name a number in the response of {} {} ({})",
                     o.pointer,
                     m,
-                    safety::redact_url(&o.url),
+                    safety::redact_url(&url),
                     if before { "before the burst" } else { "after the burst" }
                 )
                     })?;
@@ -326,8 +406,8 @@ async fn rounds(
             limits.rounds
         )
     };
-    if plan.reset.is_none() {
-        match tokio::time::timeout_at(deadline, observe(true)).await {
+    if plan.reset.is_none() && plan.create.is_none() {
+        match tokio::time::timeout_at(deadline, observe(true, None)).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return error_report(e, shown_target),
             Err(_) => return error_report(capped(0), shown_target),
@@ -350,6 +430,28 @@ async fn rounds(
             break;
         }
         let one = async {
+            let id = match &plan.create {
+                Some(c) => Some(
+                    create(&client, c, &plan.target.headers)
+                        .await
+                        .map_err(|e| (ErrorKind::Invalid, e))?,
+                ),
+                None => None,
+            };
+            // The round's own target when it acts on a created resource.
+            let created = match &id {
+                Some(id) => {
+                    let ep = same_target(target, &with_id(plan, &plan.target.url, Some(id)))
+                        .map_err(|e| (ErrorKind::Invalid, e))?;
+                    let request = raw_request(method, &ep, &plan.target);
+                    Some((ep, request))
+                }
+                None => None,
+            };
+            let (target, request) = match &created {
+                Some((ep, r)) => (ep, r),
+                None => (target, &request),
+            };
             if let Some(r) = &plan.reset {
                 let m = r.method.clone().unwrap_or_else(|| "POST".into());
                 let headers = if r.headers.is_empty() {
@@ -357,7 +459,8 @@ async fn rounds(
                 } else {
                     r.headers.clone()
                 };
-                match send(&client, &m, &r.url, &headers, &r.body).await {
+                let url = with_id(plan, &r.url, id.as_deref());
+                match send(&client, &m, &url, &headers, &r.body).await {
                     Ok((s, _)) if (200..300).contains(&s) => {}
                     Ok((s, _)) => {
                         return Err((
@@ -368,7 +471,9 @@ async fn rounds(
                     Err(e) => return Err((ErrorKind::Io, e)),
                 }
             }
-            let before = observe(true).await.map_err(|e| (ErrorKind::Io, e))?;
+            let before = observe(true, id.clone())
+                .await
+                .map_err(|e| (ErrorKind::Io, e))?;
             if let Some(proxy) = &plan.interleave {
                 // The hold ends early once every request's read is in; it runs out only when
                 // a request never reads, so a long one costs nothing and survives a slow host.
@@ -388,7 +493,7 @@ async fn rounds(
                         let (req, body) = h2_request(method, target, &plan.target)?;
                         burst::single_packet(addr, req, &body, limits.concurrency as usize, limits.request_timeout).await
                     } else {
-                        burst::last_byte(addr, &request, limits.concurrency as usize, limits.request_timeout).await
+                        burst::last_byte(addr, request, limits.concurrency as usize, limits.request_timeout).await
                     }
                 } => b,
             }
@@ -401,7 +506,7 @@ async fn rounds(
                 ),
                 None => vec![],
             };
-            let after = observe(false).await.map_err(|e| (ErrorKind::Io, e))?;
+            let after = observe(false, id).await.map_err(|e| (ErrorKind::Io, e))?;
             let successes = burst
                 .outcomes
                 .iter()

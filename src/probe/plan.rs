@@ -46,6 +46,19 @@ pub struct ObserveSpec {
     pub pointer: String,
 }
 
+/// The request that creates the resource a round acts on (`POST /accounts`), sent before each
+/// round; the id it answers replaces `placeholder` in the other requests' URLs.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(transform = crate::model::portable)]
+pub struct CreateSpec {
+    pub request: RequestSpec,
+    /// JSON pointer to the new resource's id in the response (`/id`).
+    pub id_pointer: String,
+    /// The text in the target, observe and reset URLs the id replaces (`{id}`).
+    pub placeholder: String,
+}
+
 /// What the burst should show.
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema, clap::ValueEnum,
@@ -95,6 +108,10 @@ pub struct Plan {
     #[serde(default)]
     #[schemars(with = "ObserveSpec")]
     pub observe: Option<ObserveSpec>,
+    /// A request sent before each round that creates the resource it acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "CreateSpec")]
+    pub create: Option<CreateSpec>,
     /// A request sent before each round to restore the state (re-issue the coupon).
     #[serde(default)]
     #[schemars(with = "RequestSpec")]

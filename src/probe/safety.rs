@@ -201,6 +201,10 @@ pub fn request_text(plan: &Plan) -> Result<(), String> {
     if let Some(r) = &plan.reset {
         requests.push(("reset", r.method.as_ref(), r.headers.iter().collect()));
     }
+    if let Some(c) = &plan.create {
+        let r = &c.request;
+        requests.push(("create", r.method.as_ref(), r.headers.iter().collect()));
+    }
     for (which, method, headers) in requests {
         if let Some(m) = method {
             if !token(m) {

@@ -7,6 +7,9 @@
 //! - `GET /coupon`, `POST /coupon/redeem-racy`, `POST /coupon/redeem-safe` (409 once used)
 //! - `POST /flaky` (500 while another request is in flight), `POST /limited` (429 beyond 3 in
 //!   flight), `POST /unlimited`
+//! - `POST /tickets` (201 `{"ticket_id": "t1", "uses": 0}`), `GET /tickets/{id}`,
+//!   `POST /tickets/{id}/use-racy`, `POST /tickets/{id}/use-safe` (one use each, 409 after;
+//!   404 for a ticket never created)
 //! - `POST /reset`, `GET /arrivals` (microseconds since the first arrival), `POST /arrivals/reset`
 
 use std::net::SocketAddr;
@@ -23,6 +26,8 @@ struct State {
     counter: i64,
     redeemed: bool,
     redemptions: i64,
+    /// Tickets by id: how many times each was used.
+    tickets: std::collections::HashMap<String, i64>,
 }
 
 struct Shared {
@@ -113,6 +118,51 @@ impl RacyServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+}
+
+/// A ticket's routes: created by POST, used at most once.
+async fn ticket(method: &str, rest: &str, s: &Shared, record: impl Fn(&Shared)) -> (u16, String) {
+    let used = |id: &str, n: i64| format!("{{\"ticket_id\": \"{id}\", \"uses\": {n}}}");
+    let parts: Vec<&str> = rest.trim_start_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        ("POST", [""]) => {
+            let mut st = s.state.lock().await;
+            let id = format!("t{}", st.tickets.len() + 1);
+            st.tickets.insert(id.clone(), 0);
+            (201, used(&id, 0))
+        }
+        ("GET", [id]) => match s.state.lock().await.tickets.get(*id) {
+            Some(n) => (200, used(id, *n)),
+            None => (404, "{\"error\": \"no such ticket\"}".into()),
+        },
+        ("POST", [id, action @ ("use-racy" | "use-safe")]) => {
+            record(s);
+            let safe = *action == "use-safe";
+            let mut held = if safe {
+                Some(s.state.lock().await)
+            } else {
+                None
+            };
+            let current = match &held {
+                Some(st) => st.tickets.get(*id).copied(),
+                None => s.state.lock().await.tickets.get(*id).copied(),
+            };
+            match current {
+                None => return (404, "{\"error\": \"no such ticket\"}".into()),
+                Some(n) if n > 0 => return (409, "{\"error\": \"already used\"}".into()),
+                Some(_) => {}
+            }
+            tokio::time::sleep(s.window).await;
+            let st = match &mut held {
+                Some(st) => st,
+                None => &mut s.state.lock().await,
+            };
+            let n = st.tickets.entry(id.to_string()).or_default();
+            *n += 1;
+            (200, used(id, *n))
+        }
+        _ => (404, "{\"error\": \"not found\"}".into()),
     }
 }
 
@@ -243,6 +293,9 @@ async fn route(
             a.push(arrived);
         }
     };
+    if let Some(rest) = path.strip_prefix("/tickets") {
+        return ticket(method, rest, s, record).await;
+    }
     match (method, path) {
         ("GET", "/counter") => (
             200,

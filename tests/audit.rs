@@ -201,3 +201,51 @@ fn contract_findings_get_plans_from_their_handlers() {
         Derived::Ready(p) => panic!("a plan for a put of the whole item: {p:?}"),
     }
 }
+
+/// Where the document leaves a body out, the plan sends one the handler's `Json<T>` reads:
+/// its struct's fields under their serde names, an enum's variant, optional fields filled; a
+/// `Json<Value>` says why no body can be made.
+#[test]
+fn plans_take_bodies_from_the_handlers_extractor_types() {
+    use racecheck::audit::plans::{derive, Derived, Service};
+    use serde_json::json;
+    let (report, facts) = racecheck::audit::audit_with_ops(
+        Path::new("tests/fixtures/plans"),
+        None,
+        Default::default(),
+    );
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let params = Default::default();
+    let svc = Service::new("http://127.0.0.1:9", &params, &facts, None);
+    let on = |rule: &str, op: &str| {
+        report
+            .findings
+            .iter()
+            .find(|f| f.rule == rule && f.operation.as_deref() == Some(op))
+            .unwrap_or_else(|| panic!("no {rule} on {op}"))
+    };
+    let spend = match derive(on("RC102", "POST /wallets/{id}/spend"), &svc, 0) {
+        Derived::Ready(p) => p,
+        Derived::Missing { missing, .. } => panic!("missing {missing:?}"),
+    };
+    assert_eq!(
+        spend.target.body,
+        json!({"amountCents": 1, "currency": "EUR", "memo": "racecheck"})
+    );
+    // The reset is the wallet's PUT, with the body `open_wallet` reads: one unit in it.
+    assert_eq!(
+        spend.reset.as_ref().unwrap().body,
+        json!({"balanceCents": 1, "owner": {"ownerId": "00000000-0000-4000-8000-000000000001", "tags": ["racecheck"]}})
+    );
+    assert_eq!(spend.observe.as_ref().unwrap().pointer, "/balance");
+
+    match derive(on("RC101", "POST /wallets/{id}/note"), &svc, 0) {
+        Derived::Missing { missing, .. } => assert!(
+            missing
+                .iter()
+                .any(|m| m.contains("note` reads a `serde_json::Value`")),
+            "{missing:?}"
+        ),
+        Derived::Ready(p) => panic!("a body guessed for Json<Value>: {:?}", p.target.body),
+    }
+}

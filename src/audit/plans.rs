@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::{normalize, ServiceFacts};
 use crate::model::{Finding, Proof, ProofStatus, Report};
 use crate::probe::plan::{CreateSpec, Expect, Mode, ObserveSpec, Plan, RequestSpec};
+use crate::source::body::{Body, Shape};
 use crate::source::Handler;
 use crate::spec::OpFacts;
 
@@ -44,6 +45,76 @@ impl<'a> Service<'a> {
             interleave,
         }
     }
+}
+
+impl Service<'_> {
+    /// The routed handler of `method path`.
+    fn handler(&self, method: &str, path: &str) -> Option<&Handler> {
+        self.handlers
+            .iter()
+            .find(|h| h.route.method == method && normalize(&h.route.path) == normalize(path))
+    }
+
+    /// The body `method path` takes: the document's, else one the handler's `Json<T>` reads
+    /// (its type read through the crate's structs and serde attributes).
+    fn body(&self, op: Option<&OpFacts>, method: &str, path: &str) -> Result<Value, String> {
+        if let Some(b) = op.and_then(|o| o.body.clone()) {
+            return Ok(b);
+        }
+        let what = format!("the request body of {method} {path}");
+        match self.handler(method, path) {
+            Some(h) => match &h.body {
+                Body::Json(shape) => {
+                    example(shape).map_err(|why| format!("{what}: `{}` reads {why}", h.function))
+                }
+                Body::Other(kind) => Err(format!(
+                    "{what}: `{}` reads a `{kind}` body, which plans do not make",
+                    h.function
+                )),
+                Body::None => Ok(Value::Null),
+            },
+            None if op.is_some() || !matches!(method, "POST" | "PUT" | "PATCH") => Ok(Value::Null),
+            None => Err(format!(
+                "{what}: no OpenAPI operation documents it and no routed handler reads it"
+            )),
+        }
+    }
+}
+
+/// A value of `shape`, as a request would send it.
+fn example(shape: &Shape) -> Result<Value, String> {
+    Ok(match shape {
+        Shape::Str => "racecheck".into(),
+        Shape::Uuid => "00000000-0000-4000-8000-000000000001".into(),
+        Shape::DateTime => "2026-01-01T00:00:00Z".into(),
+        Shape::Date => "2026-01-01".into(),
+        Shape::Int | Shape::Float => 1.into(),
+        Shape::Bool => true.into(),
+        Shape::Opt(s) => example(s).unwrap_or(Value::Null),
+        Shape::List(s) => Value::Array(vec![example(s)?]),
+        Shape::Map => Value::Object(Default::default()),
+        Shape::Any => return Err("a `serde_json::Value`, whose fields only its code names".into()),
+        Shape::Object(fields) => {
+            let mut m = serde_json::Map::new();
+            for f in fields {
+                match example(&f.shape) {
+                    Ok(v) => {
+                        m.insert(f.name.clone(), v);
+                    }
+                    Err(e) if f.required => return Err(format!("`{}` as {e}", f.name)),
+                    Err(_) => {}
+                }
+            }
+            Value::Object(m)
+        }
+        Shape::OneOf(names) => match names.first() {
+            Some(n) => n.clone().into(),
+            None => return Err("an enum with no variant".into()),
+        },
+        Shape::Unknown(n) | Shape::Named(n) => {
+            return Err(format!("a `{n}`, which the crate does not define once"))
+        }
+    })
 }
 
 /// Different on every run, so generated path parameters name fresh resources.
@@ -104,15 +175,22 @@ fn harm_of_handler(h: &Handler) -> Result<(Mode, Vec<String>), String> {
 /// The harm a plan looks for, and the attributes that show it: a source finding's from its
 /// rule, a contract finding's from the handler of its operation.
 fn harm(f: &Finding, s: &Service, method: &str, path: &str) -> Result<(Mode, Vec<String>), String> {
-    let named = named_attributes(f);
+    let mut named = named_attributes(f);
     if !f.routes.is_empty() || !f.rule.starts_with("RC2") {
+        // Then what the route's handler writes, when the finding names no attribute the GET
+        // returns.
+        let changes = s
+            .handler(method, path)
+            .into_iter()
+            .flat_map(|h| h.writes.iter());
+        named.extend(
+            changes
+                .flat_map(|w| w.numbers.iter().chain(&w.changes))
+                .cloned(),
+        );
         return mode_of(&f.rule).map(|m| (m, named));
     }
-    let handler = s
-        .handlers
-        .iter()
-        .find(|h| h.route.method == method && normalize(&h.route.path) == normalize(path));
-    match handler {
+    match s.handler(method, path) {
         Some(h) => harm_of_handler(h).map(|(m, mut attrs)| {
             attrs.extend(named);
             (m, attrs)
@@ -205,8 +283,7 @@ fn creator(
     path: &str,
     at: usize,
     names: &[String],
-    sample: impl Fn(&Option<Value>) -> Value,
-) -> Option<CreateSpec> {
+) -> Option<(CreateSpec, Result<Value, String>)> {
     let segs: Vec<&str> = path.split('/').take(at).collect();
     let collection = segs.join("/");
     let post = op(s.ops, "POST", &collection)?;
@@ -222,16 +299,31 @@ fn creator(
         .iter()
         .find_map(|w| post.response_props.iter().find(|p| squash(p) == *w))?;
     let name = names.first()?;
-    Some(CreateSpec {
+    let spec = CreateSpec {
         request: RequestSpec {
             method: Some("POST".into()),
             url: format!("{}{}", s.base_url, post.path),
             headers: BTreeMap::new(),
-            body: sample(&post.body),
+            body: Value::Null,
         },
         id_pointer: format!("/{}", id.replace('~', "~0").replace('/', "~1")),
         placeholder: format!("{{{name}}}"),
-    })
+    };
+    Some((spec, s.body(Some(post), "POST", &collection)))
+}
+
+/// A body as the plan sends it, or its reason in `missing`. A limit is probed at one unit:
+/// the state holds 1 and each request takes 1, so exactly one of a burst may succeed
+/// whatever amounts the examples show.
+fn planned(mode: Mode, body: Result<Value, String>, missing: &mut Vec<String>) -> Value {
+    match body {
+        Ok(b) if mode == Mode::LimitOverrun => units(b),
+        Ok(b) => b,
+        Err(why) => {
+            missing.push(why);
+            Value::Null
+        }
+    }
 }
 
 /// The plan that would show `f` happening on the running service.
@@ -259,17 +351,6 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
         .find_map(|p| op(s.ops, "PUT", p).filter(|o| o.path != path || method != "PUT"));
     let get_op = items.iter().find_map(|p| op(s.ops, "GET", p));
 
-    // A limit is probed at one unit: the state holds 1 and each request takes 1, so exactly
-    // one of the burst may succeed whatever amounts the document's examples show.
-    let sample = |b: &Option<Value>| {
-        let b = b.clone().unwrap_or(Value::Null);
-        if mode == Mode::LimitOverrun {
-            units(b)
-        } else {
-            b
-        }
-    };
-
     // Path parameters: given, documented, fresh for an item the reset PUT creates, created
     // through the collection's POST, or fresh for a counter an update creates.
     let upserts = mode == Mode::LimitOverrun && reset_op.is_some();
@@ -294,9 +375,11 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             values.insert(at, fresh);
         } else if let Some(c) = create
             .is_none()
-            .then(|| creator(s, &path, at, &names, sample))
+            .then(|| creator(s, &path, at, &names))
             .flatten()
         {
+            let (mut c, body) = c;
+            c.request.body = planned(mode, body, &mut missing);
             values.insert(at, c.placeholder.clone());
             create = Some(c);
         } else if mode == Mode::LostUpdate {
@@ -308,16 +391,7 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
         }
     }
     let url = |p: &str| format!("{}{}", s.base_url, fill(p, &values));
-    let body = match target_op {
-        Some(o) => sample(&o.body),
-        None if matches!(method.as_str(), "POST" | "PUT" | "PATCH") => {
-            missing.push(format!(
-                "the request body of {method} {path}: no OpenAPI operation documents it"
-            ));
-            Value::Null
-        }
-        None => Value::Null,
-    };
+    let body = planned(mode, s.body(target_op, &method, &path), &mut missing);
     // The number to watch: an attribute the finding names that the GET returns.
     let observe = get_op.and_then(|g| {
         let prop = wanted
@@ -344,7 +418,7 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             method: Some("PUT".into()),
             url: url(&r.path),
             headers: BTreeMap::new(),
-            body: sample(&r.body),
+            body: planned(mode, s.body(Some(r), "PUT", &r.path), &mut missing),
         }),
         (Mode::LimitOverrun, None) if create.is_none() => {
             missing.push(format!(

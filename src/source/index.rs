@@ -113,6 +113,8 @@ pub struct FnMeta {
     pub returns: Vec<String>,
     /// Names the body calls (methods, functions, `qualifier::function`), for ordering the walk.
     pub calls: Vec<String>,
+    /// The body its extractors read, for a handler.
+    pub body: super::body::Body,
 }
 
 impl FnMeta {
@@ -158,6 +160,8 @@ pub struct TypeFacts {
     pub fields: Vec<(String, String, Vec<String>)>,
     /// Files that `#[cfg(test)] mod x;` declares: test code, not the service.
     pub test_files: Vec<String>,
+    /// Structs, enums and aliases as a JSON body reads them.
+    pub defs: Vec<(String, super::body::Def)>,
 }
 
 /// What every thread shares: every function's meta by global id, names, constants, types.
@@ -176,6 +180,8 @@ pub struct Global {
     pub fields: HashMap<(String, String), Vec<String>>,
     /// Files of `#[cfg(test)]` modules: their functions are not the service's.
     pub test_files: std::collections::HashSet<String>,
+    /// Types by name as a JSON body reads them; a name defined twice is ambiguous.
+    pub defs: HashMap<String, super::body::Def>,
 }
 
 impl Global {
@@ -194,6 +200,12 @@ impl Global {
                 g.fields.entry((st, f)).or_default().extend(names);
             }
             g.test_files.extend(t.test_files);
+            for (name, def) in t.defs {
+                let slot = g.defs.entry(name).or_insert_with(|| def.clone());
+                if *slot != def {
+                    *slot = super::body::Def::Ambiguous;
+                }
+            }
         }
         // Where two files define a constant of one name, the same one wins on every run.
         consts.sort();
@@ -492,6 +504,7 @@ impl<'a> Collector<'_, 'a> {
                 syn::ReturnType::Default => vec![],
             },
             calls: calls.0.into_iter().collect(),
+            body: super::body::extractor(sig),
         });
         self.index.fns.push(FnDef { attrs, sig, body });
     }
@@ -605,7 +618,26 @@ impl<'a> Visit<'a> for Collector<'_, 'a> {
         }
     }
 
+    fn visit_item_enum(&mut self, e: &'a syn::ItemEnum) {
+        self.index
+            .types
+            .defs
+            .push((e.ident.to_string(), super::body::enum_def(e)));
+    }
+
+    fn visit_item_type(&mut self, t: &'a syn::ItemType) {
+        let shape = super::body::shape_of(&t.ty);
+        self.index
+            .types
+            .defs
+            .push((t.ident.to_string(), super::body::Def::Alias(shape)));
+    }
+
     fn visit_item_struct(&mut self, s: &'a syn::ItemStruct) {
+        self.index
+            .types
+            .defs
+            .push((s.ident.to_string(), super::body::struct_def(s)));
         for f in &s.fields {
             if let Some(name) = &f.ident {
                 self.index.types.fields.push((

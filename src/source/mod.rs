@@ -1,6 +1,7 @@
 //! Source analysis: parse the service's Rust code, index it, walk every function's flow once,
 //! compose callees, and run the source rules over the flows.
 
+pub mod body;
 pub mod expr;
 pub mod facts;
 pub mod files;
@@ -49,6 +50,8 @@ pub struct HandlerWrite {
     pub increments: bool,
     /// Stored numbers it changes in place (`ADD n :d`, `SET n = n - :d`).
     pub numbers: Vec<String>,
+    /// Attributes it sets, adds to or removes (a put's item attributes, keys left out).
+    pub changes: Vec<String>,
     /// Its condition (or its transaction's) compares a stored value or requires absence, so
     /// it limits how many concurrent requests succeed; `None` when it is built at run time.
     pub limits: Option<bool>,
@@ -63,6 +66,8 @@ pub struct Handler {
     pub writes: Vec<HandlerWrite>,
     /// The handler's code mentions an idempotency key.
     pub reads_idempotency_key: bool,
+    /// The body it reads, with the crate's types read in.
+    pub body: body::Body,
 }
 
 pub fn location(span: &facts::Span) -> Location {
@@ -501,6 +506,12 @@ fn handlers(
                 continue;
             };
             let meta = &global.metas[id];
+            // Key attributes name items; they are not what a write changes.
+            let keys: Vec<&str> = summary
+                .ops
+                .iter()
+                .flat_map(|o| o.req.key.iter().map(|p| p.name.as_str()))
+                .collect();
             let writes = writes::derive(summary)
                 .iter()
                 .map(|w| {
@@ -535,6 +546,14 @@ fn handlers(
                         conditioned: w.has_condition() || (w.in_transaction && tx_condition),
                         increments,
                         numbers: w.atomic_attrs().into_iter().map(str::to_string).collect(),
+                        changes: w
+                            .update
+                            .iter()
+                            .map(|a| w.req.attr_name(a.path()))
+                            .chain(w.req.item.iter().map(|p| p.name.as_str()))
+                            .filter(|n| !keys.contains(n))
+                            .map(str::to_string)
+                            .collect(),
                         limits,
                     }
                 })
@@ -549,6 +568,10 @@ fn handlers(
                 location: location(&meta.span),
                 writes,
                 reads_idempotency_key: code.contains("idempotency"),
+                body: match &meta.body {
+                    body::Body::Json(s) => body::Body::Json(body::resolve(s, &global.defs)),
+                    other => other.clone(),
+                },
             });
         }
     }

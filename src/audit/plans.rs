@@ -421,10 +421,14 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             body: planned(mode, s.body(Some(r), "PUT", &r.path), &mut missing),
         }),
         (Mode::LimitOverrun, None) if create.is_none() => {
-            missing.push(format!(
-                "a request that restores the state before each round (no PUT on {} is documented)",
-                items.last().map(String::as_str).unwrap_or(&path)
-            ));
+            missing.push(if param_names(&path).is_empty() {
+                format!("a request that restores the state before each round: {method} {path} names no item in its path (the items it acts on are in its body), so which to restore is not known")
+            } else {
+                format!(
+                    "a request that restores the state before each round (no PUT on {} is documented)",
+                    items.last().map(String::as_str).unwrap_or(&path)
+                )
+            });
             None
         }
         _ => None,

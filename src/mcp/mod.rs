@@ -592,9 +592,11 @@ impl Server {
 
     #[tool(
         description = "The probe plan for one finding of a service, without running it: the \
-        target request from its route and the OpenAPI document, the GET that observes the \
-        attribute the handler changes, the reset that restores the state, the mode and the \
-        expectation from the rule. Give the service `path` (and `spec`), `base_url`, \
+        target request from its route and the OpenAPI document (a body the handler's \
+        `Json<T>` reads where the document has none), the GET that observes the attribute the \
+        handler changes, the reset that restores the state or the POST that creates the item, \
+        the mode and the expectation from the rule (from the handler's writes for a contract \
+        finding). Give the service `path` (and `spec`), `base_url`, \
         `params` for path parameters, and the finding's `fingerprint` as `id` (or `line` and \
         `file`). A `ready` plan goes to probe_endpoint as is; an `untested` one lists what is \
         missing and never guesses it.",

@@ -352,22 +352,31 @@ fn join(words: &[&str], rule: &str) -> Option<String> {
 
 /// How deep crate types are followed inside one another.
 const MAX_DEPTH: usize = 6;
+/// How many fields one body may have in all: types that nest wide and deep would otherwise
+/// multiply.
+const MAX_FIELDS: usize = 2_000;
 
-/// `shape` with the crate's types read in, to a bounded depth.
+/// `shape` with the crate's types read in, to a bounded depth and size.
 pub fn resolve(shape: &Shape, defs: &HashMap<String, Def>) -> Shape {
-    resolve_at(shape, defs, 0)
+    let mut budget = MAX_FIELDS;
+    resolve_at(shape, defs, 0, &mut budget)
 }
 
-fn resolve_at(shape: &Shape, defs: &HashMap<String, Def>, depth: usize) -> Shape {
-    let deeper = |s: &Shape| Box::new(resolve_at(s, defs, depth + 1));
+fn resolve_at(
+    shape: &Shape,
+    defs: &HashMap<String, Def>,
+    depth: usize,
+    budget: &mut usize,
+) -> Shape {
     match shape {
-        Shape::Opt(s) => Shape::Opt(deeper(s)),
-        Shape::List(s) => Shape::List(deeper(s)),
+        Shape::Opt(s) => Shape::Opt(Box::new(resolve_at(s, defs, depth + 1, budget))),
+        Shape::List(s) => Shape::List(Box::new(resolve_at(s, defs, depth + 1, budget))),
         Shape::Named(name) if depth < MAX_DEPTH => match defs.get(name) {
-            Some(Def::Struct(fields)) => {
+            Some(Def::Struct(fields)) if fields.len() <= *budget => {
+                *budget -= fields.len();
                 let mut out = vec![];
                 for f in fields {
-                    let shape = resolve_at(&f.shape, defs, depth + 1);
+                    let shape = resolve_at(&f.shape, defs, depth + 1, budget);
                     match (&shape, f.flatten) {
                         (Shape::Object(inner), true) => out.extend(inner.iter().cloned()),
                         (_, true) => out.push(Field {
@@ -379,8 +388,9 @@ fn resolve_at(shape: &Shape, defs: &HashMap<String, Def>, depth: usize) -> Shape
                 }
                 Shape::Object(out)
             }
+            Some(Def::Struct(_)) => Shape::Unknown(format!("{name} (too large to sample)")),
             Some(Def::Enum(names)) => Shape::OneOf(names.clone()),
-            Some(Def::Alias(s)) => resolve_at(s, defs, depth + 1),
+            Some(Def::Alias(s)) => resolve_at(s, defs, depth + 1, budget),
             Some(Def::Ambiguous) | None => Shape::Unknown(name.clone()),
         },
         Shape::Named(name) => Shape::Unknown(name.clone()),
@@ -461,6 +471,29 @@ mod tests {
                 ("type", &Shape::Unknown("Id".into()), true),
             ]
         );
+    }
+
+    /// Types that nest wide and deep stop at a budget instead of multiplying.
+    #[test]
+    fn wide_deep_types_stay_bounded() {
+        let mut code = String::new();
+        for level in 0..8 {
+            code.push_str(&format!("struct T{level} {{"));
+            for f in 0..40 {
+                code.push_str(&format!("f{f}: T{},", level + 1));
+            }
+            code.push_str("}\n");
+        }
+        let d = defs(&code);
+        fn count(s: &Shape) -> usize {
+            match s {
+                Shape::Object(fs) => fs.iter().map(|f| 1 + count(&f.shape)).sum(),
+                Shape::Opt(s) | Shape::List(s) => count(s),
+                _ => 0,
+            }
+        }
+        let s = resolve(&Shape::Named("T0".into()), &d);
+        assert!(count(&s) <= MAX_FIELDS, "{}", count(&s));
     }
 
     #[test]

@@ -238,6 +238,33 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// A sender of progress `(done, total, message)`, forwarded as notifications that echo the
+/// client's token (none when it gave no token); the task ends when the sender is dropped.
+fn progress(
+    meta: &RequestMetaObject,
+    peer: Peer<RoleServer>,
+) -> (
+    tokio::sync::mpsc::UnboundedSender<(u32, u32, String)>,
+    tokio::task::JoinHandle<()>,
+) {
+    let token = meta.get_progress_token();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, String)>();
+    let forward = tokio::spawn(async move {
+        while let Some((done, total, message)) = rx.recv().await {
+            if let Some(t) = &token {
+                let _ = peer
+                    .notify_progress(
+                        ProgressNotificationParam::new(t.clone(), f64::from(done))
+                            .with_total(f64::from(total))
+                            .with_message(message),
+                    )
+                    .await;
+            }
+        }
+    });
+    (tx, forward)
+}
+
 /// The audit of the service at `path` (and its `spec`), with the document's operations.
 async fn audited(
     ct: &CancellationToken,
@@ -344,22 +371,7 @@ impl Server {
         peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
-        let token = meta.get_progress_token();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(u32, u32, String)>();
-        // Progress goes out as rounds finish, echoing the client's token.
-        let forward = tokio::spawn(async move {
-            while let Some((done, total, message)) = rx.recv().await {
-                if let Some(t) = &token {
-                    let _ = peer
-                        .notify_progress(
-                            ProgressNotificationParam::new(t.clone(), f64::from(done))
-                                .with_total(f64::from(total))
-                                .with_message(message),
-                        )
-                        .await;
-                }
-            }
-        });
+        let (tx, forward) = progress(&meta, peer);
         let mut on_round = move |done: u32, total: u32, r: &crate::model::ProbeRound| {
             let _ = tx.send((done, total, crate::rules::probe::describe(r, 1.0)));
         };
@@ -558,13 +570,16 @@ impl Server {
         With `base_url` (a running development instance, loopback unless the operator allowed \
         the host) every finding on a route is probed with its generated plan and carries a \
         `proof`: confirmed (with the numbers), not reproduced (what was tried) or untested \
-        (what is missing); this sends requests that change the service's data.",
+        (what is missing); this sends requests that change the service's data, with progress as \
+        each probe starts, and stops when cancelled.",
         output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
         annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
     )]
     async fn audit_service(
         &self,
         Parameters(args): Parameters<AuditArgs>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
         ct: CancellationToken,
     ) -> Result<CallToolResult, ErrorData> {
         if let Err(e) = args.page.check() {
@@ -581,7 +596,15 @@ impl Server {
             }
             let svc =
                 crate::audit::plans::Service::new(url, &params, &facts, args.interleave.as_deref());
-            crate::audit::prove(&mut report, &svc, &self.policy, &mut |_, _, _| {}, &ct).await;
+            // Progress as each finding's probe starts.
+            let (tx, forward) = progress(&meta, peer);
+            let mut on_probe = move |done: usize, total: usize, url: &str| {
+                let n = |x: usize| u32::try_from(x).unwrap_or(u32::MAX);
+                let _ = tx.send((n(done), n(total), format!("probing {url}")));
+            };
+            crate::audit::prove(&mut report, &svc, &self.policy, &mut on_probe, &ct).await;
+            drop(on_probe);
+            let _ = forward.await;
         }
         let mut result = report_result(&report, &args.page);
         if report.findings.is_empty() && !report.errors.is_empty() {

@@ -50,8 +50,14 @@ async def main(binary: str, demo: str) -> None:
             res = await session.call_tool("plan_probe", {"path": service, "base_url": "http://example.com",
                                                          "id": incr["fingerprint"]})
             assert res.is_error, "a host the operator did not allow is refused"
-            res = await session.call_tool("audit_service", {"path": service, "base_url": demo})
+            updates.clear()
+            res = await session.call_tool("audit_service", {"path": service, "base_url": demo},
+                                          progress_callback=on_progress)
             assert not res.is_error, res.content[0].text
+            # Progress as each probe starts, counting up to the number of findings.
+            done = [u[0] for u in updates]
+            assert done and done == sorted(done) and all(u[1] >= u[0] for u in updates), updates
+            assert all(u[2].startswith("probing http://") for u in updates), updates
             findings = res.structured_content["findings"]
             # The rest of the result, page by page (each call probes again).
             while res.structured_content.get("next_cursor"):

@@ -189,6 +189,9 @@ pub struct Server {
     tool_router: ToolRouter<Server>,
     /// Fixed when the server starts (flags and environment); no call can widen it.
     policy: Policy,
+    /// The last proven audit (its arguments, and the report): a `cursor` into it pages the
+    /// same verdicts instead of sending every probe again.
+    proven: std::sync::Arc<std::sync::Mutex<Option<(String, Report)>>>,
 }
 
 impl Default for Server {
@@ -348,6 +351,7 @@ impl Server {
         Server {
             tool_router: Self::tool_router(),
             policy,
+            proven: Default::default(),
         }
     }
 
@@ -571,7 +575,8 @@ impl Server {
         the host) every finding on a route is probed with its generated plan and carries a \
         `proof`: confirmed (with the numbers), not reproduced (what was tried) or untested \
         (what is missing); this sends requests that change the service's data, with progress as \
-        each probe starts, and stops when cancelled.",
+        each probe starts, and stops when cancelled; its `next_cursor` pages the same verdicts \
+        without probing again.",
         output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
         annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
     )]
@@ -584,6 +589,23 @@ impl Server {
     ) -> Result<CallToolResult, ErrorData> {
         if let Err(e) = args.page.check() {
             return Ok(tool_error(e));
+        }
+        // A later page of a proven audit: the verdicts already sent for, not new probes.
+        let key = args.base_url.as_ref().map(|url| {
+            format!(
+                "{}\n{:?}\n{url}\n{:?}\n{:?}",
+                args.path, args.spec, args.params, args.interleave
+            )
+        });
+        if let (Some(key), Some(_)) = (&key, &args.page.cursor) {
+            let cached = self
+                .proven
+                .lock()
+                .ok()
+                .and_then(|c| c.as_ref().filter(|(k, _)| k == key).map(|(_, r)| r.clone()));
+            if let Some(report) = cached {
+                return Ok(report_result(&report, &args.page));
+            }
         }
         let params = args.params.clone();
         let (mut report, facts) = match audited(&ct, &args.path, args.spec.as_deref()).await {
@@ -605,6 +627,10 @@ impl Server {
             crate::audit::prove(&mut report, &svc, &self.policy, &mut on_probe, &ct).await;
             drop(on_probe);
             let _ = forward.await;
+            if let (Some(key), Ok(mut cache), false) = (key, self.proven.lock(), ct.is_cancelled())
+            {
+                *cache = Some((key, report.clone()));
+            }
         }
         let mut result = report_result(&report, &args.page);
         if report.findings.is_empty() && !report.errors.is_empty() {

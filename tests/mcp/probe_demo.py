@@ -59,13 +59,18 @@ async def main(binary: str, demo: str) -> None:
             assert done and done == sorted(done) and all(u[1] >= u[0] for u in updates), updates
             assert all(u[2].startswith("probing http://") for u in updates), updates
             findings = res.structured_content["findings"]
-            # The rest of the result, page by page (each call probes again).
+            # The rest of the same result, page by page: its verdicts, with no probe sent again.
+            pages = 1
+            updates.clear()
             while res.structured_content.get("next_cursor"):
                 res = await session.call_tool("audit_service", {
                     "path": service, "base_url": demo,
-                    "cursor": res.structured_content["next_cursor"]})
+                    "cursor": res.structured_content["next_cursor"]},
+                    progress_callback=on_progress)
                 assert not res.is_error, res.content[0].text
                 findings += res.structured_content["findings"]
+                pages += 1
+            assert pages > 1 and not updates, (pages, updates)
             proofs = {(f["rule"], f.get("operation")): f.get("proof", {}).get("status")
                       for f in findings}
             assert proofs[("RC103", "POST /counters/{id}/incr")] == "confirmed", proofs

@@ -60,6 +60,7 @@ fn every_fixture_edit_applies_removes_its_finding_and_compiles() {
     units.push(demo.clone());
 
     let mut applied_rules = BTreeSet::new();
+    let mut applied_files = BTreeSet::new();
     let mut applied = 0;
     let mut compiled = 0;
     for unit in &units {
@@ -96,6 +97,7 @@ fn every_fixture_edit_applies_removes_its_finding_and_compiles() {
                     .collect::<String>()
             );
             applied_rules.insert(e.rule.clone());
+            applied_files.insert(e.file.clone());
             applied += 1;
         }
         let appeared: Vec<_> = new.difference(&old).collect();
@@ -123,6 +125,13 @@ fn every_fixture_edit_applies_removes_its_finding_and_compiles() {
     );
 
     eprintln!("{applied} fixes applied; {compiled} patched fixture files compiled as before");
+    // A matched `.send().await` gets an arm for the failed condition (shapes/matched.rs).
+    assert!(
+        applied_files
+            .iter()
+            .any(|f: &String| f.ends_with("matched.rs")),
+        "{applied_files:?}"
+    );
     for rule in ["RC102", "RC103", "RC105", "RC106"] {
         assert!(
             applied_rules.contains(rule),

@@ -182,6 +182,7 @@ fixture_tests! {
     shape_silent => "tests/fixtures/shapes/silent.rs",
     shape_entry_points => "tests/fixtures/shapes/entry_points.rs",
     shape_errors => "tests/fixtures/shapes/errors.rs",
+    shape_matched => "tests/fixtures/shapes/matched.rs",
     shape_workspace => "tests/fixtures/shapes/workspace",
 }
 

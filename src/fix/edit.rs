@@ -45,6 +45,12 @@ enum After {
     MapErr(Pos, Pos),
     /// `?` straight after `.await`: the position of `?`.
     Try(Pos),
+    /// `match <send>.await { .. }` in the function's own body: where its first arm starts, and
+    /// whether an arm already answers a failed condition.
+    Match {
+        first: Pos,
+        handled: bool,
+    },
     Other,
 }
 
@@ -73,6 +79,9 @@ struct Finder<'f> {
     write: &'f Span,
     /// The enclosing function of what is being visited.
     func: Vec<(Span, Option<String>, &'f syn::Block)>,
+    /// Closures and async blocks around what is visited, inside its function: `return` there
+    /// does not leave the function.
+    nested: usize,
     best: Option<Chain>,
 }
 
@@ -137,6 +146,13 @@ impl<'f> Finder<'f> {
             end_column: u32::MAX,
         };
         self.func.push((span, error_type(sig), block));
+    }
+
+    /// Visit `f` as inside a closure or async block.
+    fn nested(&mut self, f: impl FnOnce(&mut Self)) {
+        self.nested += 1;
+        f(self);
+        self.nested -= 1;
     }
 
     fn chain(&self, send: &ExprMethodCall) -> Option<Vec<Call>> {
@@ -232,6 +248,30 @@ impl<'a> Visit<'a> for Finder<'a> {
         syn::visit::visit_expr_method_call(self, m);
     }
 
+    fn visit_expr_closure(&mut self, c: &'a syn::ExprClosure) {
+        self.nested(|v| syn::visit::visit_expr_closure(v, c));
+    }
+
+    fn visit_expr_async(&mut self, a: &'a syn::ExprAsync) {
+        self.nested(|v| syn::visit::visit_expr_async(v, a));
+    }
+
+    fn visit_expr_match(&mut self, m: &'a syn::ExprMatch) {
+        if let (Some(send), Some(first), 0) = (as_send(&m.expr), m.arms.first(), self.nested) {
+            use syn::spanned::Spanned;
+            let handled = m.arms.iter().any(|a| {
+                let t = text_of(a).to_ascii_lowercase();
+                t.contains("conditional_check_failed") || t.contains("conditionalcheckfailed")
+            });
+            let first = match first.attrs.first() {
+                Some(a) => pos(a.pound_token.span),
+                None => pos(first.pat.span()),
+            };
+            self.consider(send, After::Match { first, handled });
+        }
+        syn::visit::visit_expr_match(self, m);
+    }
+
     fn visit_expr_try(&mut self, t: &'a syn::ExprTry) {
         if let Some(send) = as_send(&t.expr) {
             self.consider(send, After::Try(pos(t.question_token.span)));
@@ -248,14 +288,34 @@ fn find_chain(site: &Site) -> Result<Chain, String> {
         text: site.text,
         write: site.write,
         func: vec![],
+        nested: 0,
         best: None,
     };
     f.visit_file(&file);
-    f.best.ok_or_else(|| {
+    let chain = f.best.ok_or_else(|| {
         "the request is not one chain of calls ending in `.send()` (it is assembled across \
          statements, or as an input struct)"
-            .into()
-    })
+            .to_string()
+    })?;
+    // Edits go into the write's own builder: a member of a transaction or batch is built
+    // apart, and the chain sent is not the one to change.
+    const SINGLE: &[&str] = &["put_item", "update_item", "delete_item"];
+    if !chain
+        .calls
+        .iter()
+        .any(|c| SINGLE.contains(&c.name.as_str()))
+    {
+        return Err(format!(
+            "the request sent is `{}`, not the write's own put, update or delete",
+            chain
+                .calls
+                .iter()
+                .find(|c| c.name != "send")
+                .map(|c| c.name.as_str())
+                .unwrap_or("send")
+        ));
+    }
+    Ok(chain)
 }
 
 /// Byte offset of a position in `text`.
@@ -645,6 +705,7 @@ fn conflict_value(chain: &Chain, conflict: Conflict) -> Option<String> {
         v.to_ascii_lowercase()
             .replace('_', "")
             .contains(&word.replace('_', ""))
+            && closed(v)
     }) {
         return Some(v.clone());
     }
@@ -666,6 +727,66 @@ fn conflict_value(chain: &Chain, conflict: Conflict) -> Option<String> {
             Some(format!("({code}::{status}, {text:?})"))
         }
         _ => None,
+    }
+}
+
+/// Whether an answer can be moved to another place in its function: it names no local
+/// variable (`AppError::Conflict`, `StatusCode::CONFLICT`, `ApiError::conflict("taken")`,
+/// `anyhow!("conflict")`), and is no block, `match` or `if` built around the place it came from.
+fn closed(v: &str) -> bool {
+    struct Open(bool);
+    impl<'a> Visit<'a> for Open {
+        fn visit_expr(&mut self, e: &'a Expr) {
+            match e {
+                Expr::Path(p) => {
+                    let local = p.path.segments.len() == 1
+                        && p.path.segments[0]
+                            .ident
+                            .to_string()
+                            .starts_with(|c: char| c.is_lowercase() || c == '_');
+                    self.0 |= local;
+                }
+                Expr::Macro(m) => {
+                    // Tokens as written: a lowercase identifier, or a `{name}` in a format
+                    // string, is a local.
+                    let t = m.mac.tokens.to_string();
+                    let mut after_brace = false;
+                    for c in t.chars() {
+                        if after_brace && (c.is_lowercase() || c == '_') {
+                            self.0 = true;
+                        }
+                        after_brace = c == '{';
+                    }
+                    for tok in m.mac.tokens.clone() {
+                        if let proc_macro2::TokenTree::Ident(i) = tok {
+                            self.0 |= i.to_string().starts_with(|c: char| c.is_lowercase());
+                        }
+                    }
+                }
+                // A function's own name is no local; its arguments may be.
+                Expr::Call(c) => {
+                    if !matches!(c.func.as_ref(), Expr::Path(_)) {
+                        self.visit_expr(&c.func);
+                    }
+                    c.args.iter().for_each(|a| self.visit_expr(a));
+                }
+                Expr::MethodCall(_)
+                | Expr::Lit(_)
+                | Expr::Struct(_)
+                | Expr::Tuple(_)
+                | Expr::Reference(_)
+                | Expr::Paren(_) => syn::visit::visit_expr(self, e),
+                _ => self.0 = true,
+            }
+        }
+    }
+    match syn::parse_str::<Expr>(v) {
+        Ok(e) => {
+            let mut o = Open(false);
+            o.visit_expr(&e);
+            !o.0
+        }
+        Err(_) => false,
     }
 }
 
@@ -700,9 +821,20 @@ fn answer_conflict(
             b.replace(*at, *at, map);
             Ok(())
         }
+        (After::Match { handled: true, .. }, _) => Ok(()),
+        (After::Match { first, .. }, Some(v)) => {
+            // An arm ahead of the others: the failed condition leaves with the conflict answer.
+            let i = indent_of(b.site.text, first.0);
+            b.replace(
+                *first,
+                *first,
+                format!("Err(e) if {test} => return Err({v}),\n{i}"),
+            );
+            Ok(())
+        }
         (After::Other, _) => Err(
-            "the result of `.send().await` is not passed on with `?`, so a failed condition \
-             cannot be answered in place"
+            "the result of `.send().await` is neither passed on with `?` nor matched in the \
+             function's own body, so a failed condition cannot be answered in place"
                 .into(),
         ),
         (_, None) => Err(format!(
@@ -731,4 +863,101 @@ pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
         .context_radius(3)
         .header(&format!("a/{path}"), &format!("b/{path}"))
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The write's span as the analysis gives it: from the chain's receiver to `.send()`.
+    fn site_of<'a>(path: &'a Arc<str>, text: &'a str, span: &'a mut Span) -> Site<'a> {
+        let start = text.find("client\n").expect("a chain");
+        let line = text[..start].lines().count() as u32;
+        let column = (start - text[..start].rfind('\n').map_or(0, |n| n + 1)) as u32 + 1;
+        let end = text.find(".send()").expect("a send") + ".send()".len();
+        let end_line = text[..end].lines().count() as u32;
+        *span = Span {
+            file: path.clone(),
+            line,
+            column,
+            end_line,
+            end_column: 1,
+        };
+        Site {
+            path,
+            text,
+            write: span,
+        }
+    }
+
+    /// A condition for a transaction's member is never put on the transaction sent.
+    #[test]
+    fn a_transaction_sent_is_not_the_write_to_edit() {
+        let text = "async fn place(client: &Client) -> Result<(), StatusCode> {\n    match client\n        .transact_write_items()\n        .transact_items(item)\n        .send()\n        .await\n    {\n        Ok(_) => Ok(()),\n        Err(_) => Err(StatusCode::CONFLICT),\n    }\n}\n";
+        let path: Arc<str> = Arc::from("x.rs");
+        let mut span = Span {
+            file: path.clone(),
+            line: 0,
+            column: 0,
+            end_line: 0,
+            end_column: 0,
+        };
+        let site = site_of(&path, text, &mut span);
+        let e = put_condition_edits(
+            &site,
+            "attribute_not_exists(#pk)",
+            &[("#pk".into(), "pk".into())],
+            Conflict::Conflict,
+        )
+        .unwrap_err();
+        assert!(e.contains("transact_write_items"), "{e}");
+        // The same chain as a put gets its condition and an arm for the failed condition.
+        let put = text
+            .replace(".transact_write_items()", ".put_item()")
+            .replace(".transact_items(item)", ".item(\"pk\", v)");
+        let site = site_of(&path, &put, &mut span);
+        let edits = put_condition_edits(
+            &site,
+            "attribute_not_exists(#pk)",
+            &[("#pk".into(), "pk".into())],
+            Conflict::Conflict,
+        )
+        .unwrap();
+        let refs: Vec<&Edit> = edits.iter().collect();
+        let after = apply(&put, &refs).unwrap();
+        assert!(
+            after.contains(".condition_expression(\"attribute_not_exists(#pk)\")"),
+            "{after}"
+        );
+        assert!(
+            after.contains("=> return Err(StatusCode::CONFLICT),\n        Ok(_)"),
+            "{after}"
+        );
+    }
+
+    #[test]
+    fn conflict_answers_that_can_move() {
+        for v in [
+            "StatusCode::CONFLICT",
+            "AppError::Conflict",
+            "ApiError::conflict(\"taken\")",
+            "conflict_error(\"taken\")",
+            "anyhow::anyhow!(\"write conflict\").into()",
+            "(StatusCode::CONFLICT, \"taken\".to_string())",
+            "AppError::Conflict { reason: \"taken\".into() }",
+        ] {
+            assert!(closed(v), "{v}");
+        }
+        for v in [
+            "e",
+            "conflict(id)",
+            "AppError::Conflict(msg.clone())",
+            "anyhow!(\"conflict on {name}\")",
+            "format!(\"conflict {}\", id)",
+            "match e.into_service_error() { _ => AppError::Conflict }",
+            "{ AppError::Conflict }",
+        ] {
+            assert!(!closed(v), "{v}");
+        }
+    }
 }

@@ -568,6 +568,13 @@ fn prove_live(
     let spinner = busy("probing");
     let cancel = tokio_util::sync::CancellationToken::new();
     rt.block_on(async {
+        // Ctrl-C stops after the probe under way; the findings not yet probed keep no proof.
+        let c = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                c.cancel();
+            }
+        });
         let _proxy = proxy(live.interleave, live.interleave_upstream, &policy).await?;
         crate::audit::prove(
             report,

@@ -112,7 +112,11 @@ pub async fn prove(
     order.sort_by_key(|&i| report.findings[i].routes.is_empty());
     for (n, i) in order.into_iter().enumerate() {
         if cancel.is_cancelled() {
-            break;
+            report.findings[i].proof = Some(plans::untested(
+                serde_json::Value::Null,
+                vec!["a run of its probe: the audit was cancelled first".into()],
+            ));
+            continue;
         }
         let f = &report.findings[i];
         if f.routes.is_empty() {

@@ -249,3 +249,30 @@ fn plans_take_bodies_from_the_handlers_extractor_types() {
         Derived::Ready(p) => panic!("a body guessed for Json<Value>: {:?}", p.target.body),
     }
 }
+
+/// A cancelled audit sends nothing, and every finding says it was not probed and why.
+#[tokio::test]
+async fn a_cancelled_audit_probes_nothing_and_says_so() {
+    let (mut report, facts) =
+        racecheck::audit::audit_with_ops(Path::new("tools/demo-service"), None, Default::default());
+    let params = Default::default();
+    // Nothing listens on port 9: a probe that ran would fail with a connection error instead.
+    let svc = racecheck::audit::plans::Service::new("http://127.0.0.1:9", &params, &facts, None);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    cancel.cancel();
+    let mut started = 0;
+    racecheck::audit::prove(
+        &mut report,
+        &svc,
+        &racecheck::probe::safety::Policy::default(),
+        &mut |_, _, _| started += 1,
+        &cancel,
+    )
+    .await;
+    assert_eq!(started, 0);
+    for f in &report.findings {
+        let p = f.proof.as_ref().expect("a proof");
+        assert_eq!(p.status, racecheck::model::ProofStatus::Untested);
+        assert!(p.detail.contains("cancelled"), "{}", p.detail);
+    }
+}

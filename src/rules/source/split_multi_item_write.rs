@@ -29,7 +29,9 @@ declare_rule! {
     /// cancelled transaction (`TransactionCanceledException`) is answered with 409.
     ///
     /// ## Known problems
-    /// Writes whose key is a fresh UUID (an audit record, an outbox row) are not counted.
+    /// Writes whose key is a fresh UUID (an audit record, an outbox row) are not counted. A
+    /// group of deletes alone (a user's rows removed one by one) is not reported: deleting
+    /// again completes it, and no value is half-applied.
     ///
     /// ## Fix safety
     /// Unsafe: the writes go into one `transact_write_items`, all or none, and a cancelled
@@ -114,6 +116,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         }
     }
     let Some(last) = group.last() else { return };
+    if group.iter().all(|w| w.kind == OpKind::DeleteItem) {
+        return;
+    }
     let mut evidence = vec![];
     for w in &group {
         for ch in &w.checks {

@@ -219,11 +219,27 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     fn validation_guard(&mut self, e: &Expr) {
         let Expr::Try(t) = strip(e) else { return };
         let mut inner = &*t.expr;
+        let mut awaited = false;
         while let Expr::Await(a) = inner {
             inner = &a.base;
+            awaited = true;
         }
         if is_send(inner) {
             return;
+        }
+        // An awaited call is an operation (a store, another service) that fails on its own
+        // errors, not a check of the data passed to it; a method of the read data itself
+        // (`order.ensure_open().await?`) still checks it.
+        if awaited {
+            let on_read = match inner {
+                Expr::MethodCall(m) => root_ident(&m.receiver)
+                    .and_then(|r| self.env.get(&r))
+                    .is_some_and(|v| v.data().has_read()),
+                _ => false,
+            };
+            if !on_read {
+                return;
+            }
         }
         let operands: Vec<&Expr> = match inner {
             Expr::MethodCall(m) => std::iter::once(&*m.receiver).chain(m.args.iter()).collect(),

@@ -41,7 +41,9 @@ declare_rule! {
     /// ## Known problems
     /// The decision is translated from Rust to a condition expression for the fix where its
     /// shape allows (comparisons, flags, `is_some`); other shapes get a compare-and-set on the
-    /// attributes that were checked.
+    /// attributes that were checked. A delete decided only by a read having found something
+    /// (`if found.is_empty() { return 404 }`) is not reported: if the item is gone by then,
+    /// the delete does nothing.
     ///
     /// ## Fix safety
     /// Unsafe: the check moves into the write's condition (a version check when a whole item is
@@ -85,6 +87,8 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .checks
             .iter()
             .filter(|c| !skips_same_value(w, c))
+            // Deleting what a read found: if it is gone by then, the delete does nothing.
+            .filter(|c| !(w.kind == OpKind::DeleteItem && c.guard.on_existing == Some(true)))
             .filter(|c| {
                 c.guard.kind == GuardKind::Value
                     || (revives

@@ -291,6 +291,11 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }
             _ => (kind, polarity),
         };
+        // Whether the guarded code runs only when a query found something: a decision on the
+        // collection, which still says the items it goes on to act on were there.
+        let found = (kind == GuardKind::Exists && on_collection && val.attrs.is_empty())
+            .then(|| polarity.map(|p| p == proceeds_when_true))
+            .flatten();
         let kind = if val.attrs.is_empty() && !on_collection {
             kind
         } else {
@@ -304,7 +309,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             proceeds_when_true,
             on_existing: match kind {
                 GuardKind::Exists => polarity.map(|p| p == proceeds_when_true),
-                GuardKind::Value => None,
+                GuardKind::Value => found,
             },
             differs_from: None,
             past_due: false,

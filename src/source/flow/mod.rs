@@ -782,11 +782,14 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         use syn::BinOp::*;
         let l = self.expr(&b.left);
         let r = self.expr(&b.right);
-        let is_arith = matches!(b.op, Add(_) | Sub(_) | Mul(_) | Div(_) | Rem(_));
+        // `"CART#".to_string() + &id`: joining text, not arithmetic.
+        let joins = matches!(b.op, Add(_) | AddAssign(_))
+            && (syntax::is_text(&b.left) || syntax::is_text(&b.right));
+        let is_arith = matches!(b.op, Add(_) | Sub(_) | Mul(_) | Div(_) | Rem(_)) && !joins;
         let is_compound = matches!(
             b.op,
             AddAssign(_) | SubAssign(_) | MulAssign(_) | DivAssign(_) | RemAssign(_)
-        );
+        ) && !joins;
         let mut v = l.data();
         v.join(&r.data());
         if (is_arith || is_compound) && v.has_read() && !v.arith {

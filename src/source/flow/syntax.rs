@@ -365,3 +365,23 @@ pub(super) fn strip_paren(e: &Expr) -> &Expr {
         _ => e,
     }
 }
+
+/// An expression that is text for certain: a string literal, `x.to_string()`, `format!(..)`,
+/// `String::from(..)` (or a reference to one). `+` with one of them joins strings.
+pub(super) fn is_text(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(l) => matches!(l.lit, syn::Lit::Str(_)),
+        Expr::Reference(r) => is_text(&r.expr),
+        Expr::Paren(p) => is_text(&p.expr),
+        Expr::Group(g) => is_text(&g.expr),
+        Expr::MethodCall(m) => matches!(
+            m.method.to_string().as_str(),
+            "to_string" | "to_lowercase" | "to_uppercase" | "as_str" | "trim"
+        ),
+        Expr::Macro(m) => m.mac.path.is_ident("format"),
+        Expr::Call(c) => {
+            path_ends(&c.func, &["String", "from"]) || path_ends(&c.func, &["String", "new"])
+        }
+        _ => false,
+    }
+}

@@ -380,12 +380,7 @@ fn run_probe(a: ProbeArgs) -> i32 {
     };
     let cancel = tokio_util::sync::CancellationToken::new();
     let report = rt.block_on(async {
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                c.cancel();
-            }
-        });
+        cancel_on_ctrl_c(&cancel);
         let _proxy = proxy(
             plan.interleave.as_deref(),
             a.interleave_upstream.as_deref(),
@@ -536,6 +531,16 @@ struct Live<'a> {
     interleave_upstream: Option<&'a str>,
 }
 
+/// Ctrl-C cancels `cancel` (within a runtime).
+fn cancel_on_ctrl_c(cancel: &tokio_util::sync::CancellationToken) {
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            c.cancel();
+        }
+    });
+}
+
 /// The interleaving proxy this command starts, when `--interleave-upstream` asks for one.
 async fn proxy(
     at: Option<&str>,
@@ -568,13 +573,8 @@ fn prove_live(
     let spinner = busy("probing");
     let cancel = tokio_util::sync::CancellationToken::new();
     rt.block_on(async {
-        // Ctrl-C stops after the probe under way; the findings not yet probed keep no proof.
-        let c = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                c.cancel();
-            }
-        });
+        // Ctrl-C stops after the probe under way; the findings not yet probed say so.
+        cancel_on_ctrl_c(&cancel);
         let _proxy = proxy(live.interleave, live.interleave_upstream, &policy).await?;
         crate::audit::prove(
             report,

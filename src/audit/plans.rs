@@ -306,7 +306,7 @@ fn creator(
             headers: BTreeMap::new(),
             body: Value::Null,
         },
-        id_pointer: format!("/{}", id.replace('~', "~0").replace('/', "~1")),
+        id_pointer: format!("/{}", crate::spec::doc::escape(id)),
         placeholder: format!("{{{name}}}"),
     };
     Some((spec, s.body(Some(post), "POST", &collection)))
@@ -401,7 +401,7 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             method: None,
             url: url(&g.path),
             headers: None,
-            pointer: format!("/{}", prop.replace('~', "~0").replace('/', "~1")),
+            pointer: format!("/{}", crate::spec::doc::escape(prop)),
         })
     });
     if mode == Mode::LostUpdate && observe.is_none() {

@@ -606,16 +606,17 @@ fn run_interleave(listen: &str, upstream: &str, allow_hosts: &[String]) -> Resul
         ));
     }
     let policy = crate::probe::safety::Policy::from_env(allow_hosts);
-    let ep = crate::probe::safety::endpoint(upstream, &policy)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
     rt.block_on(async {
-        let addr = crate::probe::resolve(&ep).await?;
+        use crate::probe::interleave;
+        let (listener, addr) = interleave::bind(listen, upstream, &policy).await?;
         eprintln!("racecheck: interleaving proxy on http://{listen} for {upstream}");
-        crate::probe::interleave::run_standalone(listen, addr)
+        interleave::Proxy::default()
+            .serve(listener, addr)
             .await
             .map_err(|e| format!("the proxy on {listen} stopped: {e}"))
     })

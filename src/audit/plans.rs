@@ -12,6 +12,7 @@ use crate::model::{Finding, Proof, ProofStatus, Report};
 use crate::probe::plan::{CreateSpec, Expect, Mode, ObserveSpec, Plan, RequestSpec};
 use crate::source::body::{Body, Shape};
 use crate::source::Handler;
+use crate::spec::sample::text;
 use crate::spec::OpFacts;
 
 /// What plans are built against.
@@ -84,10 +85,10 @@ impl Service<'_> {
 /// A value of `shape`, as a request would send it.
 fn example(shape: &Shape) -> Result<Value, String> {
     Ok(match shape {
-        Shape::Str => "racecheck".into(),
-        Shape::Uuid => "00000000-0000-4000-8000-000000000001".into(),
-        Shape::DateTime => "2026-01-01T00:00:00Z".into(),
-        Shape::Date => "2026-01-01".into(),
+        Shape::Str => text(None).into(),
+        Shape::Uuid => text(Some("uuid")).into(),
+        Shape::DateTime => text(Some("date-time")).into(),
+        Shape::Date => text(Some("date")).into(),
         Shape::Int | Shape::Float => 1.into(),
         Shape::Bool => true.into(),
         Shape::Opt(s) => example(s).unwrap_or(Value::Null),
@@ -176,21 +177,19 @@ fn harm_of_handler(h: &Handler) -> Result<(Mode, Vec<String>), String> {
 /// rule, a contract finding's from the handler of its operation.
 fn harm(f: &Finding, s: &Service, method: &str, path: &str) -> Result<(Mode, Vec<String>), String> {
     let mut named = named_attributes(f);
+    let handler = s.handler(method, path);
     if !f.routes.is_empty() || !f.rule.starts_with("RC2") {
         // Then what the route's handler writes, when the finding names no attribute the GET
         // returns.
-        let changes = s
-            .handler(method, path)
-            .into_iter()
-            .flat_map(|h| h.writes.iter());
+        let writes = handler.into_iter().flat_map(|h| h.writes.iter());
         named.extend(
-            changes
+            writes
                 .flat_map(|w| w.numbers.iter().chain(&w.changes))
                 .cloned(),
         );
         return mode_of(&f.rule).map(|m| (m, named));
     }
-    match s.handler(method, path) {
+    match handler {
         Some(h) => harm_of_handler(h).map(|(m, mut attrs)| {
             attrs.extend(named);
             (m, attrs)

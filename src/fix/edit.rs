@@ -116,13 +116,14 @@ fn error_type(sig: &syn::Signature) -> Option<String> {
     }
 }
 
-/// `Err(x)` values a function body answers with.
+/// `Err(x)` values a function body answers with that could be answered elsewhere in it too
+/// ([`closed`]).
 fn err_values(block: &syn::Block) -> Vec<String> {
     struct V(Vec<String>);
     impl<'a> Visit<'a> for V {
         fn visit_expr_call(&mut self, c: &'a syn::ExprCall) {
             if let Expr::Path(p) = c.func.as_ref() {
-                if p.path.is_ident("Err") && c.args.len() == 1 {
+                if p.path.is_ident("Err") && c.args.len() == 1 && closed(&c.args[0]) {
                     self.0.push(text_of(&c.args[0]));
                 }
             }
@@ -705,7 +706,6 @@ fn conflict_value(chain: &Chain, conflict: Conflict) -> Option<String> {
         v.to_ascii_lowercase()
             .replace('_', "")
             .contains(&word.replace('_', ""))
-            && closed(v)
     }) {
         return Some(v.clone());
     }
@@ -733,7 +733,7 @@ fn conflict_value(chain: &Chain, conflict: Conflict) -> Option<String> {
 /// Whether an answer can be moved to another place in its function: it names no local
 /// variable (`AppError::Conflict`, `StatusCode::CONFLICT`, `ApiError::conflict("taken")`,
 /// `anyhow!("conflict")`), and is no block, `match` or `if` built around the place it came from.
-fn closed(v: &str) -> bool {
+fn closed(v: &Expr) -> bool {
     struct Open(bool);
     impl<'a> Visit<'a> for Open {
         fn visit_expr(&mut self, e: &'a Expr) {
@@ -749,18 +749,18 @@ fn closed(v: &str) -> bool {
                 Expr::Macro(m) => {
                     // Tokens as written: a lowercase identifier, or a `{name}` in a format
                     // string, is a local.
-                    let t = m.mac.tokens.to_string();
-                    let mut after_brace = false;
-                    for c in t.chars() {
-                        if after_brace && (c.is_lowercase() || c == '_') {
-                            self.0 = true;
-                        }
-                        after_brace = c == '{';
-                    }
                     for tok in m.mac.tokens.clone() {
-                        if let proc_macro2::TokenTree::Ident(i) = tok {
-                            self.0 |= i.to_string().starts_with(|c: char| c.is_lowercase());
-                        }
+                        self.0 |= match tok {
+                            proc_macro2::TokenTree::Ident(i) => {
+                                i.to_string().starts_with(|c: char| c.is_lowercase())
+                            }
+                            proc_macro2::TokenTree::Literal(l) => l
+                                .to_string()
+                                .split('{')
+                                .skip(1)
+                                .any(|s| s.starts_with(|c: char| c.is_lowercase() || c == '_')),
+                            _ => false,
+                        };
                     }
                 }
                 // A function's own name is no local; its arguments may be.
@@ -780,14 +780,9 @@ fn closed(v: &str) -> bool {
             }
         }
     }
-    match syn::parse_str::<Expr>(v) {
-        Ok(e) => {
-            let mut o = Open(false);
-            o.visit_expr(&e);
-            !o.0
-        }
-        Err(_) => false,
-    }
+    let mut o = Open(false);
+    o.visit_expr(v);
+    !o.0
 }
 
 /// Map the write's failed condition to the handler's conflict answer at `.send().await`. An
@@ -946,7 +941,7 @@ mod tests {
             "(StatusCode::CONFLICT, \"taken\".to_string())",
             "AppError::Conflict { reason: \"taken\".into() }",
         ] {
-            assert!(closed(v), "{v}");
+            assert!(closed(&syn::parse_str(v).unwrap()), "{v}");
         }
         for v in [
             "e",
@@ -957,7 +952,7 @@ mod tests {
             "match e.into_service_error() { _ => AppError::Conflict }",
             "{ AppError::Conflict }",
         ] {
-            assert!(!closed(v), "{v}");
+            assert!(!closed(&syn::parse_str(v).unwrap()), "{v}");
         }
     }
 }

@@ -535,17 +535,9 @@ pub async fn start(
         .addr
         .filter(|a| a.ip().is_loopback())
         .ok_or_else(|| format!("`{url}`: racecheck can start the proxy only on a loopback address such as http://127.0.0.1:8001"))?;
-    let up = super::safety::endpoint(upstream, policy)?;
-    let upstream_addr = super::resolve(&up).await?;
-    if upstream_addr == listen {
-        return Err(format!(
-            "the proxy at {listen} cannot be its own upstream; give the database's address"
-        ));
-    }
-    let listener = TcpListener::bind(listen).await.map_err(|e| {
-        format!("cannot listen on {listen}: {e} (if a proxy already runs there, leave out --interleave-upstream)")
+    let (listener, upstream_addr) = bind(listen, upstream, policy).await.map_err(|e| {
+        format!("{e} (if a proxy already runs there, leave out --interleave-upstream)")
     })?;
-    tracing::info!("interleaving proxy on {listen} for {upstream_addr}");
     Ok(Running(tokio::spawn(async move {
         if let Err(e) = Proxy::default().serve(listener, upstream_addr).await {
             tracing::warn!("the interleaving proxy on {listen} stopped: {e}");
@@ -553,16 +545,29 @@ pub async fn start(
     })))
 }
 
-/// Serve the proxy on `listen` (loopback) for the upstream at `upstream`, until stopped.
-pub async fn run_standalone(listen: SocketAddr, upstream: SocketAddr) -> std::io::Result<()> {
+/// The proxy's listener on `listen` (a loopback address the caller checked) and the address
+/// of its `upstream` (loopback unless allowed), which may not be the proxy itself.
+pub async fn bind(
+    listen: SocketAddr,
+    upstream: &str,
+    policy: &super::safety::Policy,
+) -> Result<(TcpListener, SocketAddr), String> {
+    let up = super::safety::endpoint(upstream, policy)?;
+    let upstream_addr = super::resolve(&up).await?;
+    if upstream_addr == listen {
+        return Err(format!(
+            "the proxy at {listen} cannot be its own upstream; give the database's address"
+        ));
+    }
     let started = Instant::now();
-    let listener = TcpListener::bind(listen).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     tracing::info!(
-        "interleaving proxy on {} for {upstream} (ready in {:?})",
-        listener.local_addr()?,
+        "interleaving proxy on {listen} for {upstream_addr} (ready in {:?})",
         started.elapsed()
     );
-    Proxy::default().serve(listener, upstream).await
+    Ok((listener, upstream_addr))
 }
 
 #[cfg(test)]

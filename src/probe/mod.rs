@@ -92,6 +92,18 @@ fn h2_request(
     Ok((req, body))
 }
 
+/// A request's own headers, or the target's when it gives none.
+fn headers_or<'a>(
+    r: &'a RequestSpec,
+    target: &'a BTreeMap<String, String>,
+) -> &'a BTreeMap<String, String> {
+    if r.headers.is_empty() {
+        target
+    } else {
+        &r.headers
+    }
+}
+
 /// Longest id a create request may answer.
 const MAX_ID: usize = 256;
 
@@ -102,11 +114,7 @@ async fn create(
     target_headers: &BTreeMap<String, String>,
 ) -> Result<String, String> {
     let m = c.request.method.clone().unwrap_or_else(|| "POST".into());
-    let headers = if c.request.headers.is_empty() {
-        target_headers
-    } else {
-        &c.request.headers
-    };
+    let headers = headers_or(&c.request, target_headers);
     let shown = safety::redact_url(&c.request.url);
     let (status, v) = send(client, &m, &c.request.url, headers, &c.request.body).await?;
     if !(200..300).contains(&status) {
@@ -454,13 +462,9 @@ async fn rounds(
             };
             if let Some(r) = &plan.reset {
                 let m = r.method.clone().unwrap_or_else(|| "POST".into());
-                let headers = if r.headers.is_empty() {
-                    plan.target.headers.clone()
-                } else {
-                    r.headers.clone()
-                };
+                let headers = headers_or(r, &plan.target.headers);
                 let url = with_id(plan, &r.url, id.as_deref());
-                match send(&client, &m, &url, &headers, &r.body).await {
+                match send(&client, &m, &url, headers, &r.body).await {
                     Ok((s, _)) if (200..300).contains(&s) => {}
                     Ok((s, _)) => {
                         return Err((

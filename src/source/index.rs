@@ -201,9 +201,15 @@ impl Global {
             }
             g.test_files.extend(t.test_files);
             for (name, def) in t.defs {
-                let slot = g.defs.entry(name).or_insert_with(|| def.clone());
-                if *slot != def {
-                    *slot = super::body::Def::Ambiguous;
+                use std::collections::hash_map::Entry;
+                match g.defs.entry(name) {
+                    Entry::Vacant(v) => {
+                        v.insert(def);
+                    }
+                    Entry::Occupied(mut o) if *o.get() != def => {
+                        o.insert(super::body::Def::Ambiguous);
+                    }
+                    Entry::Occupied(_) => {}
                 }
             }
         }

@@ -91,17 +91,19 @@ pub fn of_schema(docs: &Docs, doc: DocId, schema: &Value, depth: usize) -> Value
             Value::from(min.max(1.0) as i64)
         }
         "boolean" => Value::Bool(true),
-        "string" => Value::String(
-            match s.get("format").and_then(Value::as_str) {
-                Some("uuid") => "00000000-0000-4000-8000-000000000001",
-                Some("date-time") => "2026-01-01T00:00:00Z",
-                Some("date") => "2026-01-01",
-                Some("email") => "racecheck@example.com",
-                _ => "racecheck",
-            }
-            .to_string(),
-        ),
+        "string" => Value::String(text(s.get("format").and_then(Value::as_str)).to_string()),
         _ => Value::Null,
+    }
+}
+
+/// A string a request sends for a JSON Schema `format` (`uuid`, `date-time`, `date`, `email`).
+pub fn text(format: Option<&str>) -> &'static str {
+    match format {
+        Some("uuid") => "00000000-0000-4000-8000-000000000001",
+        Some("date-time") => "2026-01-01T00:00:00Z",
+        Some("date") => "2026-01-01",
+        Some("email") => "racecheck@example.com",
+        _ => "racecheck",
     }
 }
 

@@ -344,7 +344,7 @@ fn run_probe(a: ProbeArgs) -> i32 {
     let plan = match probe_plan(&a) {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("racecheck: {e}");
+            warn(&e);
             return EXIT_ERROR;
         }
     };
@@ -395,7 +395,7 @@ fn run_probe(a: ProbeArgs) -> i32 {
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("racecheck: {e}");
+            warn(&e);
             return EXIT_ERROR;
         }
     };
@@ -416,6 +416,11 @@ pub fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .try_init();
+}
+
+/// An error line on stderr, with the controls a hostile name or answer may hold escaped.
+fn warn(message: &dyn std::fmt::Display) {
+    eprintln!("racecheck: {}", report::terminal(&message.to_string()));
 }
 
 fn emit(text: &str, output: Option<&PathBuf>) -> Result<(), String> {
@@ -479,7 +484,7 @@ fn finish(
                 report.hide_accepted(&set);
             }
             Err(e) => {
-                eprintln!("racecheck: {e}");
+                warn(&e);
                 return EXIT_ERROR;
             }
         }
@@ -494,14 +499,19 @@ fn finish(
     } else {
         report::render(report, format, &sources)
     };
+    // Text goes to a terminal or a log: nothing the scanned code holds may steer it.
+    let text = match format {
+        Format::Text => report::terminal(&text),
+        _ => text.into(),
+    };
     if let Err(e) = emit(&text, output) {
-        eprintln!("racecheck: {e}");
+        warn(&e);
         return EXIT_ERROR;
     }
     if !report.errors.is_empty() {
         if format != Format::Text || output.is_some() {
             for e in &report.errors {
-                eprintln!("racecheck: {}", e.message);
+                warn(&e.message);
             }
         }
         EXIT_ERROR
@@ -649,23 +659,6 @@ fn read_source(path: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8"))
 }
 
-/// Write `text` to `path` through a file beside it, so a failure leaves the old file whole.
-fn replace_file(path: &str, text: &str) -> Result<(), String> {
-    let target = std::path::Path::new(path);
-    let tmp = target.with_extension("racecheck-fix.tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| {
-            if let Ok(meta) = std::fs::metadata(target) {
-                std::fs::set_permissions(&tmp, meta.permissions())?;
-            }
-            std::fs::rename(&tmp, target)
-        })
-        .map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            format!("cannot write `{path}`: {e}")
-        })
-}
-
 fn analyze_paths(paths: &[PathBuf], rules: &[String]) -> Report {
     let inputs: Vec<Input> = paths.iter().cloned().map(Input::Path).collect();
     let options = Options {
@@ -683,7 +676,7 @@ fn run_fix(a: FixArgs) -> i32 {
         s.finish_and_clear();
     }
     for e in &report.errors {
-        eprintln!("racecheck: {}", e.message);
+        warn(&e.message);
     }
     let mut outcome = apply::plan(&report, a.unsafe_fixes, &read_source);
     let mut failed = !report.errors.is_empty();
@@ -697,37 +690,15 @@ fn run_fix(a: FixArgs) -> i32 {
             ));
         }
         if let Err(e) = emit(&out, None) {
-            eprintln!("racecheck: {e}");
+            warn(&e);
             return EXIT_ERROR;
         }
     }
-    if a.apply {
-        for f in &outcome.files {
-            // Written only if it still holds exactly what the edits were made for.
-            let result = match read_source(&f.path) {
-                Ok(now) if now == f.before => replace_file(&f.path, &f.after),
-                Ok(_) => Err(format!(
-                    "`{}` changed since it was read; not written",
-                    f.path
-                )),
-                Err(e) => Err(e),
-            };
-            if let Err(why) = result {
-                failed = true;
-                let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut outcome.applied)
-                    .into_iter()
-                    .partition(|x| x.file == f.path);
-                outcome.applied = kept;
-                outcome
-                    .skipped
-                    .extend(gone.into_iter().map(|x| apply::Entry {
-                        what: why.clone(),
-                        ..x
-                    }));
-            }
-        }
+    if a.apply && crate::fix::write::write_all(&mut outcome, &a.paths) {
+        failed = true;
     }
     let summary = fix_summary(&outcome, &a);
+    let summary = report::terminal(&summary);
     // With `--diff`, stdout carries the diff alone.
     if a.diff {
         eprint!("{summary}");
@@ -825,7 +796,7 @@ pub fn run(cli: Cli) -> i32 {
                     interleave_upstream: interleave_upstream.as_deref(),
                 };
                 if let Err(e) = prove_live(&mut report, &facts, &live) {
-                    eprintln!("racecheck: {e}");
+                    warn(&e);
                     return EXIT_ERROR;
                 }
             }
@@ -880,7 +851,7 @@ pub fn run(cli: Cli) -> i32 {
         } => match run_interleave(&listen, &upstream, &allow_hosts) {
             Ok(()) => EXIT_CLEAN,
             Err(e) => {
-                eprintln!("racecheck: {e}");
+                warn(&e);
                 EXIT_ERROR
             }
         },

@@ -384,8 +384,65 @@ pub fn overlap(a: &[Edit], b: &[Edit]) -> bool {
     })
 }
 
+/// How a file ends its lines and what one level of its indentation is: the text an edit
+/// brings in is laid out the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Style {
+    pub eol: &'static str,
+    pub indent: String,
+}
+
+impl Style {
+    /// The file's own: CRLF when most of its line ends are, tabs when most of its indented
+    /// lines start with one, else the width its indentation most often grows by (4 when it
+    /// never does).
+    pub fn of(text: &str) -> Style {
+        let crlf = text.matches("\r\n").count();
+        let lf = text.matches('\n').count() - crlf;
+        let (mut tabs, mut spaces) = (0usize, 0usize);
+        // How often each step in by spaces (1..=8) occurs between consecutive lines.
+        let mut steps = [0usize; 9];
+        let mut last = 0usize;
+        for line in text.split('\n') {
+            let body = line.trim_start_matches([' ', '\t']);
+            if body.trim().is_empty() {
+                continue;
+            }
+            let lead = &line[..line.len() - body.len()];
+            match lead.chars().next() {
+                Some('\t') => tabs += 1,
+                Some(_) => spaces += 1,
+                None => {}
+            }
+            let width = if lead.contains('\t') {
+                last
+            } else {
+                lead.len()
+            };
+            if width > last && width - last <= 8 {
+                steps[width - last] += 1;
+            }
+            last = width;
+        }
+        let indent = if tabs > spaces {
+            "\t".to_string()
+        } else {
+            let best = (1..=8)
+                .filter(|w| steps[*w] > 0)
+                .max_by_key(|w| (steps[*w], *w == 4))
+                .unwrap_or(4);
+            " ".repeat(best)
+        };
+        Style {
+            eol: if crlf > lf { "\r\n" } else { "\n" },
+            indent,
+        }
+    }
+}
+
 struct Builder<'a> {
     site: &'a Site<'a>,
+    style: Style,
     edits: Vec<Edit>,
 }
 
@@ -393,6 +450,7 @@ impl<'a> Builder<'a> {
     fn new(site: &'a Site<'a>) -> Builder<'a> {
         Builder {
             site,
+            style: Style::of(site.text),
             edits: vec![],
         }
     }
@@ -424,7 +482,8 @@ impl Builder<'_> {
         let line = line_text(self.site.text, call.start.0);
         let indent: String = line.chars().take(call.start.1 as usize - 1).collect();
         if indent.trim().is_empty() {
-            let text = calls.iter().map(|t| format!("{indent}{t}\n")).collect();
+            let eol = self.style.eol;
+            let text = calls.iter().map(|t| format!("{indent}{t}{eol}")).collect();
             self.replace((call.start.0, 1), (call.start.0, 1), text);
         } else {
             self.replace(call.start, call.start, calls.concat());
@@ -677,17 +736,19 @@ fn in_scope(spec: &UpdateSpec, chain: &Chain) -> Result<(), String> {
 }
 
 /// `|e| if test { conflict } else { other }`, laid out as rustfmt would below a line indented
-/// by `indent`.
-fn closure(indent: &str, test: &str, conflict: &str, other: &str) -> String {
+/// by `indent`, in the file's style.
+fn closure(style: &Style, indent: &str, test: &str, conflict: &str, other: &str) -> String {
+    let (n, one) = (style.eol, &style.indent);
+    let two = one.repeat(2);
     format!(
-        "|e| {{\n{indent}    if {test} {{\n{indent}        {conflict}\n{indent}    }} else {{\n{indent}        {other}\n{indent}    }}\n{indent}}}"
+        "|e| {{{n}{indent}{one}if {test} {{{n}{indent}{two}{conflict}{n}{indent}{one}}} else {{{n}{indent}{two}{other}{n}{indent}{one}}}{n}{indent}}}"
     )
 }
 
 fn indent_of(text: &str, line: u32) -> String {
     line_text(text, line)
         .chars()
-        .take_while(|c| c.is_whitespace())
+        .take_while(|c| *c == ' ' || *c == '\t')
         .collect()
 }
 
@@ -807,12 +868,12 @@ fn answer_conflict(
                 format!("({f})(e)")
             };
             let i = indent_of(b.site.text, from.0);
-            b.replace(*from, *to, closure(&i, &test, &v, &call));
+            b.replace(*from, *to, closure(&b.style, &i, &test, &v, &call));
             Ok(())
         }
         (After::Try(at), Some(v)) => {
             let i = indent_of(b.site.text, at.0);
-            let map = format!(".map_err({})", closure(&i, &test, &v, "e.into()"));
+            let map = format!(".map_err({})", closure(&b.style, &i, &test, &v, "e.into()"));
             b.replace(*at, *at, map);
             Ok(())
         }
@@ -823,7 +884,7 @@ fn answer_conflict(
             b.replace(
                 *first,
                 *first,
-                format!("Err(e) if {test} => return Err({v}),\n{i}"),
+                format!("Err(e) if {test} => return Err({v}),{}{i}", b.style.eol),
             );
             Ok(())
         }
@@ -852,12 +913,53 @@ pub fn diff(path: &str, text: &str, edits: &[Edit]) -> Option<String> {
     Some(unified_diff(path, text, &new))
 }
 
+/// Lines end at `\n` only, as `git apply` reads them: a bare CR inside a line stays in it
+/// (`similar`'s own line splitting ends a line there, which corrupts the patch).
 pub fn unified_diff(path: &str, old: &str, new: &str) -> String {
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(3)
-        .header(&format!("a/{path}"), &format!("b/{path}"))
-        .to_string()
+    let a: Vec<&str> = old.split_inclusive('\n').collect();
+    let b: Vec<&str> = new.split_inclusive('\n').collect();
+    let diff = similar::TextDiff::configure().diff_slices(&a, &b);
+    let mut out = String::new();
+    for group in diff.grouped_ops(3) {
+        let (Some(first), Some(last)) = (group.first(), group.last()) else {
+            continue;
+        };
+        if out.is_empty() {
+            out.push_str(&format!("--- a/{path}\n+++ b/{path}\n"));
+        }
+        let old = first.old_range().start..last.old_range().end;
+        let new = first.new_range().start..last.new_range().end;
+        out.push_str(&format!(
+            "@@ -{} +{} @@\n",
+            hunk_range(old),
+            hunk_range(new)
+        ));
+        for op in &group {
+            for change in diff.iter_changes(op) {
+                out.push(match change.tag() {
+                    similar::ChangeTag::Equal => ' ',
+                    similar::ChangeTag::Delete => '-',
+                    similar::ChangeTag::Insert => '+',
+                });
+                let line = change.value();
+                out.push_str(line);
+                if !line.ends_with('\n') {
+                    out.push_str("\n\\ No newline at end of file\n");
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A hunk's line range as unified diffs write it: `start,count`, 1-based, `start` alone for
+/// one line, and the line before for none.
+fn hunk_range(r: std::ops::Range<usize>) -> String {
+    match r.len() {
+        0 => format!("{},0", r.start),
+        1 => format!("{}", r.start + 1),
+        n => format!("{},{n}", r.start + 1),
+    }
 }
 
 #[cfg(test)]

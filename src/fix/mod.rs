@@ -9,6 +9,7 @@ pub mod edit;
 mod guard;
 pub mod rewrite;
 pub mod spec;
+pub mod write;
 pub use guard::translate_guard;
 
 use crate::model::{Fix, FixSafety};

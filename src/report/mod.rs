@@ -246,6 +246,31 @@ pub fn summary(report: &Report) -> String {
     out
 }
 
+/// `text` as a terminal shows it literally: control characters from scanned code, documents,
+/// file names and answers (ESC, BEL, CR, DEL, C1 controls and bidirectional overrides) are
+/// written as escapes, so none can move the cursor, clear the screen or reorder a line. Line
+/// feeds and tabs stay.
+pub fn terminal(text: &str) -> std::borrow::Cow<'_, str> {
+    let hostile = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(hostile) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '\r' if hostile(c) => out.push_str("\\r"),
+            c if hostile(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 pub fn json(report: &Report) -> String {
     serde_json::to_string_pretty(report).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }

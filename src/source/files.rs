@@ -25,7 +25,11 @@ fn error(kind: ErrorKind, path: &str, message: impl Into<String>) -> AnalysisErr
     AnalysisError::new(kind, path, message)
 }
 
-/// Expand inputs into the list of files to read, in a stable order.
+/// Linked folders followed inside one walk, at most: a project of links to links ends here.
+const MAX_LINKED_DIRS: usize = 256;
+
+/// Expand inputs into the list of files to read, in a stable order. A file reached twice (named
+/// twice, or through a link) is read once, under the first name it was reached by.
 pub fn discover(inputs: &[Input], errors: &mut Vec<AnalysisError>) -> Vec<Input> {
     let mut out = vec![];
     for input in inputs {
@@ -60,10 +64,54 @@ pub fn discover(inputs: &[Input], errors: &mut Vec<AnalysisError>) -> Vec<Input>
             }
         }
     }
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|i| match i {
+        Input::Inline { .. } => true,
+        Input::Path(p) => seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())),
+    });
     out
 }
 
 fn walk(root: &Path, out: &mut Vec<Input>, errors: &mut Vec<AnalysisError>) {
+    let inside = crate::project_of(root);
+    let mut found = vec![];
+    // Folders to walk: the one given, then the linked folders met inside the project.
+    let mut queue = vec![root.to_path_buf()];
+    let mut walked = std::collections::HashSet::new();
+    while let Some(dir) = queue.pop() {
+        let real = std::fs::canonicalize(&dir).unwrap_or_else(|_| dir.clone());
+        if !walked.insert(real) {
+            continue;
+        }
+        if walked.len() > MAX_LINKED_DIRS {
+            let shown = dir.display().to_string();
+            errors.push(error(
+                ErrorKind::TooLarge,
+                &shown,
+                format!("`{shown}` was not analysed: more than {MAX_LINKED_DIRS} linked folders under `{}`", root.display()),
+            ));
+            break;
+        }
+        walk_one(&dir, &inside, &mut found, &mut queue, errors);
+    }
+    // A file both in the folder and behind a link to it keeps its own name: the folder's
+    // files were found first.
+    let mut seen = std::collections::HashSet::new();
+    found.retain(|p| seen.insert(std::fs::canonicalize(p).unwrap_or_else(|_| p.clone())));
+    found.sort();
+    out.extend(found.into_iter().map(Input::Path));
+}
+
+/// Walk one folder without following links: `.rs` files are found; a link to a file or a
+/// folder inside the project is followed (the folder queued), anything else it points at is
+/// reported, never passed over in silence.
+fn walk_one(
+    root: &Path,
+    inside: &Path,
+    found: &mut Vec<PathBuf>,
+    queue: &mut Vec<PathBuf>,
+    errors: &mut Vec<AnalysisError>,
+) {
     let walker = ignore::WalkBuilder::new(root)
         .standard_filters(true)
         .require_git(false)
@@ -79,42 +127,64 @@ fn walk(root: &Path, out: &mut Vec<Input>, errors: &mut Vec<AnalysisError>) {
             name != "target" && name != "node_modules" && !harness
         })
         .build();
-    let mut found = vec![];
-    let inside = crate::project_of(root);
     for entry in walker {
-        match entry {
-            Ok(e) => {
-                let is_rs = e.path().extension().is_some_and(|x| x == "rs");
-                let Some(kind) = e.file_type().filter(|_| is_rs) else {
-                    continue;
-                };
-                if kind.is_file() {
+        let e = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                errors.push(error(
+                    ErrorKind::Io,
+                    &root.display().to_string(),
+                    e.to_string(),
+                ));
+                continue;
+            }
+        };
+        let Some(kind) = e.file_type() else { continue };
+        let is_rs = e.path().extension().is_some_and(|x| x == "rs");
+        if !kind.is_file() && !kind.is_symlink() {
+            continue;
+        }
+        if (is_rs || kind.is_symlink()) && e.path().to_str().is_none() {
+            let shown = e.path().display().to_string();
+            errors.push(error(
+                ErrorKind::Io,
+                &shown,
+                format!("a file under `{}` whose name is not UTF-8 (shown here as `{shown}`) was not analysed; rename it to scan it", root.display()),
+            ));
+            continue;
+        }
+        if kind.is_file() {
+            if is_rs {
+                found.push(e.into_path());
+            }
+            continue;
+        }
+        let target = std::fs::canonicalize(e.path());
+        let shown = e.path().display().to_string();
+        let refuse = |what: &str| {
+            error(
+                ErrorKind::Io,
+                &shown,
+                format!("`{shown}` is a symbolic link to {what}; it was not analysed (only links to files and folders inside `{}`, the project: the nearest folder with `.git`, else the folder scanned, are followed)", inside.display()),
+            )
+        };
+        match target {
+            Ok(t) if t.starts_with(inside) && t.is_dir() => queue.push(e.into_path()),
+            Ok(t) if t.starts_with(inside) && t.is_file() => {
+                if is_rs {
                     found.push(e.into_path());
-                } else if kind.is_symlink() {
-                    // A module may be a link to a file of the same project; nothing outside
-                    // the folder given is read.
-                    match std::fs::canonicalize(e.path()) {
-                        Ok(t) if t.starts_with(&inside) && t.is_file() => found.push(e.into_path()),
-                        _ => {
-                            let shown = e.path().display().to_string();
-                            errors.push(error(
-                                ErrorKind::Io,
-                                &shown,
-                                format!("`{shown}` is a symbolic link to something that is not a file inside `{}` (the project: the nearest folder with `.git`, else the folder scanned); it was not analysed", inside.display()),
-                            ));
-                        }
-                    }
                 }
             }
-            Err(e) => errors.push(error(
-                ErrorKind::Io,
-                &root.display().to_string(),
-                e.to_string(),
-            )),
+            // Links to other files (a README, a licence) are not Rust and not worth a word.
+            Ok(t) if t.is_file() && !is_rs => {}
+            Ok(t) if t.is_dir() || t.is_file() => {
+                errors.push(refuse(&format!("`{}`, outside the project", t.display())))
+            }
+            Ok(_) => errors.push(refuse("something that is not a file or a folder")),
+            Err(_) if !is_rs => {}
+            Err(why) => errors.push(refuse(&format!("nothing that can be read ({why})"))),
         }
     }
-    found.sort();
-    out.extend(found.into_iter().map(Input::Path));
 }
 
 /// Read one file, check it is UTF-8 and not too large.

@@ -127,6 +127,16 @@ pub async fn prove(
         }
         let proof = match plans::derive(f, svc, i) {
             plans::Derived::Ready(plan) => {
+                // Every request stays on the base URL given, whatever the document said.
+                if let Some(why) = plans::urls(&plan)
+                    .iter()
+                    .find_map(|u| crate::probe::safety::within(svc.base_url, u).err())
+                {
+                    let mut p = plans::untested(plans::shown(&plan), vec![why.clone()]);
+                    p.detail = format!("not probed: {why}");
+                    report.findings[i].proof = Some(p);
+                    continue;
+                }
                 let key = format!("{:?} {}", plans::route_of(f), plan.mode.as_str());
                 if let Some((_, p)) = done.iter().find(|(k, _)| *k == key) {
                     p.clone()

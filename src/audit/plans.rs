@@ -263,16 +263,61 @@ fn named_attributes(f: &Finding) -> Vec<String> {
 
 /// `path` with its parameters filled by position (segment index): the route and the
 /// document may spell the same parameter differently (`:id`, `{accountId}`).
-fn fill(path: &str, values: &BTreeMap<usize, String>) -> String {
-    path.split('/')
-        .enumerate()
-        .map(|(i, s)| match values.get(&i) {
-            Some(v) if !param_names(s).is_empty() => v.clone(),
-            _ => s.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+/// `base` and `path` with its parameters filled in, built segment by segment: each literal
+/// and each value is percent-encoded as one segment, so nothing a document or an example holds
+/// (`@host:port`, `../admin`, `?x=`) can change the host, the port or the path prefix. Values
+/// in `raw` (a create's placeholder, replaced at run time) go in as they are.
+fn fill(
+    base: &str,
+    path: &str,
+    values: &BTreeMap<usize, String>,
+    raw: Option<&str>,
+) -> Result<String, String> {
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(format!("a usable path: `{path}` does not start with `/`"));
+    };
+    let mut url = base.to_string();
+    for (i, seg) in rest.split('/').enumerate() {
+        // `i + 1`: the values are keyed by the segment's place in `path`, which starts empty.
+        let text = match values.get(&(i + 1)) {
+            Some(v) if !param_names(seg).is_empty() => v.as_str(),
+            _ => seg,
+        };
+        url.push('/');
+        if raw == Some(text) {
+            url.push_str(text);
+            continue;
+        }
+        if text == "." || text == ".." {
+            return Err(format!(
+                "a usable path: `{path}` would have the segment `{text}`, which removes a segment of the URL"
+            ));
+        }
+        url.extend(percent_encoding::utf8_percent_encode(text, SEGMENT));
+    }
+    Ok(url)
 }
+
+/// What a path segment carries encoded: everything but unreserved characters and the
+/// sub-delimiters, `:` and `@` (RFC 3986's `pchar`).
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@');
 
 /// The request that creates the item `path`'s parameter `names` (its spellings in the route
 /// and the document, at segment `at`) name: the document's POST on the collection above it,
@@ -301,7 +346,7 @@ fn creator(
     let spec = CreateSpec {
         request: RequestSpec {
             method: Some("POST".into()),
-            url: format!("{}{}", s.base_url, post.path),
+            url: fill(s.base_url, &post.path, &BTreeMap::new(), None).ok()?,
             headers: BTreeMap::new(),
             body: Value::Null,
         },
@@ -389,7 +434,17 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
             ));
         }
     }
-    let url = |p: &str| format!("{}{}", s.base_url, fill(p, &values));
+    let raw = create.as_ref().map(|c: &CreateSpec| c.placeholder.clone());
+    // A path that cannot be built is missing like any other fact; collected apart, as the
+    // requests below are built.
+    let unusable = std::cell::RefCell::new(Vec::<String>::new());
+    let url = |p: &str| match fill(s.base_url, p, &values, raw.as_deref()) {
+        Ok(u) => u,
+        Err(why) => {
+            unusable.borrow_mut().push(why);
+            String::new()
+        }
+    };
     let body = planned(mode, s.body(target_op, &method, &path), &mut missing);
     // The number to watch: an attribute the finding names that the GET returns.
     let observe = get_op.and_then(|g| {
@@ -462,14 +517,52 @@ pub fn derive(f: &Finding, s: &Service, seq: usize) -> Derived {
         max_duration_ms: None,
         interleave: s.interleave.map(str::to_string),
     };
+    for why in unusable.into_inner() {
+        if !missing.contains(&why) {
+            missing.push(why);
+        }
+    }
     if missing.is_empty() {
         Derived::Ready(Box::new(plan))
     } else {
         Derived::Missing {
-            partial: serde_json::to_value(&plan).unwrap_or_default(),
+            partial: shown(&plan),
             missing,
         }
     }
+}
+
+/// Every URL `plan` sends to, with the create's placeholder as a sample id.
+pub fn urls(plan: &Plan) -> Vec<String> {
+    let id = |u: &str| match &plan.create {
+        Some(c) if !c.placeholder.is_empty() => u.replace(&c.placeholder, "racecheck-id"),
+        _ => u.to_string(),
+    };
+    let mut out = vec![id(&plan.target.url)];
+    out.extend(plan.observe.iter().map(|o| id(&o.url)));
+    out.extend(plan.reset.iter().map(|r| id(&r.url)));
+    out.extend(plan.create.iter().map(|c| c.request.url.clone()));
+    out
+}
+
+/// `plan` as a report shows it: no URL carries the base URL's user name or password.
+pub fn shown(plan: &Plan) -> Value {
+    use crate::probe::safety::strip_userinfo;
+    let mut p = plan.clone();
+    p.target.url = strip_userinfo(&p.target.url);
+    if let Some(o) = p.observe.as_mut() {
+        o.url = strip_userinfo(&o.url);
+    }
+    if let Some(r) = p.reset.as_mut() {
+        r.url = strip_userinfo(&r.url);
+    }
+    if let Some(c) = p.create.as_mut() {
+        c.request.url = strip_userinfo(&c.request.url);
+    }
+    if let Some(i) = p.interleave.as_mut() {
+        *i = strip_userinfo(i);
+    }
+    serde_json::to_value(&p).unwrap_or_default()
 }
 
 /// `v` with every number 1.
@@ -484,7 +577,7 @@ fn units(v: Value) -> Value {
 
 /// The verdict of a probe run on `plan`.
 pub fn verdict(plan: &Plan, r: &Report) -> Proof {
-    let plan_value = serde_json::to_value(plan).unwrap_or_default();
+    let plan_value = shown(plan);
     let proof = |status, detail: String| Proof {
         status,
         detail,

@@ -136,6 +136,13 @@ async fn create(
             id.len()
         ));
     }
+    // `.` and `..` are segments URL parsers remove (encoded or not): such an id would move
+    // the target up the path.
+    if id == "." || id == ".." {
+        return Err(format!(
+            "the create request {m} {shown} answered the id `{id}`, which would remove a segment of the URLs it goes into; nothing was sent with it"
+        ));
+    }
     // Only unreserved characters stay as they are: an id cannot add a segment, a query or
     // a fragment to the URLs it goes into.
     Ok(id

@@ -240,6 +240,55 @@ pub fn is_secret(name: &str) -> bool {
 }
 
 /// A URL for output: no user info, and secret-looking query values hidden.
+/// `raw` without the user name and password of its authority, and nothing else changed (a
+/// plan's URLs keep their placeholders, which a URL parser would encode).
+pub fn strip_userinfo(raw: &str) -> String {
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_string();
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}://{}", &rest[at + 1..]),
+        None => raw.to_string(),
+    }
+}
+
+/// Whether `raw` stays where `base` points: the same scheme, host and port, a path under the
+/// base's path, and no segment a URL parser would remove or reinterpret on the way.
+pub fn within(base: &str, raw: &str) -> Result<(), String> {
+    let shown = redact_url(raw);
+    let b = Url::parse(base).map_err(|e| format!("`{}` is not a URL: {e}", redact_url(base)))?;
+    let u = Url::parse(raw).map_err(|e| format!("`{shown}` is not a URL: {e}"))?;
+    if u.scheme() != b.scheme()
+        || u.host_str() != b.host_str()
+        || u.port_or_known_default() != b.port_or_known_default()
+    {
+        return Err(format!(
+            "`{shown}` is not on `{}`, the base URL given: nothing was sent",
+            redact_url(base)
+        ));
+    }
+    let prefix = b.path().trim_end_matches('/');
+    let under = u
+        .path()
+        .strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    // What the parser kept of the path written: dot segments are removed, so they show here.
+    let written = raw
+        .split_once("://")
+        .map(|(_, r)| r)
+        .and_then(|r| r.find('/').map(|i| &r[i..]))
+        .unwrap_or("/");
+    let written = written.split(['?', '#']).next().unwrap_or(written);
+    if !under || written != u.path() {
+        return Err(format!(
+            "`{shown}` leaves the path `{}` of the base URL given: nothing was sent",
+            b.path()
+        ));
+    }
+    Ok(())
+}
+
 pub fn redact_url(raw: &str) -> String {
     let Ok(mut url) = Url::parse(raw) else {
         return raw.split('?').next().unwrap_or(raw).to_string();

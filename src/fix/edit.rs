@@ -480,7 +480,10 @@ impl Builder<'_> {
             return;
         }
         let line = line_text(self.site.text, call.start.0);
-        let indent: String = line.chars().take(call.start.1 as usize - 1).collect();
+        let indent: String = line
+            .chars()
+            .take((call.start.1 as usize).saturating_sub(1))
+            .collect();
         if indent.trim().is_empty() {
             let eol = self.style.eol;
             let text = calls.iter().map(|t| format!("{indent}{t}{eol}")).collect();
@@ -493,8 +496,14 @@ impl Builder<'_> {
     /// Remove a call; with its whole line when it stands alone on it.
     fn remove(&mut self, c: &Call) {
         let line = line_text(self.site.text, c.start.0);
-        let before: String = line.chars().take(c.start.1 as usize - 1).collect();
-        let after: String = line.chars().skip(c.end.1 as usize - 1).collect();
+        let before: String = line
+            .chars()
+            .take((c.start.1 as usize).saturating_sub(1))
+            .collect();
+        let after: String = line
+            .chars()
+            .skip((c.end.1 as usize).saturating_sub(1))
+            .collect();
         if c.start.0 == c.end.0 && before.trim().is_empty() && after.trim().is_empty() {
             self.replace((c.start.0, 1), (c.start.0 + 1, 1), String::new());
         } else {
@@ -503,8 +512,13 @@ impl Builder<'_> {
     }
 }
 
+/// Line `line` (1-based) of `text`; empty past the end and for line 0, which spans without
+/// a location carry.
 fn line_text(text: &str, line: u32) -> &str {
-    text.split('\n').nth(line as usize - 1).unwrap_or("")
+    let Some(at) = (line as usize).checked_sub(1) else {
+        return "";
+    };
+    text.split('\n').nth(at).unwrap_or("")
 }
 
 /// What tells two calls of a chain apart: the method, and for names and values the

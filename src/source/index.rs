@@ -69,12 +69,12 @@ impl FileText {
         for n in span.line..=span.end_line {
             let line = self.line(n);
             let from = if n == span.line {
-                span.column as usize - 1
+                (span.column as usize).saturating_sub(1)
             } else {
                 0
             };
             let to = if n == span.end_line {
-                span.end_column as usize - 1
+                (span.end_column as usize).saturating_sub(1)
             } else {
                 usize::MAX
             };

@@ -184,6 +184,8 @@ fixture_tests! {
     shape_errors => "tests/fixtures/shapes/errors.rs",
     shape_matched => "tests/fixtures/shapes/matched.rs",
     shape_workspace => "tests/fixtures/shapes/workspace",
+    shape_uniqueness => "tests/fixtures/shapes/uniqueness.rs",
+    shape_swap => "tests/fixtures/shapes/swap.rs",
 }
 
 /// The bundled demo service: exactly its racy handlers are flagged, each with its route.

@@ -431,6 +431,10 @@ pub struct Builder {
     pub legacy_updates: Vec<(&'static str, String)>,
     /// Legacy `expected` conditions, as condition expression clauses.
     pub legacy_expected: Vec<String>,
+    /// A query's or scan's secondary index (`index_name("email-index")`).
+    pub index: Option<String>,
+    /// A query's key condition, or a scan's filter: which attributes select the items read.
+    pub selects: Option<Text>,
     /// Everything else passed to the builder (`request_items`).
     pub other: Val,
     pub start: Span,
@@ -458,6 +462,8 @@ impl Builder {
             param_members: vec![],
             legacy_updates: vec![],
             legacy_expected: vec![],
+            index: None,
+            selects: None,
             other: Val::default(),
             start,
             from_param: None,

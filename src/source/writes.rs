@@ -29,6 +29,73 @@ pub struct Check {
     pub guard: Guard,
     pub reads: Vec<OpId>,
     pub attrs: BTreeSet<String>,
+    /// The decision is whether other items hold a value the caller gave.
+    pub unique: Option<Unique>,
+}
+
+/// A uniqueness check: a query (or scan) that selects items by attributes whose values the
+/// caller gave (an email on its index), decided on what it found. Only an item keyed by
+/// that value and created only if absent can re-check it: a condition on any other item
+/// cannot see the items the query saw.
+#[derive(Clone, Debug)]
+pub struct Unique {
+    /// The attributes selected on (`email`).
+    pub attrs: Vec<String>,
+    pub index: Option<String>,
+    /// Provenance of the values selected on.
+    pub vals: Val,
+    /// The Rust expression of the first value selected on (`email.clone()`).
+    pub value: Option<String>,
+}
+
+/// The uniqueness a collection read `r` checks when a decision is taken on it, if it selects
+/// by values the caller gave and nothing read.
+fn unique_of(r: &Builder) -> Option<Unique> {
+    if !matches!(r.kind, OpKind::Query | OpKind::Scan) {
+        return None;
+    }
+    let Some(Text::Literal(t)) = &r.selects else {
+        return None;
+    };
+    let c = expr::parse_condition(t);
+    let mut attrs: Vec<String> = c.attrs.iter().map(|a| r.attr_name(a).to_string()).collect();
+    attrs.dedup();
+    let mut vals = Val::default();
+    for p in &r.values {
+        vals.join(&p.val);
+    }
+    if let Some(v) = &r.values_whole {
+        vals.join(v);
+    }
+    let value = r
+        .values
+        .iter()
+        .find(|p| p.val.params().next().is_some())
+        .map(|p| p.text.clone());
+    (!attrs.is_empty() && vals.params().next().is_some() && !vals.has_read()).then(|| Unique {
+        attrs,
+        index: r.index.clone(),
+        vals: vals.plain(),
+        value,
+    })
+}
+
+/// `m` creates, only if absent, an item keyed by a value the uniqueness check selected on:
+/// the claim that makes the value unique (`PK = "EMAIL#" + email`,
+/// `attribute_not_exists(PK)`).
+fn claims(m: &Builder, u: &Unique) -> bool {
+    let Cond::Given(Text::Literal(t)) = &m.condition else {
+        return false;
+    };
+    if expr::parse_condition(t).not_exists.is_empty()
+        || !matches!(m.kind.plain(), OpKind::PutItem | OpKind::UpdateItem)
+    {
+        return false;
+    }
+    let key = key_value(m);
+    u.vals
+        .params()
+        .any(|p| key.origins.contains(&Origin::Param(p)))
 }
 
 /// Where the item's key comes from.
@@ -184,7 +251,20 @@ fn looks_like_key(name: &str) -> bool {
         || (name.ends_with("Id") && name.len() > 2)
 }
 
-fn key_source(b: &Builder) -> KeySource {
+/// The attributes a write's key is stored under, as far as the code shows them: its key
+/// parts, or a put's item parts that look like a key.
+pub fn key_attrs(b: &Builder) -> Vec<String> {
+    let parts = if b.key.is_empty() { &b.item } else { &b.key };
+    parts
+        .iter()
+        .filter(|p| !b.key.is_empty() || looks_like_key(&p.name))
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// The provenance of a write's key: its key parts, or for a put the item's parts that look
+/// like a key (all of them when none does).
+fn key_value(b: &Builder) -> Val {
     let mut v = b.key_val();
     if let Some(item) = &b.item_whole {
         if b.key.is_empty() {
@@ -204,6 +284,11 @@ fn key_source(b: &Builder) -> KeySource {
             v.join(&p.val);
         }
     }
+    v
+}
+
+fn key_source(b: &Builder) -> KeySource {
+    let v = key_value(b);
     if v.is_fresh() {
         KeySource::Fresh
     } else if v.has_read() {
@@ -305,10 +390,16 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
         .iter()
         .filter_map(|g| {
             let reads: Vec<OpId> = g.val.reads().filter(|r| read_ops(*r).is_some()).collect();
+            let unique = reads
+                .iter()
+                .map(|r| read_ops(*r).and_then(|o| unique_of(&o.req)))
+                .collect::<Option<Vec<Unique>>>()
+                .and_then(|u| u.into_iter().next());
             (!reads.is_empty()).then(|| Check {
                 guard: g.clone(),
                 reads,
                 attrs: g.val.attrs.clone(),
+                unique,
             })
         })
         .collect();
@@ -352,6 +443,7 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
                 },
                 reads,
                 attrs: part.val.attrs.clone(),
+                unique: None,
             });
         }
     }
@@ -383,6 +475,14 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
         .iter()
         .cloned()
         .partition(|c| !on_other_item(&c.reads));
+    // A uniqueness check is kept by the claim on the value: this write's, or a member's of
+    // the same transaction.
+    let claimed = |c: &Check| {
+        c.unique.as_ref().is_some_and(|u| {
+            claims(b, u) || (member.is_some() && op.req.members.iter().any(|m| claims(m, u)))
+        })
+    };
+    let other_checks: Vec<Check> = other_checks.into_iter().filter(|c| !claimed(c)).collect();
     let own_feeds: Vec<Feed> = feeds.iter().filter(|f| f.same_item).cloned().collect();
     let own = (own_feeds.is_empty() && own_checks.is_empty())
         || recheck(condition.as_ref(), dynamic, b, &own_feeds, &own_checks);

@@ -1,8 +1,10 @@
+use std::collections::BTreeSet;
+
 use super::{check_step, fix_fn_name, read_step, write_step, Candidate, FlowCtx};
 use crate::fix::{self, edit, rewrite};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
-use crate::source::facts::{GuardKind, OpKind};
+use crate::source::facts::{GuardKind, OpId, OpKind};
 use crate::source::writes;
 
 declare_rule! {
@@ -34,6 +36,13 @@ declare_rule! {
     /// `SET balance = balance - :amount`. DynamoDB then checks and writes atomically; map
     /// `ConditionalCheckFailed` to 409 Conflict.
     ///
+    /// Two shapes a condition on the written item cannot cover are named as they are: a
+    /// uniqueness checked by a query on another attribute (`email` on its index) before a put
+    /// under a new key, fixed by a claim item keyed by the value in the same transaction; and
+    /// a one-time item (a sign-in link, an invitation) found, deleted without a condition and
+    /// then acted on, fixed by a delete on `attribute_exists` with `ReturnValues` `ALL_OLD`
+    /// whose returned item the request goes on with.
+    ///
     /// A delete of an item named by the read itself (cleaning up what a query found), or of
     /// an item whose time read from it has passed the clock (an expired session), is reported
     /// at `info`: a repeated delete does no harm.
@@ -42,13 +51,16 @@ declare_rule! {
     /// The decision is translated from Rust to a condition expression for the fix where its
     /// shape allows (comparisons, flags, `is_some`); other shapes get a compare-and-set on the
     /// attributes that were checked. A delete decided only by a read having found something
-    /// (`if found.is_empty() { return 404 }`) is not reported: if the item is gone by then,
-    /// the delete does nothing.
+    /// (`if found.is_empty() { return 404 }`) is not reported when nothing else depends on
+    /// it: if the item is gone by then, the delete does nothing. A write that returns the old
+    /// item (`ReturnValues` `ALL_OLD`, `UPDATED_OLD`) and is checked afterwards is an atomic
+    /// swap, and safe.
     ///
     /// ## Fix safety
     /// Unsafe: the check moves into the write's condition (a version check when a whole item is
     /// written), so a request that loses the race gets 409 Conflict (or 412) instead of writing.
-    /// Display-only when the condition cannot express a decision of the code or the item's key.
+    /// Display-only when the condition cannot express a decision of the code or the item's key,
+    /// and for the claim and the conditional delete, whose values are the handler's.
     /// Edits add the condition to the write's builder chain (with the handler's own values)
     /// and answer a failed one with the handler's conflict; `racecheck fix --unsafe-fixes`
     /// applies them.
@@ -72,6 +84,22 @@ fn skips_same_value(w: &writes::WriteFacts, c: &writes::Check) -> bool {
         && parts().any(|p| !theirs.origins.is_empty() && theirs.origins.is_subset(&p.val.origins))
 }
 
+/// `w` deletes an item a read found (a one-time code, an invitation) and another write of
+/// the request depends on that read: the delete consumes it. Two requests that both found it
+/// both delete it, the second deleting nothing, and both go on to write.
+fn consumes(ctx: &FlowCtx, w: &writes::WriteFacts, c: &writes::Check) -> bool {
+    let on_read = |r: &OpId| c.reads.contains(r);
+    w.kind == OpKind::DeleteItem
+        && c.guard.on_existing == Some(true)
+        && w.key_source != writes::KeySource::Read
+        && ctx.writes.iter().any(|o| {
+            o.op != w.op
+                && o.kind != OpKind::DeleteItem
+                && (o.feeds.iter().any(|f| on_read(&f.read))
+                    || o.checks.iter().any(|k| k.reads.iter().any(on_read)))
+        })
+}
+
 pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
     for w in ctx.writes {
         if w.rechecks || w.kind == OpKind::BatchWriteItem {
@@ -83,22 +111,35 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             && w.condition.is_none()
             && !w.in_transaction
             && !w.requires_item();
+        // A value computed from the item found is a lost update first (RC101/RC103 name it).
+        let computed = |c: &writes::Check| w.feeds.iter().any(|f| c.reads.contains(&f.read));
         let checks: Vec<_> = w
             .checks
             .iter()
             .filter(|c| !skips_same_value(w, c))
-            // Deleting what a read found: if it is gone by then, the delete does nothing.
-            .filter(|c| !(w.kind == OpKind::DeleteItem && c.guard.on_existing == Some(true)))
+            // Deleting what a read found: if it is gone by then, the delete does nothing,
+            // unless the request goes on to write on the strength of what it found.
             .filter(|c| {
-                c.guard.kind == GuardKind::Value
+                consumes(ctx, w, c)
+                    || !(w.kind == OpKind::DeleteItem && c.guard.on_existing == Some(true))
+            })
+            .filter(|c| {
+                consumes(ctx, w, c)
+                    || c.guard.kind == GuardKind::Value
                     || (revives
+                        && !computed(c)
                         && c.guard.on_existing == Some(true)
                         && c.reads
                             .iter()
                             .any(|r| writes::same_item(&ctx.op(*r).req, &w.req).unwrap_or(true)))
             })
             .collect();
-        let Some(first) = checks.first() else {
+        // A decision on the item's data names the finding before whether it was found.
+        let Some(first) = checks
+            .iter()
+            .find(|c| c.guard.kind == GuardKind::Value)
+            .or(checks.first())
+        else {
             continue;
         };
         let op = ctx.op(w.op);
@@ -127,12 +168,56 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             ),
             &mut evidence,
         );
-        let message = format!(
-            "`{}` is decided on data read from {}, but the {} it guards does not re-check it: a concurrent request can change the item in between",
-            first.guard.text.split_whitespace().collect::<Vec<_>>().join(" "),
-            ctx.op(reads[0]).req.table.display(),
-            w.kind.api_name()
-        );
+        // A create under a key the check did not read: the check was for other items.
+        let creates = w.kind.plain() == OpKind::PutItem && w.key_source != writes::KeySource::Read;
+        if let Some(u) = checks
+            .iter()
+            .find_map(|c| c.unique.as_ref())
+            .filter(|_| creates)
+        {
+            let message = format!(
+                "`{}` checks that no item of {} has this {}{}, then the {} writes under another key: its condition cannot see the items the query found, so two requests with the same {} both pass",
+                first.guard.text.split_whitespace().collect::<Vec<_>>().join(" "),
+                ctx.op(reads[0]).req.table.display(),
+                u.attrs.join(", "),
+                u.index.as_deref().map(|i| format!(" (queried on `{i}`)")).unwrap_or_default(),
+                w.kind.api_name(),
+                u.attrs.join(", "),
+            );
+            let fixes = vec![claim_fix(ctx, w, u)];
+            out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
+            continue;
+        }
+        let guard_text = first
+            .guard
+            .text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let message = if checks.iter().all(|c| consumes(ctx, w, c)) {
+            format!(
+                "`{guard_text}` finds the item in {}, then the delete_item takes it without a condition and the request goes on to write: two requests that both found it both go on (the second delete removes nothing)",
+                ctx.op(reads[0]).req.table.display(),
+            )
+        } else {
+            format!(
+                "`{guard_text}` is decided on data read from {}, but the {} it guards does not re-check it: a concurrent request can change the item in between",
+                ctx.op(reads[0]).req.table.display(),
+                w.kind.api_name()
+            )
+        };
+        if w.kind == OpKind::DeleteItem {
+            let fixes = vec![take_fix(ctx, w, &checks)];
+            let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, fixes);
+            // Deleting what a read found (cleanup of queried items), or what has expired,
+            // repeats harmlessly.
+            let expired = checks.iter().any(|c| c.guard.past_due);
+            if w.key_source == writes::KeySource::Read || expired {
+                c.severity = Some(crate::model::Severity::Info);
+            }
+            out.push(c);
+            continue;
+        }
         let found_existing = checks
             .iter()
             .any(|c| c.guard.kind == GuardKind::Exists && c.guard.on_existing == Some(true));
@@ -146,14 +231,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             }
             None => vec![super::lost_update::version_put(ctx, w)],
         };
-        let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, fixes);
-        // Deleting what a read found (cleanup of queried items), or what has expired, repeats
-        // harmlessly.
-        let expired = checks.iter().any(|c| c.guard.past_due);
-        if w.kind == OpKind::DeleteItem && (w.key_source == writes::KeySource::Read || expired) {
-            c.severity = Some(crate::model::Severity::Info);
-        }
-        out.push(c);
+        out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
     }
 }
 
@@ -171,4 +249,154 @@ fn checked_fix(ctx: &FlowCtx, spec: &fix::UpdateSpec) -> crate::model::Fix {
         ),
     );
     fix::with_gaps(f, &spec.unchecked)
+}
+
+/// A uniqueness checked by a query: the write and an item that claims the value, keyed by
+/// it, in one transaction, the claim only if absent. The key attribute, the table and the
+/// value are the code's; whether the table has a sort key the code does not say, so the fix
+/// is a sketch that names it.
+fn claim_fix(ctx: &FlowCtx, w: &writes::WriteFacts, u: &writes::Unique) -> crate::model::Fix {
+    let attr = u.attrs.first().map(String::as_str).unwrap_or("value");
+    let table = match w.req.table.name() {
+        Some(t) => format!("{t:?}"),
+        None => "TABLE".to_string(),
+    };
+    let keys = writes::key_attrs(&w.req);
+    let pk = keys.first().map(String::as_str).unwrap_or("pk");
+    let value = u.value.as_deref().map(plain_value).unwrap_or(attr);
+    let name = fix_fn_name(ctx, &format!("claiming_{}", crate::fix::ident(attr)));
+    let snippet = format!(
+        r##"/// Writes the item and claims its `{attr}` in one transaction. The claim is an item keyed
+/// by the value, created only if absent: of two requests with the same `{attr}`, one fails
+/// with a cancelled transaction (ConditionalCheckFailed on the claim), answered with 409.
+/// Keep the claim when `{attr}` changes (delete the old one, claim the new one, in one
+/// transaction) and when the item is deleted.
+pub async fn {name}(
+    client: &aws_sdk_dynamodb::Client,
+    item: aws_sdk_dynamodb::types::Put,
+    {attr_ident}: &str,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {{
+    use aws_sdk_dynamodb::types::{{AttributeValue, Put, TransactWriteItem}};
+    let claim = Put::builder()
+        .table_name({table})
+        .item("{pk}", AttributeValue::S(format!("{attr}#{{{attr_ident}}}")))
+        .condition_expression("attribute_not_exists(#pk)")
+        .expression_attribute_names("#pk", "{pk}")
+        .build()?;
+    client
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().put(item).build())
+        .transact_items(TransactWriteItem::builder().put(claim).build())
+        .send()
+        .await?;
+    Ok(())
+}}
+"##,
+        attr_ident = crate::fix::ident(attr),
+    );
+    let sort_key = if keys.len() > 1 {
+        format!(
+            " The item's key has more than one attribute ({}): give the claim the same ones.",
+            keys.join(", ")
+        )
+    } else {
+        " If the table has a sort key, give the claim one too.".to_string()
+    };
+    fix::fix(
+        format!("Claim the `{attr}` in the same transaction"),
+        format!(
+            "A condition on the new item cannot see other items, so `attribute_not_exists` on \
+             it cannot keep `{attr}` unique. Write the item together with a claim item keyed by \
+             the value (`{pk} = \"{attr}#\" + {value}`) in one transact_write_items, the claim \
+             on condition attribute_not_exists; map a cancelled transaction to 409 Conflict.{sort_key}"
+        ),
+        FixSafety::DisplayOnly,
+        snippet,
+    )
+}
+
+/// A delete decided on a read: the delete itself checks, on condition that the item still
+/// exists (and still passes the checks made on the read), and returns the item it removed, so
+/// the request goes on with what it took rather than with what it read. The checks' values
+/// are the handler's, so the fix is a sketch that names them.
+fn take_fix(ctx: &FlowCtx, w: &writes::WriteFacts, checks: &[&writes::Check]) -> crate::model::Fix {
+    let table = match w.req.table.name() {
+        Some(t) => format!("{t:?}"),
+        None => "TABLE".to_string(),
+    };
+    let keys = writes::key_attrs(&w.req);
+    let pk = keys.first().map(String::as_str).unwrap_or("pk");
+    let checked: BTreeSet<&str> = checks
+        .iter()
+        .flat_map(|c| c.attrs.iter().map(String::as_str))
+        .filter(|a| *a != "*" && !keys.iter().any(|k| k == a))
+        .collect();
+    let name = fix_fn_name(ctx, "taken");
+    let more = if checked.is_empty() {
+        String::new()
+    } else {
+        let list = checked
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(" Add the checks the code makes on {list} to the condition, with their values.")
+    };
+    let snippet = format!(
+        r##"/// Deletes the item only while it exists and returns it: of two requests with the same
+/// key one gets the item, the other `None`.
+pub async fn {name}(
+    client: &aws_sdk_dynamodb::Client,
+    key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+) -> Result<
+    Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+    aws_sdk_dynamodb::Error,
+> {{
+    let result = client
+        .delete_item()
+        .table_name({table})
+        .set_key(Some(key))
+        .condition_expression("attribute_exists(#pk)")
+        .expression_attribute_names("#pk", "{pk}")
+        .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+        .send()
+        .await;
+    match result {{
+        Ok(out) => Ok(out.attributes),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+        {{
+            Ok(None)
+        }}
+        Err(err) => Err(err.into()),
+    }}
+}}
+"##
+    );
+    fix::fix(
+        "Take the item with a conditional delete",
+        format!(
+            "Delete on condition attribute_exists({pk}) with ReturnValues ALL_OLD and go on with \
+             the item the delete returns instead of the one read before: only one request gets \
+             it; the other gets ConditionalCheckFailed, answered as the item not being there.{more}"
+        ),
+        FixSafety::DisplayOnly,
+        snippet,
+    )
+}
+
+/// `AttributeValue::S(email.clone())` as the value it holds, `email`.
+fn plain_value(text: &str) -> &str {
+    let mut t = text.trim();
+    for wrap in ["AttributeValue::S(", "S("] {
+        if let Some(inner) = t.strip_prefix(wrap).and_then(|x| x.strip_suffix(')')) {
+            t = inner.trim();
+        }
+    }
+    for tail in [".clone()", ".to_string()", ".to_owned()", ".into()"] {
+        t = t.strip_suffix(tail).unwrap_or(t);
+    }
+    t.trim_start_matches('&')
 }

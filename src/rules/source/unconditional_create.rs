@@ -56,8 +56,10 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .iter()
             .filter(|c| {
                 // A key the caller chose, checked on the same table; any other key only after
-                // a point read (an empty scan says nothing about this item).
+                // a point read (an empty scan says nothing about this item). Going on only when
+                // the read found its item is no check that this one is new.
                 c.guard.kind == GuardKind::Exists
+                    && c.guard.on_existing != Some(true)
                     && c.reads.iter().any(|r| {
                         let read = &ctx.op(*r).req;
                         read.table.same_as(&w.req.table) != Some(false)

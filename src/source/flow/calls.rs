@@ -633,6 +633,8 @@ pub(super) fn map_builder(b: &Builder, f: &impl Fn(&Val) -> Val) -> Builder {
         param_members: b.param_members.clone(),
         legacy_updates: b.legacy_updates.clone(),
         legacy_expected: b.legacy_expected.clone(),
+        index: b.index.clone(),
+        selects: b.selects.clone(),
         other: f(&b.other),
         start: b.start.clone(),
         from_param: b.from_param,

@@ -214,6 +214,31 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         last
     }
 
+    /// `let item = out.item.ok_or(NotFound)?;`: an absent item leaves the function, so what
+    /// follows runs only when the read found it, as after `let Some(item) = .. else`.
+    /// `val` is the bound value when the caller has it; else the receiver is looked up.
+    fn presence_guard(&mut self, e: &Expr, val: &Val, span: Span) -> bool {
+        let Expr::Try(t) = strip(e) else { return false };
+        let Expr::MethodCall(m) = strip(&t.expr) else {
+            return false;
+        };
+        if !matches!(m.method.to_string().as_str(), "ok_or" | "ok_or_else") {
+            return false;
+        }
+        let mut v = val.clone();
+        if let Some(r) = root_ident(&m.receiver).and_then(|r| self.env.get(&r)) {
+            v.join(&r.data());
+        }
+        if !v.has_read() {
+            return false;
+        }
+        // Only whether it was found is decided, on none of its attributes.
+        v.attrs.clear();
+        let g = self.guard(&v, GuardKind::Exists, Some(true), text_of(e), span, true);
+        self.guards.push(g);
+        true
+    }
+
     /// `part.validate()?;`, `ensure_owner(&item, user)?;`: a check of read data that leaves
     /// the function when it fails guards what follows, like an early return.
     fn validation_guard(&mut self, e: &Expr) {
@@ -396,6 +421,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                         held.guard_of = Some(text_of(recv));
                         v = held;
                     }
+                    self.presence_guard(&init.expr, &v.data(), self.span(l));
                     if let Some((_, diverge)) = &init.diverge {
                         let d = self.expr(diverge);
                         drop(d);
@@ -426,7 +452,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }
             Stmt::Expr(e, semi) => {
                 let v = self.top_expr(e);
-                if semi.is_some() {
+                if semi.is_some() && !self.presence_guard(e, &Val::default(), self.span(e)) {
                     self.validation_guard(e);
                 }
                 v
@@ -1060,7 +1086,23 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             }
             return Val::default();
         }
-        let v = self.exprs(&args);
+        let mut v = self.exprs(&args);
+        // `format!("EMAIL#{email}")`: names captured in the format string are arguments too.
+        if let Some(Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(fmt),
+            ..
+        })) = args.first()
+        {
+            for name in captured(&fmt.value()) {
+                let ident = syn::Ident::new(&name, fmt.span());
+                let path = Expr::Path(syn::ExprPath {
+                    attrs: vec![],
+                    qself: None,
+                    path: ident.into(),
+                });
+                v.join(&self.expr(&path));
+            }
+        }
         // Macros that build data (`vec!`, `format!`, `json!`, `hashmap!`) or await several
         // futures (`join!`, `try_join!`) give their arguments' provenance; logging does not.
         if matches!(
@@ -1074,4 +1116,29 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
     }
 
     // ----- calls ------------------------------------------------------------------------
+}
+
+/// The names a format string captures (`{email}`, `{id:?}`), not positions or escapes.
+fn captured(fmt: &str) -> Vec<String> {
+    let mut out = vec![];
+    let mut rest = fmt;
+    while let Some(at) = rest.find('{') {
+        rest = &rest[at + 1..];
+        if let Some(r) = rest.strip_prefix('{') {
+            rest = r;
+            continue;
+        }
+        let end = rest.find(['}', ':']).unwrap_or(rest.len());
+        let name = rest[..end].trim();
+        let ident = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if ident && syn::parse_str::<syn::Ident>(name).is_ok() && !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+        rest = &rest[end..];
+    }
+    out
 }

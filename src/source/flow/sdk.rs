@@ -171,6 +171,21 @@ impl Walker<'_, '_, '_> {
                 }
             }
             "build" => {}
+            "index_name" | "set_index_name" => {
+                nb.index = lit(0);
+                let v = self.exprs(&m.args);
+                nb.other.join(&v.plain());
+            }
+            "key_condition_expression"
+            | "set_key_condition_expression"
+            | "filter_expression"
+            | "set_filter_expression" => {
+                let selects = arg(0).map(|a| self.text_arg(a));
+                // A key condition says more than a filter beside it.
+                if method.contains("key_condition") || nb.selects.is_none() {
+                    nb.selects = selects;
+                }
+            }
             "request_items" if nb.kind == OpKind::BatchWriteItem => {
                 if let Some(a) = arg(0) {
                     nb.table = self.table_ref(a);
@@ -288,6 +303,11 @@ impl Walker<'_, '_, '_> {
                     }
                 }
                 "update_expression" => b.update = Some(self.text_arg(value)),
+                "index_name" => b.index = str_lit(unwrap_some(value)),
+                "key_condition_expression" => b.selects = Some(self.text_arg(value)),
+                "filter_expression" if b.selects.is_none() => {
+                    b.selects = Some(self.text_arg(value))
+                }
                 // rusoto's legacy API: a map of updates, a map of expectations.
                 "attribute_updates" => {
                     b.update = Some(Text::Dynamic("attribute_updates".into()));

@@ -81,8 +81,9 @@ pub mod rc102_redeem_coupon_0_3 {
             .table_name("coupons")
             .key("code", AttributeValue::S(code.to_owned()))
             .update_expression("SET redeemed = :t")
-            .condition_expression("attribute_not_exists(#redeemed) OR #redeemed = :redeemed")
+            .condition_expression("(attribute_not_exists(#redeemed) OR #redeemed = :redeemed) AND (attribute_exists(#code))")
             .expression_attribute_names("#redeemed", "redeemed")
+            .expression_attribute_names("#code", "code")
             .expression_attribute_values(":t", AttributeValue::Bool(true_value))
             .expression_attribute_values(":redeemed", AttributeValue::Bool(false))
             .send()
@@ -128,8 +129,42 @@ pub mod rc102_withdraw_0_4 {
     }
 }
 
+/// RC102 check-then-act at tests/fixtures/source/RC102.rs:157
+pub mod rc102_sign_in_with_link_0_5 {
+    /// Deletes the item only while it exists and returns it: of two requests with the same
+    /// key one gets the item, the other `None`.
+    pub async fn sign_in_with_link_taken(
+        client: &aws_sdk_dynamodb::Client,
+        key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+    ) -> Result<
+        Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+        aws_sdk_dynamodb::Error,
+    > {
+        let result = client
+            .delete_item()
+            .table_name("sign_in_links")
+            .set_key(Some(key))
+            .condition_expression("attribute_exists(#pk)")
+            .expression_attribute_names("#pk", "link")
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out.attributes),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+}
+
 /// RC103 non-atomic-counter at tests/fixtures/source/RC103.rs:31
-pub mod rc103_increment_0_5 {
+pub mod rc103_increment_0_6 {
     /// Changes the number in one atomic update expression.
     pub async fn increment_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -159,7 +194,7 @@ pub mod rc103_increment_0_5 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/source/RC103.rs:57
-pub mod rc103_add_points_0_6 {
+pub mod rc103_add_points_0_7 {
     /// Changes the number in one atomic update expression.
     pub async fn add_points_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -190,7 +225,7 @@ pub mod rc103_add_points_0_6 {
 }
 
 /// RC104 split-multi-item-write at tests/fixtures/source/RC104.rs:31
-pub mod rc104_transfer_0_7 {
+pub mod rc104_transfer_0_8 {
     /// Applies all the writes of the request atomically, or none of them.
     pub async fn transfer_in_one_transaction(
         client: &aws_sdk_dynamodb::Client,
@@ -233,7 +268,7 @@ pub mod rc104_transfer_0_7 {
 }
 
 /// RC105 unhandled-condition-failure at tests/fixtures/source/RC105.rs:10
-pub mod rc105_reserve_seat_0_8 {
+pub mod rc105_reserve_seat_0_9 {
     /// The answer for a failed `update_item`: a failed condition is the client's conflict, not a 500.
     /// Use it as `.send().await.map_err(|e| update_item_error_status(&e))?`.
     pub fn update_item_error_status(
@@ -249,7 +284,7 @@ pub mod rc105_reserve_seat_0_8 {
 }
 
 /// RC106 unconditional-create at tests/fixtures/source/RC106.rs:13
-pub mod rc106_register_user_0_9 {
+pub mod rc106_register_user_0_10 {
     /// Creates the item only if its key is not taken.
     pub async fn register_user_create_once(
         client: &aws_sdk_dynamodb::Client,
@@ -276,7 +311,7 @@ pub mod rc106_register_user_0_9 {
 }
 
 /// RC106 unconditional-create at tests/fixtures/source/RC106.rs:41
-pub mod rc106_claim_handle_0_10 {
+pub mod rc106_claim_handle_0_11 {
     /// Creates the item only if its key is not taken.
     pub async fn claim_handle_create_once(
         client: &aws_sdk_dynamodb::Client,
@@ -303,7 +338,7 @@ pub mod rc106_claim_handle_0_10 {
 }
 
 /// RC107 unconditioned-batch-write at tests/fixtures/source/RC107.rs:32
-pub mod rc107_apply_discount_0_11 {
+pub mod rc107_apply_discount_0_12 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn apply_discount_with_version_check(
@@ -334,7 +369,7 @@ pub mod rc107_apply_discount_0_11 {
 }
 
 /// RC108 unbounded-retry at tests/fixtures/source/RC108.rs:12
-pub mod rc108_bump_version_0_12 {
+pub mod rc108_bump_version_0_13 {
     /// Runs `attempt` until it succeeds, at most `max_attempts` times.
     pub async fn bump_version_with_bounded_retry<T, F, Fut>(
         max_attempts: u32,
@@ -355,7 +390,7 @@ pub mod rc108_bump_version_0_12 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:17
-pub mod rc109_hit_0_13 {
+pub mod rc109_hit_0_14 {
     /// `state.hits`: hold one guard for the read and the write.
     pub fn hit_locked<T>(state: &std::sync::Mutex<T>, change: impl FnOnce(&mut T)) {
         let mut guard = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -364,7 +399,7 @@ pub mod rc109_hit_0_13 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:25
-pub mod rc109_visit_0_14 {
+pub mod rc109_visit_0_15 {
     /// `state.visits`: one atomic read-modify-write instead of `load` then `store`.
     pub fn visit_locked(value: &std::sync::atomic::AtomicI64, delta: i64) -> i64 {
         value.fetch_add(delta, std::sync::atomic::Ordering::SeqCst) + delta
@@ -372,7 +407,7 @@ pub mod rc109_visit_0_14 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:33
-pub mod rc109_count_word_0_15 {
+pub mod rc109_count_word_0_16 {
     /// `state.cache`: hold one guard for the read and the write.
     pub fn count_word_locked<T>(state: &std::sync::Mutex<T>, change: impl FnOnce(&mut T)) {
         let mut guard = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -381,7 +416,7 @@ pub mod rc109_count_word_0_15 {
 }
 
 /// RC101 lost-update at tests/fixtures/source/precision.rs:56
-pub mod rc101_shout_name_0_16 {
+pub mod rc101_shout_name_0_17 {
     /// Writes the change only if the item is unchanged since it was read.
     pub async fn shout_name_if_unchanged(
         client: &aws_sdk_dynamodb::Client,
@@ -414,7 +449,7 @@ pub mod rc101_shout_name_0_16 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/source/rusoto.rs:30
-pub mod rc103_add_credits_0_17 {
+pub mod rc103_add_credits_0_18 {
     /// Changes the number in one atomic update expression.
     pub async fn add_credits_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -445,7 +480,7 @@ pub mod rc103_add_credits_0_17 {
 }
 
 /// RC105 unhandled-condition-failure at tests/fixtures/source/rusoto.rs:60
-pub mod rc105_open_wallet_0_18 {
+pub mod rc105_open_wallet_0_19 {
     /// The answer for a failed `transact_write_items`: a failed condition is the client's conflict, not a 500.
     /// Use it as `.send().await.map_err(|e| transact_write_items_error_status(&e))?`.
     pub fn transact_write_items_error_status(
@@ -461,7 +496,7 @@ pub mod rc105_open_wallet_0_18 {
 }
 
 /// RC101 lost-update at tests/fixtures/crate/src/handlers.rs:25
-pub mod rc101_rename_account_0_19 {
+pub mod rc101_rename_account_0_20 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn rename_account_with_version_check(
@@ -493,7 +528,7 @@ pub mod rc101_rename_account_0_19 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/crate/src/handlers.rs:38
-pub mod rc103_deposit_0_20 {
+pub mod rc103_deposit_0_21 {
     /// Changes the number in one atomic update expression.
     pub async fn deposit_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -525,7 +560,7 @@ pub mod rc103_deposit_0_20 {
 }
 
 /// RC104 split-multi-item-write at tools/demo-service/src/accounts.rs:162
-pub mod rc104_transfer_0_21 {
+pub mod rc104_transfer_0_22 {
     /// Applies all the writes of the request atomically, or none of them.
     pub async fn transfer_in_one_transaction(
         client: &aws_sdk_dynamodb::Client,
@@ -568,7 +603,7 @@ pub mod rc104_transfer_0_21 {
 }
 
 /// RC103 non-atomic-counter at tools/demo-service/src/counters.rs:67
-pub mod rc103_incr_0_22 {
+pub mod rc103_incr_0_23 {
     /// Changes the number in one atomic update expression.
     pub async fn incr_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -599,7 +634,7 @@ pub mod rc103_incr_0_22 {
 }
 
 /// RC102 check-then-act at tools/demo-service/src/coupons.rs:86
-pub mod rc102_redeem_0_23 {
+pub mod rc102_redeem_0_24 {
     /// Checks and writes in one request: DynamoDB rejects the write when the check fails.
     pub async fn redeem_checked(
         client: &aws_sdk_dynamodb::Client,
@@ -615,8 +650,9 @@ pub mod rc102_redeem_0_23 {
             .table_name("coupons")
             .key("id", AttributeValue::S(code.to_owned()))
             .update_expression("SET redeemed = :t ADD redemptions :one")
-            .condition_expression("attribute_not_exists(#redeemed) OR #redeemed = :redeemed")
+            .condition_expression("(attribute_not_exists(#redeemed) OR #redeemed = :redeemed) AND (attribute_exists(#id))")
             .expression_attribute_names("#redeemed", "redeemed")
+            .expression_attribute_names("#id", "id")
             .expression_attribute_values(":one", AttributeValue::N(one.to_string()))
             .expression_attribute_values(":t", AttributeValue::Bool(true_value))
             .expression_attribute_values(":redeemed", AttributeValue::Bool(false))
@@ -633,7 +669,7 @@ pub mod rc102_redeem_0_23 {
 }
 
 /// RC101 lost-update at tools/demo-service/src/profiles.rs:98
-pub mod rc101_update_profile_0_24 {
+pub mod rc101_update_profile_0_25 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn update_profile_with_version_check(
@@ -664,7 +700,7 @@ pub mod rc101_update_profile_0_24 {
 }
 
 /// RC301 precondition-not-enforced at tests/fixtures/audit/src/main.rs:27
-pub mod rc301_replace_item_0_25 {
+pub mod rc301_replace_item_0_26 {
     /// Puts `item` only if the stored version is still `expected_version`.
     pub async fn replace_item_if_match(
         client: &aws_sdk_dynamodb::Client,
@@ -695,7 +731,7 @@ pub mod rc301_replace_item_0_25 {
 }
 
 /// RC303 idempotency-not-enforced at tests/fixtures/audit/src/main.rs:64
-pub mod rc303_charge_0_26 {
+pub mod rc303_charge_0_27 {
     /// Claims an idempotency key; fails with 409 when it was used before.
     pub async fn charge_claim_key(
         client: &aws_sdk_dynamodb::Client,
@@ -723,6 +759,6 @@ pub mod rc303_charge_0_26 {
 }
 
 /// RC303 idempotency-not-enforced at tests/fixtures/audit/src/main.rs:97
-pub mod rc303_bump_0_27 {
+pub mod rc303_bump_0_28 {
     // update_expression("SET #value = :value") with the value from the request body
 }

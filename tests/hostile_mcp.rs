@@ -6,11 +6,36 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::Write;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use common::McpServer as Server;
+
+/// Characters of one answer, its text and structured content together.
+fn answer_size(result: &Value) -> usize {
+    let text: usize = result["content"]
+        .as_array()
+        .map(|c| {
+            c.iter()
+                .map(|b| b["text"].as_str().unwrap_or("").chars().count())
+                .sum()
+        })
+        .unwrap_or(0);
+    text + result["structuredContent"].to_string().chars().count()
+}
+
+fn text_of(result: &Value) -> String {
+    result["content"][0]["text"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
+}
+
+fn call(s: &mut Server, tool: &str, args: Value) -> Value {
+    s.request("tools/call", json!({"name": tool, "arguments": args}))
+}
 
 /// Item 1: the framing's answer to a malformed line, written while a long answer is being
 /// copied out, never cuts that answer.
@@ -78,6 +103,82 @@ fn a_request_over_rmcps_bound_is_answered_with_its_id() {
     assert!(message.contains("byte limit"), "{message}");
     assert!(ping.is_some(), "the server kept serving");
     s.ping();
+}
+
+/// Item 3: a forged cursor (or rule, or id) is quoted short in the error, whatever its size.
+#[test]
+fn forged_arguments_are_not_echoed_whole() {
+    let mut s = Server::ready();
+    let forged = "A".repeat(100_000);
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/source/RC103.rs");
+    for (tool, args) in [
+        (
+            "analyze_source",
+            json!({"path": fixture, "cursor": forged.clone()}),
+        ),
+        ("analyze_source", json!({"path": fixture, "cursor": "zz.1"})),
+        (
+            "analyze_source",
+            json!({"path": fixture, "rules": [forged.clone(), forged.clone()]}),
+        ),
+        ("explain_rule", json!({"rule": forged.clone()})),
+        (
+            "suggest_fix",
+            json!({"path": fixture, "id": forged.clone()}),
+        ),
+    ] {
+        let r = call(&mut s, tool, args);
+        assert_eq!(r["isError"], true, "{tool}: {}", text_of(&r));
+        let size = answer_size(&r);
+        assert!(
+            size < 1_000,
+            "{tool}: an error of {size} characters: {}…",
+            text_of(&r).chars().take(200).collect::<String>()
+        );
+    }
+}
+
+/// Item 4: a finding whose strings alone exceed the budget (a 25,000-character operation) is
+/// shown with them cut, not refused on every page.
+#[test]
+fn a_finding_too_long_for_an_answer_is_cut_to_fit() {
+    let mut s = Server::ready();
+    let path = format!("/items/{}/{{id}}", "a".repeat(25_000));
+    let doc = json!({
+        "openapi": "3.0.3",
+        "info": {"title": "t", "version": "1"},
+        "paths": {path: {
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "put": {"responses": {"200": {"description": "ok"}}}
+        }}
+    });
+    let mut seen = 0;
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let mut args = json!({"content": doc.to_string()});
+        if let Some(c) = &cursor {
+            args["cursor"] = json!(c);
+        }
+        let r = call(&mut s, "validate_openapi", args);
+        assert_ne!(r["isError"], true, "{}", text_of(&r));
+        assert!(answer_size(&r) <= 20_000, "{} characters", answer_size(&r));
+        let sc = &r["structuredContent"];
+        let found = sc["findings"].as_array().cloned().unwrap_or_default();
+        assert!(!found.is_empty(), "{sc}");
+        assert!(
+            found[0]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("more bytes)")),
+            "the cut is marked: {}",
+            found[0]["message"]
+        );
+        seen += found.len();
+        match sc["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert!(seen >= 3, "RC201, RC207 and RC208 are all shown: {seen}");
 }
 
 /// Item 6: under load — long answers, malformed and invalid lines, probes sending progress,

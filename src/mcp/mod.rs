@@ -212,7 +212,8 @@ fn existing(p: &str) -> Result<PathBuf, String> {
         return Ok(path);
     }
     Err(format!(
-        "path `{p}` does not exist (the server's working directory is `{}`); pass an absolute path",
+        "path `{}` does not exist (the server's working directory is `{}`); pass an absolute path",
+        page::clip(p, 512),
         std::env::current_dir()
             .map(|d| d.display().to_string())
             .unwrap_or_default()
@@ -318,13 +319,17 @@ fn pick_finding(report: &Report, args: &FindingRef) -> Result<crate::model::Find
     };
     let mut f = found.cloned().ok_or_else(|| match &args.id {
         Some(id) => format!(
-            "no finding `{id}` in this code now ({} findings; it may be fixed, or the code changed its message)",
+            "no finding `{}` in this code now ({} findings; it may be fixed, or the code changed its message)",
+            page::echo(id),
             report.findings.len()
         ),
         None => format!(
             "no finding on line {}{} ({} findings)",
             args.line.unwrap_or(0),
-            args.file.as_deref().map(|f| format!(" of `{f}`")).unwrap_or_default(),
+            args.file
+                .as_deref()
+                .map(|f| format!(" of `{}`", page::clip(f, 512)))
+                .unwrap_or_default(),
             report.findings.len()
         ),
     })?;
@@ -545,7 +550,7 @@ impl Server {
                     if !d.is_dir() {
                         return Ok(tool_error(format!(
                             "base_dir `{}` is not a directory",
-                            d.display()
+                            page::clip(&d.display().to_string(), 512)
                         )));
                     }
                 }
@@ -714,7 +719,7 @@ impl Server {
             Some(r) => CallToolResult::success(vec![ContentBlock::text(r.doc())]),
             None => tool_error(format!(
                 "unknown rule `{}`; known rules: {}",
-                args.rule,
+                page::echo(&args.rule),
                 crate::rules::all()
                     .map(|r| r.id)
                     .collect::<Vec<_>>()

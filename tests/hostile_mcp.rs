@@ -181,6 +181,46 @@ fn a_finding_too_long_for_an_answer_is_cut_to_fit() {
     assert!(seen >= 3, "RC201, RC207 and RC208 are all shown: {seen}");
 }
 
+/// Item 5: a cursor into a proven audit pages its verdicts only while the code is unchanged.
+#[test]
+fn a_proven_audit_is_not_paged_after_the_code_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/audit");
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    for f in ["openapi.yaml", "src/main.rs"] {
+        std::fs::copy(fixture.join(f), dir.path().join(f)).unwrap();
+    }
+    let mut s = Server::ready();
+    // Nothing listens on the discard port: every probe fails at once, and is still a verdict.
+    let args = json!({"path": dir.path(), "base_url": "http://127.0.0.1:9", "limit": 1});
+    let first = call(&mut s, "audit_service", args.clone());
+    assert_ne!(first["isError"], true, "{}", text_of(&first));
+    let cursor = first["structuredContent"]["next_cursor"]
+        .as_str()
+        .expect("more than one finding")
+        .to_string();
+    let mut paged = args.clone();
+    paged["cursor"] = json!(cursor);
+    let second = call(&mut s, "audit_service", paged.clone());
+    assert_ne!(second["isError"], true, "{}", text_of(&second));
+    assert!(
+        second["structuredContent"]["findings"][0]["proof"].is_object(),
+        "{second}"
+    );
+
+    let main = dir.path().join("src/main.rs");
+    let mut code = std::fs::read_to_string(&main).unwrap();
+    code.push_str("\n// changed after the audit\n");
+    std::fs::write(&main, code).unwrap();
+    let stale = call(&mut s, "audit_service", paged);
+    assert_eq!(stale["isError"], true, "stale verdicts were paged: {stale}");
+    assert!(
+        text_of(&stale).contains("changed since this audit"),
+        "{}",
+        text_of(&stale)
+    );
+}
+
 /// Item 6: under load — long answers, malformed and invalid lines, probes sending progress,
 /// logs on stderr — every request is answered exactly once, whole and valid.
 #[test]

@@ -184,14 +184,23 @@ pub struct ExplainRuleArgs {
     pub rule: String,
 }
 
+/// A proven audit kept for paging.
+struct Proven {
+    /// The arguments it ran with.
+    key: String,
+    /// [`crate::audit::inputs_print`] of what it read.
+    inputs: u64,
+    report: Report,
+}
+
 #[derive(Clone)]
 pub struct Server {
     tool_router: ToolRouter<Server>,
     /// Fixed when the server starts (flags and environment); no call can widen it.
     policy: Policy,
-    /// The last proven audit (its arguments, and the report): a `cursor` into it pages the
-    /// same verdicts instead of sending every probe again.
-    proven: std::sync::Arc<std::sync::Mutex<Option<(String, Report)>>>,
+    /// The last proven audit: a `cursor` into it pages the same verdicts instead of sending
+    /// every probe again, while its inputs are unchanged.
+    proven: std::sync::Arc<std::sync::Mutex<Option<Proven>>>,
 }
 
 impl Default for Server {
@@ -603,12 +612,33 @@ impl Server {
             )
         });
         if let (Some(key), Some(_)) = (&key, &args.page.cursor) {
-            let cached = self
-                .proven
-                .lock()
-                .ok()
-                .and_then(|c| c.as_ref().filter(|(k, _)| k == key).map(|(_, r)| r.clone()));
-            if let Some(report) = cached {
+            let cached = self.proven.lock().ok().and_then(|c| {
+                c.as_ref()
+                    .filter(|p| p.key == *key)
+                    .map(|p| (p.inputs, p.report.clone()))
+            });
+            if let Some((inputs, report)) = cached {
+                let (dir, spec) = (
+                    PathBuf::from(&args.path),
+                    args.spec.clone().map(PathBuf::from),
+                );
+                let kept = report.clone();
+                let now = match blocking(&ct, "the check of the inputs", move |_| {
+                    crate::audit::inputs_print(&dir, spec.as_deref(), &kept)
+                })
+                .await
+                {
+                    Ok(n) => n,
+                    Err(e) => return Ok(e),
+                };
+                if now != inputs {
+                    if let Ok(mut cache) = self.proven.lock() {
+                        *cache = None;
+                    }
+                    return Ok(tool_error(
+                        "the code or document changed since this audit was proven, so its verdicts may no longer hold; run it again: call audit_service without `cursor` (its probes run again)",
+                    ));
+                }
                 return Ok(report_result(&report, &args.page));
             }
         }
@@ -621,6 +651,20 @@ impl Server {
             if let Err(e) = crate::probe::safety::endpoint(url, &self.policy) {
                 return Ok(tool_error(e));
             }
+            // Taken before the probes: an edit while they run makes later pages refuse.
+            let (dir, spec) = (
+                PathBuf::from(&args.path),
+                args.spec.clone().map(PathBuf::from),
+            );
+            let read = report.clone();
+            let inputs = match blocking(&ct, "the check of the inputs", move |_| {
+                crate::audit::inputs_print(&dir, spec.as_deref(), &read)
+            })
+            .await
+            {
+                Ok(n) => n,
+                Err(e) => return Ok(e),
+            };
             let svc =
                 crate::audit::plans::Service::new(url, &params, &facts, args.interleave.as_deref());
             // Progress as each finding's probe starts.
@@ -634,7 +678,11 @@ impl Server {
             let _ = forward.await;
             if let (Some(key), Ok(mut cache), false) = (key, self.proven.lock(), ct.is_cancelled())
             {
-                *cache = Some((key, report.clone()));
+                *cache = Some(Proven {
+                    key,
+                    inputs,
+                    report: report.clone(),
+                });
             }
         }
         let mut result = report_result(&report, &args.page);

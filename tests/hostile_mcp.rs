@@ -325,3 +325,22 @@ fn every_request_is_answered_once_and_whole_under_load() {
     }
     drop(racy);
 }
+
+/// Item 7: `tools/list` stays small, every tool has a title, and every output schema is an
+/// object schema.
+#[test]
+fn tools_list_is_small_and_every_tool_has_a_title() {
+    let mut s = Server::ready();
+    let list = s.request("tools/list", json!({}));
+    let size = list.to_string().len();
+    assert!(size < 30_000, "tools/list is {size} bytes");
+    let tools = list["tools"].as_array().cloned().unwrap_or_default();
+    assert_eq!(tools.len(), 7);
+    for t in &tools {
+        let title = t["title"].as_str().unwrap_or("");
+        assert!(!title.is_empty(), "{} has no title", t["name"]);
+        if let Some(out) = t.get("outputSchema") {
+            assert_eq!(out["type"], "object", "{}: {out}", t["name"]);
+        }
+    }
+}

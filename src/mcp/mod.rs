@@ -1,6 +1,7 @@
 //! The stdio MCP server: a thin adapter that converts arguments, calls the engine on a
 //! blocking thread, and returns the same JSON as the CLI plus the text rendering.
 
+mod outline;
 #[doc(hidden)]
 mod prompts;
 pub mod stdio;
@@ -30,6 +31,7 @@ use crate::report::page::{self, Page, PageArgs};
 use crate::source::{self, Input, Options};
 use crate::spec::SpecInput;
 use crate::Cancel;
+use outline::outline;
 
 const RULE_URI: &str = "racecheck://rules/";
 
@@ -370,6 +372,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Prove a race on a running service",
         description = "Prove a race on a running development service: fire synchronized bursts \
         (HTTP/1.1 last-byte synchronisation) at one endpoint and observe the state before and \
         after each round. Modes: lost-update (N increments, did the counter move by N? RC401), \
@@ -379,7 +382,7 @@ impl Server {
         loopback (127.0.0.1, localhost) unless the operator allowed the host; requests, \
         concurrency (cap 50), rounds (cap 10) and time are capped. Sends progress after each \
         round and stops when cancelled.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
+        output_schema = outline::<Page>(),
         annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
     )]
     async fn probe_endpoint(
@@ -404,6 +407,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Find races in Rust source",
         description = "Find race conditions in Rust code of an Axum service that uses DynamoDB \
         (aws-sdk-dynamodb): lost updates, check-then-act, non-atomic counters, multi-item writes \
         outside transactions, creates without attribute_not_exists, unhandled \
@@ -414,7 +418,7 @@ impl Server {
         function that compiles against aws-sdk-dynamodb. `errors` lists anything not analysed. Answers fit in about 20,000 characters: a summary by rule, severity and place, then the \
         findings that matter most; `next_cursor` pages through the rest, `min_severity`, \
         `rules`, `filter` and `limit` narrow it, `detail` gives fixes in full.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
+        output_schema = outline::<Page>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn analyze_source(
@@ -453,6 +457,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Fixes for one finding",
         description = "The fixes for one source finding, in full: give the finding's \
         `fingerprint` from an earlier analyze_source or audit_service answer as `id` (or a \
         `line` of its read, check or write, with `file`), and the same `path` or `code`. \
@@ -461,7 +466,7 @@ impl Server {
         `edit_note` says why), its applicability (safe, unsafe: clients can see a change such \
         as a new 409, display-only: a sketch to adapt) and what it changes for clients. It \
         never writes files; `racecheck fix --apply` does.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<SuggestedFix>(),
+        output_schema = outline::<SuggestedFix>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn suggest_fix(
@@ -520,6 +525,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Check an OpenAPI document for races",
         description = "Check an OpenAPI 3.0/3.1 document (YAML or JSON, $refs into other files \
         followed) for writes that leave concurrent clients unprotected: no If-Match/412 on \
         item updates, no 409/412 documented, no ETag, no Idempotency-Key on POSTs that charge or \
@@ -529,7 +535,7 @@ impl Server {
         `content` (with `base_dir` for relative $refs). Fixes are the YAML/JSON to add. Answers fit in about 20,000 characters: a summary by rule, severity and place, then the \
         findings that matter most; `next_cursor` pages through the rest, `min_severity`, \
         `rules`, `filter` and `limit` narrow it, `detail` gives fixes in full.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
+        output_schema = outline::<Page>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn validate_openapi(
@@ -578,6 +584,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Audit a service (source, contract, probes)",
         description = "Audit a service's source and its OpenAPI document together: every \
         analyze_source and validate_openapi finding, source findings tagged with the operation \
         they break, and what the contract promises that the handlers do not keep: If-Match/412 \
@@ -591,7 +598,7 @@ impl Server {
         (what is missing); this sends requests that change the service's data, with progress as \
         each probe starts, and stops when cancelled; its `next_cursor` pages the same verdicts \
         without probing again.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
+        output_schema = outline::<Page>(),
         annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
     )]
     async fn audit_service(
@@ -693,6 +700,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Plan a probe for one finding",
         description = "The probe plan for one finding of a service, without running it: the \
         target request from its route and the OpenAPI document (a body the handler's \
         `Json<T>` reads where the document has none), the GET that observes the attribute the \
@@ -702,7 +710,7 @@ impl Server {
         `params` for path parameters, and the finding's `fingerprint` as `id` (or `line` and \
         `file`). A `ready` plan goes to probe_endpoint as is; an `untested` one lists what is \
         missing and never guesses it.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<PlannedProbe>(),
+        output_schema = outline::<PlannedProbe>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn plan_probe(
@@ -754,6 +762,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Explain a racecheck rule",
         description = "Explain a racecheck rule (RC101..RC109, or its slug such as lost-update): \
         what it detects, why it is a race, a racy example and the fix. Call it when a finding's \
         rule needs explaining before changing code.",

@@ -170,6 +170,46 @@ fn borrowed(findings: &[Finding], f: &Finding) -> Option<crate::model::Proof> {
     Some(p)
 }
 
+/// A fingerprint of what an audit of `dir` (and `spec_path`) read: each Rust file, the
+/// document and every file a finding of `report` names, by path, size, modification time and
+/// content. Any edit changes it, so results kept from a proven audit are never paged after
+/// the code under them changed.
+pub fn inputs_print(dir: &Path, spec_path: Option<&Path>, report: &Report) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut files: Vec<PathBuf> =
+        source::files::discover(&[Input::Path(dir.to_path_buf())], &mut vec![])
+            .into_iter()
+            .filter_map(|i| match i {
+                Input::Path(p) => Some(p),
+                Input::Inline { .. } => None,
+            })
+            .collect();
+    files.extend(spec_path.map(Path::to_path_buf).or_else(|| find_spec(dir)));
+    for f in &report.findings {
+        files.push(PathBuf::from(&f.location.file));
+        files.extend(f.evidence.iter().map(|e| PathBuf::from(&e.file)));
+    }
+    files.sort();
+    files.dedup();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for path in &files {
+        path.hash(&mut h);
+        // A name that is not a file (a probe target, a document pointer) hashes as absent.
+        let Ok(meta) = std::fs::metadata(path) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        meta.len().hash(&mut h);
+        meta.modified().ok().hash(&mut h);
+        if meta.len() <= source::files::MAX_FILE_BYTES {
+            std::fs::read(path).ok().hash(&mut h);
+        }
+    }
+    h.finish()
+}
+
 /// What an audit learnt of the service beyond its findings: the document's operations and
 /// the routed handlers with their writes (what plans are built from).
 #[derive(Default)]

@@ -1,6 +1,7 @@
 //! The stdio MCP server: a thin adapter that converts arguments, calls the engine on a
 //! blocking thread, and returns the same JSON as the CLI plus the text rendering.
 
+mod outline;
 #[doc(hidden)]
 mod prompts;
 pub mod stdio;
@@ -30,6 +31,7 @@ use crate::report::page::{self, Page, PageArgs};
 use crate::source::{self, Input, Options};
 use crate::spec::SpecInput;
 use crate::Cancel;
+use outline::outline;
 
 const RULE_URI: &str = "racecheck://rules/";
 
@@ -184,14 +186,23 @@ pub struct ExplainRuleArgs {
     pub rule: String,
 }
 
+/// A proven audit kept for paging.
+struct Proven {
+    /// The arguments it ran with.
+    key: String,
+    /// [`crate::audit::inputs_print`] of what it read.
+    inputs: u64,
+    report: Report,
+}
+
 #[derive(Clone)]
 pub struct Server {
     tool_router: ToolRouter<Server>,
     /// Fixed when the server starts (flags and environment); no call can widen it.
     policy: Policy,
-    /// The last proven audit (its arguments, and the report): a `cursor` into it pages the
-    /// same verdicts instead of sending every probe again.
-    proven: std::sync::Arc<std::sync::Mutex<Option<(String, Report)>>>,
+    /// The last proven audit: a `cursor` into it pages the same verdicts instead of sending
+    /// every probe again, while its inputs are unchanged.
+    proven: std::sync::Arc<std::sync::Mutex<Option<Proven>>>,
 }
 
 impl Default for Server {
@@ -212,7 +223,8 @@ fn existing(p: &str) -> Result<PathBuf, String> {
         return Ok(path);
     }
     Err(format!(
-        "path `{p}` does not exist (the server's working directory is `{}`); pass an absolute path",
+        "path `{}` does not exist (the server's working directory is `{}`); pass an absolute path",
+        page::clip(p, 512),
         std::env::current_dir()
             .map(|d| d.display().to_string())
             .unwrap_or_default()
@@ -318,13 +330,17 @@ fn pick_finding(report: &Report, args: &FindingRef) -> Result<crate::model::Find
     };
     let mut f = found.cloned().ok_or_else(|| match &args.id {
         Some(id) => format!(
-            "no finding `{id}` in this code now ({} findings; it may be fixed, or the code changed its message)",
+            "no finding `{}` in this code now ({} findings; it may be fixed, or the code changed its message)",
+            page::echo(id),
             report.findings.len()
         ),
         None => format!(
             "no finding on line {}{} ({} findings)",
             args.line.unwrap_or(0),
-            args.file.as_deref().map(|f| format!(" of `{f}`")).unwrap_or_default(),
+            args.file
+                .as_deref()
+                .map(|f| format!(" of `{}`", page::clip(f, 512)))
+                .unwrap_or_default(),
             report.findings.len()
         ),
     })?;
@@ -356,6 +372,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Prove a race on a running service",
         description = "Prove a race on a running development service: fire synchronized bursts \
         (HTTP/1.1 last-byte synchronisation) at one endpoint and observe the state before and \
         after each round. Modes: lost-update (N increments, did the counter move by N? RC401), \
@@ -365,7 +382,7 @@ impl Server {
         loopback (127.0.0.1, localhost) unless the operator allowed the host; requests, \
         concurrency (cap 50), rounds (cap 10) and time are capped. Sends progress after each \
         round and stops when cancelled.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
+        output_schema = outline::<Page>(),
         annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
     )]
     async fn probe_endpoint(
@@ -390,6 +407,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Find races in Rust source",
         description = "Find race conditions in Rust code of an Axum service that uses DynamoDB \
         (aws-sdk-dynamodb): lost updates, check-then-act, non-atomic counters, multi-item writes \
         outside transactions, creates without attribute_not_exists, unhandled \
@@ -400,7 +418,7 @@ impl Server {
         function that compiles against aws-sdk-dynamodb. `errors` lists anything not analysed. Answers fit in about 20,000 characters: a summary by rule, severity and place, then the \
         findings that matter most; `next_cursor` pages through the rest, `min_severity`, \
         `rules`, `filter` and `limit` narrow it, `detail` gives fixes in full.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
+        output_schema = outline::<Page>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn analyze_source(
@@ -439,6 +457,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Fixes for one finding",
         description = "The fixes for one source finding, in full: give the finding's \
         `fingerprint` from an earlier analyze_source or audit_service answer as `id` (or a \
         `line` of its read, check or write, with `file`), and the same `path` or `code`. \
@@ -447,7 +466,7 @@ impl Server {
         `edit_note` says why), its applicability (safe, unsafe: clients can see a change such \
         as a new 409, display-only: a sketch to adapt) and what it changes for clients. It \
         never writes files; `racecheck fix --apply` does.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<SuggestedFix>(),
+        output_schema = outline::<SuggestedFix>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn suggest_fix(
@@ -506,6 +525,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Check an OpenAPI document for races",
         description = "Check an OpenAPI 3.0/3.1 document (YAML or JSON, $refs into other files \
         followed) for writes that leave concurrent clients unprotected: no If-Match/412 on \
         item updates, no 409/412 documented, no ETag, no Idempotency-Key on POSTs that charge or \
@@ -515,7 +535,7 @@ impl Server {
         `content` (with `base_dir` for relative $refs). Fixes are the YAML/JSON to add. Answers fit in about 20,000 characters: a summary by rule, severity and place, then the \
         findings that matter most; `next_cursor` pages through the rest, `min_severity`, \
         `rules`, `filter` and `limit` narrow it, `detail` gives fixes in full.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
+        output_schema = outline::<Page>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn validate_openapi(
@@ -545,7 +565,7 @@ impl Server {
                     if !d.is_dir() {
                         return Ok(tool_error(format!(
                             "base_dir `{}` is not a directory",
-                            d.display()
+                            page::clip(&d.display().to_string(), 512)
                         )));
                     }
                 }
@@ -564,6 +584,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Audit a service (source, contract, probes)",
         description = "Audit a service's source and its OpenAPI document together: every \
         analyze_source and validate_openapi finding, source findings tagged with the operation \
         they break, and what the contract promises that the handlers do not keep: If-Match/412 \
@@ -577,7 +598,7 @@ impl Server {
         (what is missing); this sends requests that change the service's data, with progress as \
         each probe starts, and stops when cancelled; its `next_cursor` pages the same verdicts \
         without probing again.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<Page>(),
+        output_schema = outline::<Page>(),
         annotations(read_only_hint = false, destructive_hint = true, open_world_hint = false)
     )]
     async fn audit_service(
@@ -598,12 +619,33 @@ impl Server {
             )
         });
         if let (Some(key), Some(_)) = (&key, &args.page.cursor) {
-            let cached = self
-                .proven
-                .lock()
-                .ok()
-                .and_then(|c| c.as_ref().filter(|(k, _)| k == key).map(|(_, r)| r.clone()));
-            if let Some(report) = cached {
+            let cached = self.proven.lock().ok().and_then(|c| {
+                c.as_ref()
+                    .filter(|p| p.key == *key)
+                    .map(|p| (p.inputs, p.report.clone()))
+            });
+            if let Some((inputs, report)) = cached {
+                let (dir, spec) = (
+                    PathBuf::from(&args.path),
+                    args.spec.clone().map(PathBuf::from),
+                );
+                let kept = report.clone();
+                let now = match blocking(&ct, "the check of the inputs", move |_| {
+                    crate::audit::inputs_print(&dir, spec.as_deref(), &kept)
+                })
+                .await
+                {
+                    Ok(n) => n,
+                    Err(e) => return Ok(e),
+                };
+                if now != inputs {
+                    if let Ok(mut cache) = self.proven.lock() {
+                        *cache = None;
+                    }
+                    return Ok(tool_error(
+                        "the code or document changed since this audit was proven, so its verdicts may no longer hold; run it again: call audit_service without `cursor` (its probes run again)",
+                    ));
+                }
                 return Ok(report_result(&report, &args.page));
             }
         }
@@ -616,6 +658,20 @@ impl Server {
             if let Err(e) = crate::probe::safety::endpoint(url, &self.policy) {
                 return Ok(tool_error(e));
             }
+            // Taken before the probes: an edit while they run makes later pages refuse.
+            let (dir, spec) = (
+                PathBuf::from(&args.path),
+                args.spec.clone().map(PathBuf::from),
+            );
+            let read = report.clone();
+            let inputs = match blocking(&ct, "the check of the inputs", move |_| {
+                crate::audit::inputs_print(&dir, spec.as_deref(), &read)
+            })
+            .await
+            {
+                Ok(n) => n,
+                Err(e) => return Ok(e),
+            };
             let svc =
                 crate::audit::plans::Service::new(url, &params, &facts, args.interleave.as_deref());
             // Progress as each finding's probe starts.
@@ -629,7 +685,11 @@ impl Server {
             let _ = forward.await;
             if let (Some(key), Ok(mut cache), false) = (key, self.proven.lock(), ct.is_cancelled())
             {
-                *cache = Some((key, report.clone()));
+                *cache = Some(Proven {
+                    key,
+                    inputs,
+                    report: report.clone(),
+                });
             }
         }
         let mut result = report_result(&report, &args.page);
@@ -640,6 +700,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Plan a probe for one finding",
         description = "The probe plan for one finding of a service, without running it: the \
         target request from its route and the OpenAPI document (a body the handler's \
         `Json<T>` reads where the document has none), the GET that observes the attribute the \
@@ -649,7 +710,7 @@ impl Server {
         `params` for path parameters, and the finding's `fingerprint` as `id` (or `line` and \
         `file`). A `ready` plan goes to probe_endpoint as is; an `untested` one lists what is \
         missing and never guesses it.",
-        output_schema = rmcp::handler::server::common::schema_for_output::<PlannedProbe>(),
+        output_schema = outline::<PlannedProbe>(),
         annotations(read_only_hint = true, open_world_hint = false)
     )]
     async fn plan_probe(
@@ -701,6 +762,7 @@ impl Server {
     }
 
     #[tool(
+        title = "Explain a racecheck rule",
         description = "Explain a racecheck rule (RC101..RC109, or its slug such as lost-update): \
         what it detects, why it is a race, a racy example and the fix. Call it when a finding's \
         rule needs explaining before changing code.",
@@ -714,7 +776,7 @@ impl Server {
             Some(r) => CallToolResult::success(vec![ContentBlock::text(r.doc())]),
             None => tool_error(format!(
                 "unknown rule `{}`; known rules: {}",
-                args.rule,
+                page::echo(&args.rule),
                 crate::rules::all()
                     .map(|r| r.id)
                     .collect::<Vec<_>>()

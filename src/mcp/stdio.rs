@@ -2,15 +2,23 @@
 //! server: text that is not JSON is answered `-32700`, JSON that is not a JSON-RPC message
 //! `-32600`, and a line over [`MAX_LINE`] bytes `-32600` with its size (its `id` when it can be
 //! read), instead of being dropped while the client waits. Lines go out whole, so those answers
-//! never interleave with the server's own.
+//! never interleave with the server's own: one task reads rmcp's output a whole line at a time
+//! and the writer waits only on channels, whose `recv` loses nothing when another branch wins.
 
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
-/// The longest request line accepted: an 8 MiB source file, JSON-escaped, fits.
-pub const MAX_LINE: usize = 32 * 1024 * 1024;
+/// The longest request line accepted (15 MiB): an 8 MiB source file, JSON-escaped, fits. It
+/// stays below rmcp's own bound, which drops longer lines without an answer, so every line too
+/// long for rmcp is answered here.
+pub const MAX_LINE: usize = rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH - 1024 * 1024;
+const _: () = assert!(MAX_LINE + 2 <= rmcp::transport::async_rw::DEFAULT_MAX_LINE_LENGTH);
+
+/// Lines waiting between the tasks: a client that stops reading slows the server down instead
+/// of filling memory.
+const QUEUE: usize = 16;
 
 /// Room for one message in flight between the framing and rmcp.
 const PIPE: usize = 64 * 1024;
@@ -33,13 +41,15 @@ where
 {
     let (to_server, server_in) = tokio::io::duplex(PIPE);
     let (server_out, from_server) = tokio::io::duplex(PIPE);
-    let (answers, answered) = mpsc::unbounded_channel::<String>();
+    let (answers, answered) = mpsc::channel::<String>(QUEUE);
+    let (server_lines, from_server_lines) = mpsc::channel::<Vec<u8>>(QUEUE);
     let (close, closed) = oneshot::channel();
     tokio::spawn(async move {
         read_requests(input, to_server, answers).await;
         let _ = close.send(());
     });
-    let writer = tokio::spawn(write_answers(from_server, answered, output));
+    tokio::spawn(read_server_lines(from_server, server_lines));
+    let writer = tokio::spawn(write_answers(from_server_lines, answered, output));
     Framed {
         server: (server_in, server_out),
         closed,
@@ -51,7 +61,7 @@ where
 async fn read_requests<R: AsyncRead + Unpin>(
     input: R,
     mut to_server: DuplexStream,
-    answers: mpsc::UnboundedSender<String>,
+    answers: mpsc::Sender<String>,
 ) {
     let mut input = BufReader::new(input);
     let mut line: Vec<u8> = vec![];
@@ -64,7 +74,13 @@ async fn read_requests<R: AsyncRead + Unpin>(
             let message = format!(
                 "request of {size} bytes is over the {MAX_LINE} byte limit for one message; send less (a path instead of inline code)"
             );
-            let _ = answers.send(error_line(prefix_id(&line), -32600, &message));
+            if answers
+                .send(error_line(prefix_id(&line), -32600, &message))
+                .await
+                .is_err()
+            {
+                break;
+            }
             continue;
         }
         match check(&line) {
@@ -75,7 +91,9 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 }
             }
             Err(answer) => {
-                let _ = answers.send(answer);
+                if answers.send(answer).await.is_err() {
+                    break;
+                }
             }
         }
     }
@@ -174,37 +192,57 @@ fn error_line(id: Value, code: i64, message: &str) -> String {
     answer.to_string()
 }
 
-/// Copy rmcp's lines to `output` whole, with the framing's answers between them.
+/// Read rmcp's output a whole line at a time. Outside any `select!`, so no line is ever cut:
+/// the writer receives complete lines or nothing.
+async fn read_server_lines(from_server: DuplexStream, lines: mpsc::Sender<Vec<u8>>) {
+    let mut from_server = BufReader::new(from_server);
+    loop {
+        let mut line = Vec::new();
+        match from_server.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {
+                if !line.ends_with(b"\n") {
+                    line.push(b'\n');
+                }
+                if lines.send(line).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Write rmcp's lines and the framing's answers to `output`, each whole. Both branches wait on
+/// a channel's `recv`, which is cancel-safe: the branch that loses the race loses nothing.
 async fn write_answers<W: AsyncWrite + Unpin>(
-    from_server: DuplexStream,
-    mut answered: mpsc::UnboundedReceiver<String>,
+    mut from_server: mpsc::Receiver<Vec<u8>>,
+    mut answered: mpsc::Receiver<String>,
     mut output: W,
 ) {
-    let mut from_server = BufReader::new(from_server);
-    let mut line = String::new();
     let (mut server_open, mut answers_open) = (true, true);
     loop {
-        tokio::select! {
-            read = from_server.read_line(&mut line), if server_open => match read {
-                Ok(0) | Err(_) => server_open = false,
-                Ok(_) => {
-                    if output.write_all(line.as_bytes()).await.is_err() {
-                        return;
-                    }
-                    line.clear();
+        let line = tokio::select! {
+            line = from_server.recv(), if server_open => match line {
+                Some(l) => l,
+                None => {
+                    server_open = false;
+                    continue;
                 }
             },
             answer = answered.recv(), if answers_open => match answer {
                 Some(a) => {
-                    if output.write_all(format!("{a}\n").as_bytes()).await.is_err() {
-                        return;
-                    }
+                    let mut l = a.into_bytes();
+                    l.push(b'\n');
+                    l
                 }
-                None => answers_open = false,
+                None => {
+                    answers_open = false;
+                    continue;
+                }
             },
             else => break,
-        }
-        if output.flush().await.is_err() {
+        };
+        if output.write_all(&line).await.is_err() || output.flush().await.is_err() {
             return;
         }
     }

@@ -17,6 +17,68 @@ pub const BUDGET: usize = 20_000;
 /// Errors listed in one answer (the rest are counted).
 const ERRORS_SHOWN: usize = 5;
 
+/// Characters of a caller's argument an error message quotes: a forged argument cannot make
+/// the error large.
+pub const ECHO: usize = 64;
+
+/// The longest cursor accepted; racecheck's own are about 20 characters.
+const MAX_CURSOR: usize = 64;
+
+/// Bytes of one string in the summary, an error or the probe summary: a long file name or
+/// operation cannot crowd the findings out of an answer.
+const SUMMARY_TEXT: usize = 1000;
+
+/// `text` as an error message quotes it: at most [`ECHO`] characters, then `…`.
+pub fn echo(text: &str) -> String {
+    clip(text, ECHO)
+}
+
+/// At most `max` characters of `text`, then `…`.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// Cut every string in `value` longer than `max` bytes (at a character boundary), marked with
+/// what was left out; whether anything was cut.
+fn cut_strings(value: &mut serde_json::Value, max: usize) -> bool {
+    match value {
+        serde_json::Value::String(s) if s.len() > max => {
+            let mut at = max;
+            while !s.is_char_boundary(at) {
+                at -= 1;
+            }
+            let more = s.len() - at;
+            s.truncate(at);
+            let _ = write!(s, "… ({more} more bytes)");
+            true
+        }
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |cut, v| cut_strings(v, max) | cut),
+        serde_json::Value::Object(map) => map
+            .values_mut()
+            .fold(false, |cut, v| cut_strings(v, max) | cut),
+        _ => false,
+    }
+}
+
+/// `item` with its strings cut to `max` bytes, or `item` itself when nothing was that long.
+fn cut<T: Serialize + serde::de::DeserializeOwned>(item: T, max: usize) -> (T, bool) {
+    let Ok(mut value) = serde_json::to_value(&item) else {
+        return (item, false);
+    };
+    if !cut_strings(&mut value, max) {
+        return (item, false);
+    }
+    match serde_json::from_value(value) {
+        Ok(t) => (t, true),
+        Err(_) => (item, false),
+    }
+}
+
 /// How to cut a result into answers.
 #[derive(Clone, Debug, Default, Deserialize, JsonSchema)]
 #[schemars(transform = crate::model::portable)]
@@ -28,7 +90,7 @@ pub struct PageArgs {
     pub limit: Option<u32>,
     /// `next_cursor` of an earlier answer: the next findings of the same result.
     #[serde(default)]
-    #[schemars(with = "String")]
+    #[schemars(with = "String", length(max = 64))]
     pub cursor: Option<String>,
     /// Only findings at or above this severity.
     #[serde(default)]
@@ -58,10 +120,16 @@ impl PageArgs {
         if unknown.is_empty() {
             return Ok(());
         }
+        // Quoted short, and the first few only: the error stays small whatever was sent.
+        let named: Vec<String> = unknown.iter().take(5).map(|k| echo(k)).collect();
+        let more = match unknown.len() {
+            n if n > 5 => format!(" and {} more", n - 5),
+            _ => String::new(),
+        };
         Err(format!(
-            "unknown rule{} `{}` in `rules`; known rules: {}",
+            "unknown rule{} `{}`{more} in `rules`; known rules: {}",
             if unknown.len() > 1 { "s" } else { "" },
-            unknown.join("`, `"),
+            named.join("`, `"),
             crate::rules::all()
                 .map(|r| r.id)
                 .collect::<Vec<_>>()
@@ -267,6 +335,13 @@ pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
     let print = fingerprint(&all);
     let offset = match &args.cursor {
         None => 0,
+        Some(c) if c.chars().count() > MAX_CURSOR => {
+            return Err(format!(
+                "cursor `{}` ({} characters) is not one racecheck gave (those have at most {MAX_CURSOR}); call again without `cursor`",
+                echo(c),
+                c.chars().count()
+            ));
+        }
         Some(c) => {
             let (at, fp) = c
                 .split_once('.')
@@ -277,7 +352,10 @@ pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
                     ))
                 })
                 .ok_or_else(|| {
-                    format!("cursor `{c}` is not one racecheck gave; call again without `cursor`")
+                    format!(
+                        "cursor `{}` is not one racecheck gave; call again without `cursor`",
+                        echo(c)
+                    )
                 })?;
             if fp != print || at > all.len() {
                 return Err("the result changed since this cursor was given (the code or document, or the filters, are not the same); call again without `cursor`".into());
@@ -298,7 +376,7 @@ pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
     let mut top: Vec<Count> = places
         .into_iter()
         .map(|(name, count)| Count {
-            name: name.to_string(),
+            name: cut(name.to_string(), SUMMARY_TEXT).0,
             count,
         })
         .collect();
@@ -316,9 +394,14 @@ pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
             more: String::new(),
         },
         findings: vec![],
-        errors: report.errors.iter().take(ERRORS_SHOWN).cloned().collect(),
+        errors: report
+            .errors
+            .iter()
+            .take(ERRORS_SHOWN)
+            .map(|e| cut(e.clone(), SUMMARY_TEXT).0)
+            .collect(),
         stats: report.stats.clone(),
-        probe: report.probe.clone(),
+        probe: report.probe.clone().map(|p| cut(p, SUMMARY_TEXT).0),
         next_cursor: None,
     };
     // Room for the cursor and the sentence that explains it.
@@ -326,16 +409,31 @@ pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
     let size = |p: &Page| serde_json::to_string(p).map_or(usize::MAX, |j| j.len()) + text(p).len();
     let mut used = size(&page) + reserve;
     let limit = args.limit.map_or(usize::MAX, |l| l.max(1) as usize);
+    let cost =
+        |f: &Finding| serde_json::to_string(f).map_or(usize::MAX, |j| j.len() + 1) + line(f).len();
+    let mut was_cut = None;
     for f in all.iter().skip(offset) {
         if page.findings.len() >= limit {
             break;
         }
-        let f = shown(f, args.detail);
-        let cost = serde_json::to_string(&f).map_or(usize::MAX, |j| j.len() + 1) + line(&f).len();
-        if used + cost > BUDGET {
+        let mut f = shown(f, args.detail);
+        // A finding too large for an answer of its own (a long operation name, message or
+        // snippet) is shown with its long strings cut rather than never shown at all.
+        if page.findings.is_empty() && used + cost(&f) > BUDGET {
+            for max in [4096, 1024, 256, ECHO] {
+                let (short, any) = cut(f.clone(), max);
+                if any && used + cost(&short) <= BUDGET {
+                    f = short;
+                    was_cut = Some(offset + 1);
+                    break;
+                }
+            }
+        }
+        let c = cost(&f);
+        if used + c > BUDGET {
             break;
         }
-        used += cost;
+        used += c;
         page.findings.push(f);
     }
     let shown_n = page.findings.len();
@@ -345,7 +443,7 @@ pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
     if next < all.len() {
         if shown_n == 0 {
             return Err(format!(
-                "finding {} alone does not fit in {BUDGET} characters; ask with `detail: false`",
+                "finding {} alone does not fit in {BUDGET} characters even with its text cut (it has too many evidence steps or fixes); skip it with `rules`, `filter` or `min_severity`",
                 offset + 1
             ));
         }
@@ -355,6 +453,11 @@ pub fn page(report: &Report, args: &PageArgs) -> Result<Page, String> {
             all.len() - next
         ));
         page.next_cursor = Some(cursor);
+    }
+    if let Some(n) = was_cut {
+        more.push(format!(
+            "finding {n} is too long for one answer: its long texts are cut, each marked `… (N more bytes)`"
+        ));
     }
     if report.errors.len() > ERRORS_SHOWN {
         more.push(format!(

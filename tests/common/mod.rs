@@ -88,6 +88,19 @@ impl McpServer {
         }
     }
 
+    /// The next message of any id, or `None` when none comes within `wait`.
+    pub fn message_within(&mut self, wait: Duration) -> Option<Value> {
+        let line = self.lines.recv_timeout(wait).ok()?;
+        let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+            panic!(
+                "stdout carried a non-JSON line ({e}): {}…",
+                line.chars().take(300).collect::<String>()
+            )
+        });
+        assert_eq!(v["jsonrpc"], "2.0", "not JSON-RPC: {line}");
+        Some(v)
+    }
+
     pub fn response(&mut self, id: i64) -> Value {
         self.answer(&json!(id))
     }

@@ -390,11 +390,13 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
         .iter()
         .filter_map(|g| {
             let reads: Vec<OpId> = g.val.reads().filter(|r| read_ops(*r).is_some()).collect();
+            // Going on only when the query found something is no uniqueness check.
             let unique = reads
                 .iter()
                 .map(|r| read_ops(*r).and_then(|o| unique_of(&o.req)))
                 .collect::<Option<Vec<Unique>>>()
-                .and_then(|u| u.into_iter().next());
+                .and_then(|u| u.into_iter().next())
+                .filter(|_| g.on_existing != Some(true));
             (!reads.is_empty()).then(|| Check {
                 guard: g.clone(),
                 reads,

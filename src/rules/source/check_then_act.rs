@@ -117,6 +117,13 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .checks
             .iter()
             .filter(|c| !skips_same_value(w, c))
+            // Something found, then a new item created under a key no other request can name:
+            // what was found deciding is no limit or uniqueness the new item could break.
+            .filter(|c| {
+                !(w.kind.plain() == OpKind::PutItem
+                    && w.key_source == writes::KeySource::Fresh
+                    && c.guard.on_existing == Some(true))
+            })
             // Deleting what a read found: if it is gone by then, the delete does nothing,
             // unless the request goes on to write on the strength of what it found.
             .filter(|c| {
@@ -170,10 +177,16 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         );
         // A create under a key the check did not read: the check was for other items.
         let creates = w.kind.plain() == OpKind::PutItem && w.key_source != writes::KeySource::Read;
+        // The item put holds the value made unique, where its attributes are written out.
+        let holds = |u: &writes::Unique| {
+            w.req.item_whole.is_some()
+                || w.req.item.is_empty()
+                || w.req.item.iter().any(|p| u.attrs.contains(&p.name))
+        };
         if let Some(u) = checks
             .iter()
             .find_map(|c| c.unique.as_ref())
-            .filter(|_| creates)
+            .filter(|u| creates && holds(u))
         {
             let message = format!(
                 "`{}` checks that no item of {} has this {}{}, then the {} writes under another key: its condition cannot see the items the query found, so two requests with the same {} both pass",

@@ -233,6 +233,24 @@ fn existing(p: &str) -> Result<PathBuf, String> {
 
 /// Run an analysis on a blocking thread; a cancelled call returns at once, and the analysis
 /// stops at its next check (so does one whose call is dropped because the client went away).
+/// The fingerprint of what an audit of `args` read (its code, document and the files its
+/// findings name), taken off the async threads.
+async fn inputs_of(
+    ct: &CancellationToken,
+    args: &AuditArgs,
+    report: &Report,
+) -> Result<u64, CallToolResult> {
+    let (dir, spec) = (
+        PathBuf::from(&args.path),
+        args.spec.clone().map(PathBuf::from),
+    );
+    let report = report.clone();
+    blocking(ct, "the check of the inputs", move |_| {
+        crate::audit::inputs_print(&dir, spec.as_deref(), &report)
+    })
+    .await
+}
+
 async fn blocking<T: Send + 'static>(
     ct: &CancellationToken,
     what: &str,
@@ -625,16 +643,7 @@ impl Server {
                     .map(|p| (p.inputs, p.report.clone()))
             });
             if let Some((inputs, report)) = cached {
-                let (dir, spec) = (
-                    PathBuf::from(&args.path),
-                    args.spec.clone().map(PathBuf::from),
-                );
-                let kept = report.clone();
-                let now = match blocking(&ct, "the check of the inputs", move |_| {
-                    crate::audit::inputs_print(&dir, spec.as_deref(), &kept)
-                })
-                .await
-                {
+                let now = match inputs_of(&ct, &args, &report).await {
                     Ok(n) => n,
                     Err(e) => return Ok(e),
                 };
@@ -659,16 +668,7 @@ impl Server {
                 return Ok(tool_error(e));
             }
             // Taken before the probes: an edit while they run makes later pages refuse.
-            let (dir, spec) = (
-                PathBuf::from(&args.path),
-                args.spec.clone().map(PathBuf::from),
-            );
-            let read = report.clone();
-            let inputs = match blocking(&ct, "the check of the inputs", move |_| {
-                crate::audit::inputs_print(&dir, spec.as_deref(), &read)
-            })
-            .await
-            {
+            let inputs = match inputs_of(&ct, &args, &report).await {
                 Ok(n) => n,
                 Err(e) => return Ok(e),
             };

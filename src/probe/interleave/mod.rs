@@ -7,27 +7,69 @@
 //! unchanged. It records which reads it held and which writes failed their condition.
 //!
 //! Control requests come on the same port under `/__racecheck/` (`arm`, `disarm`); DynamoDB
-//! requests go to `/`, so the two never mix.
+//! requests go to `/`, so the two never mix. Control requests are POSTs from racecheck itself:
+//! one with an `Origin` (a web page) or a `Host` other than the proxy's loopback address (a
+//! rebound DNS name) is refused.
+//!
+//! Anyone on this machine can connect, so every connection is bounded: the time to send a
+//! request and to take its answer, the time the database may take, the bytes of a message
+//! (see [`wire`]), and the record kept while armed. At the connection limit the connection
+//! idle longest makes room for a new one.
+
+pub mod wire;
 
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
-/// Largest request or response body forwarded (DynamoDB's own request limit is 16 MB).
-const MAX_BODY: usize = 16 * 1024 * 1024;
-/// Largest request or response head.
-const MAX_HEAD: usize = 64 * 1024;
-/// Connections served at once.
-const MAX_CONNECTIONS: usize = 256;
 /// The longest a read may be held, whatever the arm request asks.
 pub const MAX_HOLD: Duration = Duration::from_secs(5);
+/// Events the record keeps while armed; later ones are counted as dropped.
+pub const MAX_EVENTS: usize = 10_000;
+/// The record's size as JSON; events past it are counted as dropped.
+pub const MAX_RECORD_BYTES: usize = 16 * 1024 * 1024;
+/// An event's item text (table and key) is cut here: it is shown, never compared.
+pub const MAX_ITEM_TEXT: usize = 1024;
+/// Distinct items with a gate at once; a read of one more item is not held.
+const MAX_GATES: usize = 10_000;
+/// Largest answer the probe reads from a proxy's control path.
+pub const MAX_CONTROL_ANSWER: usize = 32 * 1024 * 1024;
+
+/// How long and how many: the proxy's bounds on its connections.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// A connection with no request under way is closed after this.
+    pub idle: Duration,
+    /// From a request's first byte to its last.
+    pub request: Duration,
+    /// For the database: connect, take the request, answer it whole.
+    pub upstream: Duration,
+    /// For the client to take an answer.
+    pub write: Duration,
+    /// Connections served at once.
+    pub connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            idle: Duration::from_secs(30),
+            request: Duration::from_secs(10),
+            upstream: Duration::from_secs(60),
+            write: Duration::from_secs(10),
+            connections: 256,
+        }
+    }
+}
 
 /// What `arm` asks for.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -58,6 +100,15 @@ pub struct Event {
     pub outcome: Option<String>,
 }
 
+/// What the proxy saw while armed, as `disarm` hands it over.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    pub events: Vec<Event>,
+    /// Events past [`MAX_EVENTS`] or [`MAX_RECORD_BYTES`], not kept.
+    #[serde(default)]
+    pub dropped: u64,
+}
+
 /// Reads of one item waiting for their rivals.
 struct Gate {
     arrived: usize,
@@ -68,14 +119,73 @@ struct Gate {
 #[derive(Default)]
 struct State {
     armed: Option<Arm>,
-    gates: HashMap<String, Gate>,
-    events: Vec<Event>,
+    /// Keyed by a hash of the item (randomly keyed, so no client can aim at a collision):
+    /// a 16 MiB key costs the gate 8 bytes.
+    gates: HashMap<u64, Gate>,
+    hasher: std::collections::hash_map::RandomState,
+    record: Record,
+    /// The record's size as JSON, against [`MAX_RECORD_BYTES`].
+    record_bytes: usize,
 }
 
-/// The proxy's shared state: armed or not, the gates, the record.
+/// What a connection is doing, for choosing one to close at the connection limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Between requests.
+    Idle,
+    /// Sending a request.
+    Reading,
+    /// Its request is being served: never cut.
+    Working,
+}
+
+struct Conn {
+    phase: Phase,
+    since: Instant,
+    stop: CancellationToken,
+}
+
+#[derive(Default)]
+struct Conns {
+    next: u64,
+    live: HashMap<u64, Conn>,
+}
+
+/// A connection's place among the live ones; dropping it frees the place.
+struct Slot {
+    id: u64,
+    conns: Arc<Mutex<Conns>>,
+    stop: CancellationToken,
+}
+
+impl Slot {
+    /// Move to `phase`; false when the connection was evicted meanwhile.
+    fn enter(&self, phase: Phase) -> bool {
+        let mut c = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        match c.live.get_mut(&self.id) {
+            Some(conn) => {
+                conn.phase = phase;
+                conn.since = Instant::now();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        c.live.remove(&self.id);
+    }
+}
+
+/// The proxy's shared state: armed or not, the gates, the record, the connections.
 #[derive(Clone, Default)]
 pub struct Proxy {
     state: Arc<Mutex<State>>,
+    conns: Arc<Mutex<Conns>>,
+    limits: Limits,
 }
 
 const READS: &[&str] = &["GetItem", "Query", "TransactGetItems", "BatchGetItem"];
@@ -126,6 +236,18 @@ fn canonical(v: &Value) -> String {
     }
 }
 
+/// `text` cut to at most `max` bytes (at a character boundary), marked when cut.
+fn shown(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
 /// What a write's answer says: `ok`, or the error's type.
 fn outcome_of(status: u16, body: &[u8]) -> String {
     if (200..300).contains(&status) {
@@ -140,11 +262,20 @@ fn outcome_of(status: u16, body: &[u8]) -> String {
     } else if ty.contains("TransactionCanceled") {
         "transaction cancelled".into()
     } else {
-        ty.rsplit('#').next().unwrap_or(&ty).to_string()
+        // The database's text, cut: the record stays small whatever it answers.
+        shown(ty.rsplit('#').next().unwrap_or(&ty), 256)
     }
 }
 
 impl Proxy {
+    /// A proxy with other bounds than the defaults (tests use short timeouts).
+    pub fn with_limits(limits: Limits) -> Proxy {
+        Proxy {
+            limits,
+            ..Proxy::default()
+        }
+    }
+
     pub fn arm(&self, arm: Arm) {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.armed = Some(Arm {
@@ -152,11 +283,12 @@ impl Proxy {
             hold_ms: arm.hold_ms.min(MAX_HOLD.as_millis() as u64),
         });
         s.gates.clear();
-        s.events.clear();
+        s.record = Record::default();
+        s.record_bytes = 0;
     }
 
     /// Stop holding reads (releasing any held) and hand over the record.
-    pub fn disarm(&self) -> Vec<Event> {
+    pub fn disarm(&self) -> Record {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.armed = None;
         for g in s.gates.values_mut() {
@@ -164,7 +296,8 @@ impl Proxy {
             g.open.notify_waiters();
         }
         s.gates.clear();
-        std::mem::take(&mut s.events)
+        s.record_bytes = 0;
+        std::mem::take(&mut s.record)
     }
 
     /// Hold a read of `item` until its rivals arrive (or the hold time passes); returns how
@@ -177,7 +310,11 @@ impl Proxy {
             let Some(arm) = s.armed.clone() else {
                 return 1;
             };
-            let gate = s.gates.entry(item.to_string()).or_insert_with(|| Gate {
+            let key = s.hasher.hash_one(item);
+            if s.gates.len() >= MAX_GATES && !s.gates.contains_key(&key) {
+                return 1;
+            }
+            let gate = s.gates.entry(key).or_insert_with(|| Gate {
                 arrived: 0,
                 released: false,
                 open: Arc::new(Notify::new()),
@@ -201,7 +338,8 @@ impl Proxy {
         };
         let _ = tokio::time::timeout(hold, released).await;
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        match s.gates.get_mut(item) {
+        let key = s.hasher.hash_one(item);
+        match s.gates.get_mut(&key) {
             Some(g) => {
                 g.released = true;
                 g.open.notify_waiters();
@@ -211,10 +349,24 @@ impl Proxy {
         }
     }
 
-    fn record(&self, e: Event) {
+    /// Keep `e` in the record, its item cut to [`MAX_ITEM_TEXT`], or count it as dropped once
+    /// the record holds [`MAX_EVENTS`] or [`MAX_RECORD_BYTES`].
+    fn record(&self, mut e: Event) {
+        e.item = shown(&e.item, MAX_ITEM_TEXT);
+        e.operation = shown(&e.operation, 64);
+        // Its size as JSON (escapes included), plus a comma.
+        let cost = serde_json::to_vec(&e).map_or(usize::MAX, |v| v.len().saturating_add(1));
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        if s.armed.is_some() && s.events.len() < 10_000 {
-            s.events.push(e);
+        if s.armed.is_none() {
+            return;
+        }
+        if s.record.events.len() >= MAX_EVENTS
+            || s.record_bytes.saturating_add(cost) > MAX_RECORD_BYTES
+        {
+            s.record.dropped = s.record.dropped.saturating_add(1);
+        } else {
+            s.record_bytes += cost;
+            s.record.events.push(e);
         }
     }
 
@@ -225,220 +377,361 @@ impl Proxy {
 
     /// Serve on `listener`, forwarding to `upstream` (an address racecheck has checked).
     pub async fn serve(self, listener: TcpListener, upstream: SocketAddr) -> std::io::Result<()> {
-        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let port = listener.local_addr()?.port();
         loop {
-            let (client, _) = listener.accept().await?;
-            let Ok(permit) = slots.clone().acquire_owned().await else {
-                return Ok(());
+            let client = match listener.accept().await {
+                Ok((c, _)) => c,
+                // Out of descriptors or a client gone before it was taken: the proxy waits a
+                // moment and goes on, rather than stopping for everyone.
+                Err(e) if transient(&e) => {
+                    tracing::debug!("interleave accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let Some(slot) = self.admit() else {
+                // Every connection is at work on a request (each bounded in time): say so.
+                let write = self.limits.write;
+                tokio::spawn(async move {
+                    let mut c = client;
+                    let busy = wire::answer(
+                        503,
+                        "text/plain",
+                        b"the interleaving proxy is serving as many connections as it can",
+                        &[],
+                        true,
+                    );
+                    let _ = tokio::time::timeout(write, c.write_all(&busy)).await;
+                });
+                continue;
             };
             let proxy = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = proxy.connection(client, upstream).await {
-                    tracing::debug!("interleave connection ended: {e}");
+                let stop = slot.stop.clone();
+                tokio::select! {
+                    _ = stop.cancelled() => tracing::debug!("interleave connection evicted"),
+                    r = proxy.connection(client, upstream, port, &slot) => {
+                        if let Err(e) = r {
+                            tracing::debug!("interleave connection ended: {e}");
+                        }
+                    }
                 }
-                drop(permit);
             });
         }
     }
 
-    async fn connection(&self, client: TcpStream, upstream: SocketAddr) -> std::io::Result<()> {
+    /// A place for a new connection; at the limit, the one idle longest (else the one that has
+    /// been sending its request longest) is closed to make it. `None` when all are at work.
+    fn admit(&self) -> Option<Slot> {
+        let mut c = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if c.live.len() >= self.limits.connections.max(1) {
+            let victim = c
+                .live
+                .iter()
+                .filter(|(_, x)| x.phase != Phase::Working)
+                .min_by_key(|(_, x)| (x.phase == Phase::Reading, x.since))
+                .map(|(id, _)| *id)?;
+            if let Some(x) = c.live.remove(&victim) {
+                x.stop.cancel();
+            }
+        }
+        let id = c.next;
+        c.next = c.next.wrapping_add(1);
+        let stop = CancellationToken::new();
+        c.live.insert(
+            id,
+            Conn {
+                phase: Phase::Idle,
+                since: Instant::now(),
+                stop: stop.clone(),
+            },
+        );
+        Some(Slot {
+            id,
+            conns: self.conns.clone(),
+            stop,
+        })
+    }
+
+    async fn connection(
+        &self,
+        client: TcpStream,
+        upstream: SocketAddr,
+        port: u16,
+        slot: &Slot,
+    ) -> std::io::Result<()> {
+        let l = self.limits;
         let _ = client.set_nodelay(true);
         let (cr, mut cw) = client.into_split();
         let mut cr = BufReader::new(cr);
-        let mut up: Option<(
-            BufReader<tokio::net::tcp::OwnedReadHalf>,
-            tokio::net::tcp::OwnedWriteHalf,
-        )> = None;
+        let mut up: Option<Upstream> = None;
         loop {
-            let Some(req) = read_message(&mut cr, true).await? else {
+            if !slot.enter(Phase::Idle) {
                 return Ok(());
-            };
-            if req.path.starts_with("/__racecheck/") {
-                let body = self.control(&req.path, &req.body);
-                let head = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                    body.len()
-                );
-                cw.write_all(head.as_bytes()).await?;
-                cw.write_all(body.as_bytes()).await?;
-                continue;
             }
-            let op = req
-                .header("x-amz-target")
-                .and_then(|t| t.rsplit('.').next())
-                .unwrap_or("")
-                .to_string();
-            let armed = self.armed();
-            let item = if armed && (READS.contains(&op.as_str()) || WRITES.contains(&op.as_str())) {
-                item_of(&op, &req.body)
+            // Waits for the next request's first byte without taking it.
+            match tokio::time::timeout(l.idle, cr.fill_buf()).await {
+                Err(_) => return Ok(()),
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok([])) => return Ok(()),
+                Ok(Ok(_)) => {}
+            }
+            if !slot.enter(Phase::Reading) {
+                return Ok(());
+            }
+            // One deadline for the head and the body: a client cannot trickle either.
+            let deadline = tokio::time::Instant::now() + l.request;
+            let head =
+                match tokio::time::timeout_at(deadline, wire::read_request_head(&mut cr)).await {
+                    Ok(Ok(Some(h))) => h,
+                    Ok(Ok(None)) => return Ok(()),
+                    Ok(Err(e)) => return refuse(&mut cw, e, l.write).await,
+                    Err(_) => return refuse(&mut cw, late(l.request), l.write).await,
+                };
+            if head.expects_continue() {
+                let go = b"HTTP/1.1 100 Continue\r\n\r\n";
+                if tokio::time::timeout(l.write, cw.write_all(go))
+                    .await
+                    .is_err()
+                {
+                    return Ok(());
+                }
+            }
+            let body = match tokio::time::timeout_at(
+                deadline,
+                wire::read_body(&mut cr, head.framing, 413),
+            )
+            .await
+            {
+                Ok(Ok(b)) => b,
+                Ok(Err(e)) => return refuse(&mut cw, e, l.write).await,
+                Err(_) => return refuse(&mut cw, late(l.request), l.write).await,
+            };
+            if !slot.enter(Phase::Working) {
+                return Ok(());
+            }
+            let req = wire::Request { head, body };
+            let close = req.head.closes();
+            let answer = if req.head.path().starts_with("/__racecheck/") {
+                self.control(&req, port, close)
             } else {
-                String::new()
+                self.forward(req, &mut up, upstream, close).await
             };
-            if armed && READS.contains(&op.as_str()) {
-                let together = self.gate(&item).await;
-                self.record(Event {
-                    operation: op.clone(),
-                    item: item.clone(),
-                    released_with: Some(together),
-                    outcome: None,
-                });
+            match tokio::time::timeout(l.write, cw.write_all(&answer)).await {
+                Ok(r) => r?,
+                Err(_) => return Ok(()),
             }
+            if close {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Hand `req` to the database (holding it first if it is a read while armed) and give back
+    /// the answer to send the client.
+    async fn forward(
+        &self,
+        req: wire::Request,
+        up: &mut Option<Upstream>,
+        upstream: SocketAddr,
+        close: bool,
+    ) -> Vec<u8> {
+        let op = req
+            .header("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("")
+            .to_string();
+        let armed = self.armed();
+        let read = READS.contains(&op.as_str());
+        let write = WRITES.contains(&op.as_str());
+        let item = if armed && (read || write) {
+            item_of(&op, &req.body)
+        } else {
+            String::new()
+        };
+        if armed && read {
+            let together = self.gate(&item).await;
+            self.record(Event {
+                operation: op.clone(),
+                item: item.clone(),
+                released_with: Some(together),
+                outcome: None,
+            });
+        }
+        let to_head = req.head.method.eq_ignore_ascii_case("HEAD");
+        let bytes = req.to_bytes();
+        // The body is in `bytes` now; the request itself is not kept past this point.
+        drop(req);
+        let limit = self.limits.upstream;
+        let exchange = async {
             if up.is_none() {
                 let s = TcpStream::connect(upstream).await?;
                 let _ = s.set_nodelay(true);
                 let (r, w) = s.into_split();
-                up = Some((BufReader::new(r), w));
+                *up = Some((BufReader::new(r), w));
             }
             let Some((ur, uw)) = up.as_mut() else {
-                return Ok(());
+                return Ok(None);
             };
-            uw.write_all(&req.raw).await?;
-            let Some(resp) = read_message(ur, false).await? else {
-                return Ok(());
-            };
-            if armed && WRITES.contains(&op.as_str()) {
-                self.record(Event {
-                    operation: op,
-                    item,
-                    released_with: None,
-                    outcome: Some(outcome_of(resp.status, &resp.body)),
-                });
+            uw.write_all(&bytes).await?;
+            wire::read_response(ur, to_head).await
+        };
+        let resp = match tokio::time::timeout(limit, exchange).await {
+            Ok(Ok(Some(r))) => r,
+            failed => {
+                // The upstream connection is out of step or gone: the next request opens another.
+                *up = None;
+                let status = if failed.is_err() { 504 } else { 502 };
+                let why = match failed {
+                    Err(_) => format!(
+                        "the database at {upstream} did not answer within {} s",
+                        limit.as_secs()
+                    ),
+                    Ok(Ok(None)) => {
+                        format!(
+                            "the database at {upstream} closed the connection without answering"
+                        )
+                    }
+                    Ok(Err(e)) => format!("the database at {upstream} answered unreadably: {e}"),
+                    Ok(Ok(Some(_))) => String::new(),
+                };
+                return wire::answer(status, "text/plain", why.as_bytes(), &[], close);
             }
-            cw.write_all(&resp.raw).await?;
+        };
+        if resp.closes() {
+            *up = None;
         }
+        if armed && write {
+            self.record(Event {
+                operation: op,
+                item,
+                released_with: None,
+                outcome: Some(outcome_of(resp.status, &resp.body)),
+            });
+        }
+        resp.to_bytes()
     }
 
-    fn control(&self, path: &str, body: &[u8]) -> String {
-        match path {
-            "/__racecheck/arm" => match serde_json::from_slice::<Arm>(body) {
+    /// Answer a request under `/__racecheck/`.
+    fn control(&self, req: &wire::Request, port: u16, close: bool) -> Vec<u8> {
+        let json = |status: u16, v: Value, extra: &[(&str, &str)]| {
+            wire::answer(
+                status,
+                "application/json",
+                v.to_string().as_bytes(),
+                extra,
+                close,
+            )
+        };
+        // A browser puts `Origin` on a page's cross-site POST, racecheck never does; a `Host`
+        // other than this address is a name rebound to loopback by a page's DNS.
+        if req.header("origin").is_some() {
+            return json(
+                403,
+                serde_json::json!({"error": "control requests with an Origin (from a web page) are refused"}),
+                &[],
+            );
+        }
+        if !loopback_host(req.header("host"), port) {
+            return json(
+                403,
+                serde_json::json!({"error": format!("control requests must name Host 127.0.0.1:{port}, localhost:{port} or [::1]:{port}")}),
+                &[],
+            );
+        }
+        let path = req.head.path();
+        if !matches!(path, "/__racecheck/arm" | "/__racecheck/disarm") {
+            return json(
+                404,
+                serde_json::json!({"error": format!("unknown control path `{}`", shown(path, 200))}),
+                &[],
+            );
+        }
+        if req.head.method != "POST" {
+            return json(
+                405,
+                serde_json::json!({"error": "control requests are POSTs"}),
+                &[("Allow", "POST")],
+            );
+        }
+        if path == "/__racecheck/arm" {
+            match serde_json::from_slice::<Arm>(&req.body) {
                 Ok(a) => {
                     self.arm(a);
-                    "{\"armed\":true}".into()
+                    json(200, serde_json::json!({"armed": true}), &[])
                 }
-                Err(e) => serde_json::json!({"error": format!("arm takes {{\"parties\": N, \"hold_ms\": M}}: {e}")}).to_string(),
-            },
-            "/__racecheck/disarm" => serde_json::json!({"events": self.disarm()}).to_string(),
-            _ => serde_json::json!({"error": format!("unknown control path `{path}`")}).to_string(),
-        }
-    }
-}
-
-/// One HTTP/1.1 message as read: its bytes exactly, and what the proxy needs of it.
-struct Message {
-    raw: Vec<u8>,
-    path: String,
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Message {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
-fn invalid(msg: &str) -> std::io::Error {
-    std::io::Error::new(std::io::ErrorKind::InvalidData, msg.to_string())
-}
-
-/// Read one request (or response) with a `Content-Length` body, or a chunked one; `None` at
-/// a clean end of the stream.
-async fn read_message<R: AsyncRead + Unpin>(
-    r: &mut BufReader<R>,
-    request: bool,
-) -> std::io::Result<Option<Message>> {
-    use tokio::io::AsyncBufReadExt;
-    let mut raw = Vec::new();
-    loop {
-        let before = raw.len();
-        let n = r.read_until(b'\n', &mut raw).await?;
-        if n == 0 {
-            return if raw.is_empty() {
-                Ok(None)
-            } else {
-                Err(invalid("the stream ended inside a message head"))
-            };
-        }
-        if raw.len() > MAX_HEAD {
-            return Err(invalid("message head over 64 KiB"));
-        }
-        let line = &raw[before..];
-        if (line == b"\r\n" || line == b"\n") && before > 0 {
-            break;
-        }
-    }
-    let head = String::from_utf8_lossy(&raw).to_string();
-    let mut lines = head.lines();
-    let first = lines.next().unwrap_or("");
-    let mut parts = first.split_whitespace();
-    let (path, status) = if request {
-        let _method = parts.next();
-        (parts.next().unwrap_or("/").to_string(), 0)
-    } else {
-        let _version = parts.next();
-        (
-            String::new(),
-            parts.next().and_then(|s| s.parse().ok()).unwrap_or(0),
-        )
-    };
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.clone())
-    };
-    let mut body = Vec::new();
-    let chunked =
-        get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
-    if chunked {
-        loop {
-            let start = raw.len();
-            r.read_until(b'\n', &mut raw).await?;
-            let size_line = String::from_utf8_lossy(&raw[start..]).to_string();
-            let size = usize::from_str_radix(size_line.trim().split(';').next().unwrap_or(""), 16)
-                .map_err(|_| invalid("bad chunk size"))?;
-            if body.len() + size > MAX_BODY {
-                return Err(invalid("body over 16 MiB"));
+                Err(e) => json(
+                    400,
+                    serde_json::json!({"error": format!("arm takes {{\"parties\": N, \"hold_ms\": M}}: {e}")}),
+                    &[],
+                ),
             }
-            let mut chunk = vec![0; size + 2];
-            r.read_exact(&mut chunk).await?;
-            raw.extend_from_slice(&chunk);
-            body.extend_from_slice(&chunk[..size]);
-            if size == 0 {
-                break;
-            }
+        } else {
+            let record = self.disarm();
+            let body = serde_json::to_vec(&record).unwrap_or_else(|_| b"{}".to_vec());
+            wire::answer(200, "application/json", &body, &[], close)
         }
-    } else if let Some(len) = get("content-length") {
-        let len: usize = len.parse().map_err(|_| invalid("bad content-length"))?;
-        if len > MAX_BODY {
-            return Err(invalid("body over 16 MiB"));
-        }
-        body = vec![0; len];
-        r.read_exact(&mut body).await?;
-        raw.extend_from_slice(&body);
-    } else if !request && status != 204 && status != 304 && !(100..200).contains(&status) {
-        // A response delimited by the end of the connection.
-        r.take(MAX_BODY as u64).read_to_end(&mut body).await?;
-        raw.extend_from_slice(&body);
     }
-    Ok(Some(Message {
-        raw,
-        path,
-        status,
-        headers,
-        body,
-    }))
 }
 
-/// One control request to a running proxy (its URL, e.g. `http://127.0.0.1:8001`).
+type Upstream = (
+    BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+);
+
+/// Accept errors that pass (descriptors run out, a client gone before it was taken).
+fn transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock
+    ) || matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+    )
+}
+
+/// Whether `host` names this proxy's own loopback address.
+fn loopback_host(host: Option<&str>, port: u16) -> bool {
+    let Some(host) = host else {
+        return false;
+    };
+    ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|h| host.eq_ignore_ascii_case(&format!("{h}:{port}")))
+}
+
+fn late(limit: Duration) -> wire::Error {
+    wire::Error::Refused {
+        status: 408,
+        why: format!(
+            "the request did not arrive whole within {} s",
+            limit.as_secs()
+        ),
+    }
+}
+
+/// Answer a request the proxy cannot read (4xx with the reason), then close the connection.
+async fn refuse(
+    cw: &mut tokio::net::tcp::OwnedWriteHalf,
+    e: wire::Error,
+    write: Duration,
+) -> std::io::Result<()> {
+    match e {
+        wire::Error::Refused { status, why } => {
+            tracing::debug!("interleave refused a request ({status}): {why}");
+            let a = wire::answer(status, "text/plain", why.as_bytes(), &[], true);
+            let _ = tokio::time::timeout(write, cw.write_all(&a)).await;
+            Ok(())
+        }
+        wire::Error::Truncated => Ok(()),
+        wire::Error::Io(e) => Err(e),
+    }
+}
+
+/// One control request to a running proxy (its URL, e.g. `http://127.0.0.1:8001`); its answer
+/// is read to at most [`MAX_CONTROL_ANSWER`].
 async fn control(
     client: &reqwest::Client,
     url: &str,
@@ -449,16 +742,40 @@ async fn control(
     if let Some(b) = body {
         req = req.json(b);
     }
-    let r = req
+    let mut r = req
         .send()
         .await
         .map_err(|e| format!("cannot reach the interleaving proxy at {url}: {e}"))?;
-    let v: Value = r
-        .json()
+    let over = || {
+        format!(
+            "the interleaving proxy at {url} answered {what} with more than {} MiB; racecheck stops reading there (is something else listening at that address?)",
+            MAX_CONTROL_ANSWER >> 20
+        )
+    };
+    if r.content_length()
+        .is_some_and(|n| n > MAX_CONTROL_ANSWER as u64)
+    {
+        return Err(over());
+    }
+    let status = r.status();
+    let mut buf = Vec::new();
+    while let Some(c) = r
+        .chunk()
         .await
-        .map_err(|e| format!("the interleaving proxy answered oddly: {e}"))?;
+        .map_err(|e| format!("the interleaving proxy's answer to {what} broke off: {e}"))?
+    {
+        if c.len() > MAX_CONTROL_ANSWER - buf.len() {
+            return Err(over());
+        }
+        buf.extend_from_slice(&c);
+    }
+    let v: Value = serde_json::from_slice(&buf)
+        .map_err(|e| format!("the interleaving proxy answered oddly ({status}): {e}"))?;
     match v.get("error") {
         Some(e) => Err(format!("the interleaving proxy refused to {what}: {e}")),
+        None if !status.is_success() => Err(format!(
+            "the interleaving proxy answered {what} with {status}"
+        )),
         None => Ok(v),
     }
 }
@@ -469,14 +786,15 @@ pub async fn remote_arm(client: &reqwest::Client, url: &str, arm: &Arm) -> Resul
 }
 
 /// Disarm a running proxy and take its record.
-pub async fn remote_disarm(client: &reqwest::Client, url: &str) -> Result<Vec<Event>, String> {
+pub async fn remote_disarm(client: &reqwest::Client, url: &str) -> Result<Record, String> {
     let v = control(client, url, "disarm", None).await?;
-    serde_json::from_value(v.get("events").cloned().unwrap_or(Value::Array(vec![])))
+    serde_json::from_value(v)
         .map_err(|e| format!("the interleaving proxy's record is unreadable: {e}"))
 }
 
 /// The record in a few lines: which reads were held together, which writes failed.
-pub fn describe(events: &[Event]) -> Vec<String> {
+pub fn describe(record: &Record) -> Vec<String> {
+    let events = &record.events;
     let mut out = vec![];
     let held: Vec<&Event> = events
         .iter()
@@ -509,6 +827,13 @@ pub fn describe(events: &[Event]) -> Vec<String> {
             } else {
                 format!(", {}", failed.join(", "))
             }
+        ));
+    }
+    if record.dropped > 0 {
+        out.push(format!(
+            "{} more events not recorded (the record keeps {MAX_EVENTS} events, {} MiB)",
+            record.dropped,
+            MAX_RECORD_BYTES >> 20
         ));
     }
     out
@@ -604,7 +929,7 @@ mod tests {
             released_with: None,
             outcome: Some("ok".into()),
         });
-        assert_eq!(p.disarm().len(), 1);
+        assert_eq!(p.disarm().events.len(), 1);
         assert_eq!(p.gate("t {id}").await, 1, "disarmed again");
     }
 

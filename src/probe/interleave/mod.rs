@@ -545,17 +545,24 @@ impl Proxy {
         let armed = self.armed();
         let read = READS.contains(&op.as_str());
         let write = WRITES.contains(&op.as_str());
-        let item = if armed && (read || write) {
+        let whole = if armed && (read || write) {
             item_of(&op, &req.body)
         } else {
             String::new()
         };
-        if armed && read {
-            let together = self.gate(&item).await;
+        let together = if armed && read {
+            Some(self.gate(&whole).await)
+        } else {
+            None
+        };
+        // The gate needed it whole; the record and the wait for the answer need only its text.
+        let item = shown(&whole, MAX_ITEM_TEXT);
+        drop(whole);
+        if together.is_some() {
             self.record(Event {
                 operation: op.clone(),
                 item: item.clone(),
-                released_with: Some(together),
+                released_with: together,
                 outcome: None,
             });
         }

@@ -321,9 +321,13 @@ async fn a_chunked_request_reaches_the_upstream_framed_by_its_length() {
 
 // 4. The armed record.
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_armed_record_keeps_no_bodies() {
-    let (addr, _up) = proxy().await;
+/// A connection to the proxy at `addr`, armed for bursts of one.
+async fn armed(
+    addr: std::net::SocketAddr,
+) -> (
+    BufReader<tokio::net::tcp::OwnedReadHalf>,
+    tokio::net::tcp::OwnedWriteHalf,
+) {
     let s = TcpStream::connect(addr).await.unwrap();
     let (r, mut w) = s.into_split();
     let mut r = BufReader::new(r);
@@ -331,6 +335,13 @@ async fn the_armed_record_keeps_no_bodies() {
         .await
         .unwrap();
     assert_eq!(answer(&mut r).await.expect("armed").status, 200);
+    (r, w)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_armed_record_keeps_no_bodies() {
+    let (addr, _up) = proxy().await;
+    let (mut r, mut w) = armed(addr).await;
     let big = "k".repeat(1 << 20);
     for i in 0..24 {
         w.write_all(&get_item(addr, &format!("{i}{big}")))
@@ -356,13 +367,7 @@ async fn the_armed_record_keeps_no_bodies() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_armed_record_stops_at_ten_thousand_events_and_counts_the_rest() {
     let (addr, _up) = proxy().await;
-    let s = TcpStream::connect(addr).await.unwrap();
-    let (r, mut w) = s.into_split();
-    let mut r = BufReader::new(r);
-    w.write_all(&control(addr, "arm", "", r#"{"parties":1}"#))
-        .await
-        .unwrap();
-    assert_eq!(answer(&mut r).await.expect("armed").status, 200);
+    let (mut r, mut w) = armed(addr).await;
     // Written by one task while this one reads, so neither side waits on the other.
     let writer = tokio::spawn(async move {
         for i in 0..10_050 {

@@ -175,6 +175,12 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             ),
             &mut evidence,
         );
+        let guard_text = first
+            .guard
+            .text
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         // A create under a key the check did not read: the check was for other items.
         let creates = w.kind.plain() == OpKind::PutItem && w.key_source != writes::KeySource::Read;
         // The item put holds the value made unique, where its attributes are written out.
@@ -190,7 +196,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         {
             let message = format!(
                 "`{}` checks that no item of {} has this {}{}, then the {} writes under another key: its condition cannot see the items the query found, so two requests with the same {} both pass",
-                first.guard.text.split_whitespace().collect::<Vec<_>>().join(" "),
+                guard_text,
                 ctx.op(reads[0]).req.table.display(),
                 u.attrs.join(", "),
                 u.index.as_deref().map(|i| format!(" (queried on `{i}`)")).unwrap_or_default(),
@@ -201,12 +207,6 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
             continue;
         }
-        let guard_text = first
-            .guard
-            .text
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
         let message = if checks.iter().all(|c| consumes(ctx, w, c)) {
             format!(
                 "`{guard_text}` finds the item in {}, then the delete_item takes it without a condition and the request goes on to write: two requests that both found it both go on (the second delete removes nothing)",
@@ -270,10 +270,7 @@ fn checked_fix(ctx: &FlowCtx, spec: &fix::UpdateSpec) -> crate::model::Fix {
 /// is a sketch that names it.
 fn claim_fix(ctx: &FlowCtx, w: &writes::WriteFacts, u: &writes::Unique) -> crate::model::Fix {
     let attr = u.attrs.first().map(String::as_str).unwrap_or("value");
-    let table = match w.req.table.name() {
-        Some(t) => format!("{t:?}"),
-        None => "TABLE".to_string(),
-    };
+    let table = table_arg(w);
     let keys = writes::key_attrs(&w.req);
     let pk = keys.first().map(String::as_str).unwrap_or("pk");
     let value = u.value.as_deref().map(plain_value).unwrap_or(attr);
@@ -333,10 +330,7 @@ pub async fn {name}(
 /// the request goes on with what it took rather than with what it read. The checks' values
 /// are the handler's, so the fix is a sketch that names them.
 fn take_fix(ctx: &FlowCtx, w: &writes::WriteFacts, checks: &[&writes::Check]) -> crate::model::Fix {
-    let table = match w.req.table.name() {
-        Some(t) => format!("{t:?}"),
-        None => "TABLE".to_string(),
-    };
+    let table = table_arg(w);
     let keys = writes::key_attrs(&w.req);
     let pk = keys.first().map(String::as_str).unwrap_or("pk");
     let checked: BTreeSet<&str> = checks
@@ -398,6 +392,14 @@ pub async fn {name}(
         FixSafety::DisplayOnly,
         snippet,
     )
+}
+
+/// The table a sketch names: the code's literal, else a placeholder to fill in.
+fn table_arg(w: &writes::WriteFacts) -> String {
+    match w.req.table.name() {
+        Some(t) => format!("{t:?}"),
+        None => "TABLE".to_string(),
+    }
 }
 
 /// `AttributeValue::S(email.clone())` as the value it holds, `email`.

@@ -186,6 +186,49 @@ fixture_tests! {
     shape_workspace => "tests/fixtures/shapes/workspace",
     shape_uniqueness => "tests/fixtures/shapes/uniqueness.rs",
     shape_swap => "tests/fixtures/shapes/swap.rs",
+    shape_settled => "tests/fixtures/shapes/settled.rs",
+}
+
+/// A decision no concurrent request can invalidate is reported at `info`, saying why; the
+/// same check on an attribute another write changes, or a state before a fresh create, stays
+/// at the rule's severity.
+#[test]
+fn settled_decisions_are_info() {
+    let report = analyze(
+        &[Input::Path("tests/fixtures/shapes/settled.rs".into())],
+        &Options::default(),
+    );
+    let severity = |func: &str| -> BTreeSet<String> {
+        report
+            .findings
+            .iter()
+            .filter(|f| {
+                f.rule == "RC102" && f.function.as_deref().is_some_and(|n| n.ends_with(func))
+            })
+            .map(|f| format!("{:?}", f.severity))
+            .collect()
+    };
+    assert_eq!(severity("rename_bot"), BTreeSet::from(["Info".to_string()]));
+    assert_eq!(severity("sign_in"), BTreeSet::from(["Info".to_string()]));
+    assert_eq!(
+        severity("rename_vault"),
+        BTreeSet::from(["High".to_string()])
+    );
+    assert_eq!(severity("add_seat"), BTreeSet::from(["High".to_string()]));
+    let renamed = report
+        .findings
+        .iter()
+        .find(|f| {
+            f.function
+                .as_deref()
+                .is_some_and(|n| n.ends_with("rename_bot"))
+        })
+        .map(|f| f.message.clone())
+        .unwrap_or_default();
+    assert!(
+        renamed.contains("no write of the workspace changes `creator_id`"),
+        "{renamed}"
+    );
 }
 
 /// The bundled demo service: exactly its racy handlers are flagged, each with its route.

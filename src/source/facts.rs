@@ -547,6 +547,10 @@ pub struct Guard {
     /// The guarded code runs only once a time read from the item has passed the clock
     /// (`if expires_at < now`): what follows deals with something expired.
     pub past_due: bool,
+    /// The decision compares what was read with what the caller brought: an owner with the
+    /// caller's id, a stored hash with a password, an allow-list with a value
+    /// (`item.owner != user.id`, `verify(&password, &hash)`, `uris.contains(&uri)`).
+    pub matches_caller: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

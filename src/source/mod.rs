@@ -8,6 +8,7 @@ pub mod files;
 pub mod flow;
 pub mod index;
 pub mod macros;
+pub mod mutated;
 pub mod routes;
 pub mod span;
 pub mod suppress;
@@ -787,6 +788,13 @@ fn check(
     };
 
     let serialized = serialized(global, texts, &callers);
+    let mutated = mutated::Mutated::of(
+        summaries
+            .iter()
+            .enumerate()
+            .filter(|(id, _)| !global.test_files.contains(&*global.metas[*id].span.file))
+            .filter_map(|(_, s)| s.as_deref()),
+    );
     let mut candidates: Vec<(FnId, Candidate)> = vec![];
     let mut ops = 0u64;
     for (id, summary) in summaries.iter().enumerate() {
@@ -819,6 +827,7 @@ fn check(
                 from_maps_ccf: f.returns.iter().any(|t| global.ccf_error_types.contains(t)),
                 has_callers: callers.contains_key(&id),
                 files: texts,
+                mutated: &mutated,
             };
             rules::run(&ctx)
         };

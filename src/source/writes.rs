@@ -287,7 +287,7 @@ fn key_value(b: &Builder) -> Val {
     v
 }
 
-fn key_source(b: &Builder) -> KeySource {
+pub fn key_source(b: &Builder) -> KeySource {
     let v = key_value(b);
     if v.is_fresh() {
         KeySource::Fresh
@@ -396,7 +396,13 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
                 .map(|r| read_ops(*r).and_then(|o| unique_of(&o.req)))
                 .collect::<Option<Vec<Unique>>>()
                 .and_then(|u| u.into_iter().next())
-                .filter(|_| g.on_existing != Some(true));
+                .filter(|_| g.on_existing != Some(true))
+                // A decision on other attributes of what was found (`user.password_hash`) is
+                // about that item, not about whether another holds the value.
+                .filter(|u| {
+                    g.val.attrs.is_empty()
+                        || g.val.attrs.iter().any(|a| a == "*" || u.attrs.contains(a))
+                });
             (!reads.is_empty()).then(|| Check {
                 guard: g.clone(),
                 reads,
@@ -442,6 +448,7 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
                     on_existing: None,
                     differs_from: None,
                     past_due: false,
+                    matches_caller: false,
                 },
                 reads,
                 attrs: part.val.attrs.clone(),

@@ -47,6 +47,13 @@ declare_rule! {
     /// an item whose time read from it has passed the clock (an expired session), is reported
     /// at `info`: a repeated delete does no harm.
     ///
+    /// A decision no concurrent request can invalidate is reported at `info`, saying why: one
+    /// on attributes that no write of the workspace changes once the item exists (its owner,
+    /// its creator: no update sets them, no put may replace the item), and one that matches
+    /// stored data with the caller's (an owner, a password, an allow-list) before a new item
+    /// is put under a fresh key (a UUID, random bytes). A delete is not spared this way: it
+    /// consumes what it found, whatever the attributes say.
+    ///
     /// ## Known problems
     /// The decision is translated from Rust to a condition expression for the fix where its
     /// shape allows (comparisons, flags, `is_some`); other shapes get a compare-and-set on the
@@ -54,7 +61,8 @@ declare_rule! {
     /// (`if found.is_empty() { return 404 }`) is not reported when nothing else depends on
     /// it: if the item is gone by then, the delete does nothing. A write that returns the old
     /// item (`ReturnValues` `ALL_OLD`, `UPDATED_OLD`) and is checked afterwards is an atomic
-    /// swap, and safe.
+    /// swap, and safe. Whether an attribute changes is read from this workspace only: one
+    /// changed only by another service, or by hand, is taken as unchanged.
     ///
     /// ## Fix safety
     /// Unsafe: the check moves into the write's condition (a version check when a whole item is
@@ -111,6 +119,18 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             && w.condition.is_none()
             && !w.in_transaction
             && !w.requires_item();
+        // The item put holds the value made unique, where its attributes are written out.
+        let holds = |u: &writes::Unique| match &w.req.item_whole {
+            // A struct written whole holds the value when one of its fields is named for it.
+            Some(whole) => match whole.val.fields.as_ref() {
+                Some(fields) => fields
+                    .keys()
+                    .any(|f| u.attrs.iter().any(|a| same_name(f, a))),
+                // Else: the value selected on flows into the item.
+                None => u.vals.params().any(|p| whole.val.params().any(|q| q == p)),
+            },
+            None => w.req.item.is_empty() || w.req.item.iter().any(|p| u.attrs.contains(&p.name)),
+        };
         // A value computed from the item found is a lost update first (RC101/RC103 name it).
         let computed = |c: &writes::Check| w.feeds.iter().any(|f| c.reads.contains(&f.read));
         let checks: Vec<_> = w
@@ -123,6 +143,15 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                 !(w.kind.plain() == OpKind::PutItem
                     && w.key_source == writes::KeySource::Fresh
                     && c.guard.on_existing == Some(true))
+            })
+            // Nothing found, then a new item under a fresh key that does not hold the value
+            // looked for (a verification record after a sign-up's check): only the item that
+            // holds the value can break the uniqueness.
+            .filter(|c| {
+                !(w.kind.plain() == OpKind::PutItem
+                    && w.key_source == writes::KeySource::Fresh
+                    && c.guard.on_existing == Some(false)
+                    && c.unique.as_ref().is_some_and(|u| !holds(u)))
             })
             // Deleting what a read found: if it is gone by then, the delete does nothing,
             // unless the request goes on to write on the strength of what it found.
@@ -141,6 +170,57 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
                             .any(|r| writes::same_item(&ctx.op(*r).req, &w.req).unwrap_or(true)))
             })
             .collect();
+        // Decisions no concurrent request can invalidate: on attributes no write of the
+        // workspace changes once the item exists (its owner, its creator), or a match of
+        // stored data with the caller's (an owner, a credential) before a new item is put
+        // under a fresh key. Alone, they are reported at `info`, saying why.
+        let fresh_create =
+            w.kind.plain() == OpKind::PutItem && w.key_source == writes::KeySource::Fresh;
+        let never_changed = |c: &writes::Check| {
+            !c.attrs.is_empty()
+                && c.attrs.iter().all(|a| {
+                    c.reads
+                        .iter()
+                        .all(|r| ctx.mutated.never_changed(&ctx.op(*r).req.table, a))
+                })
+        };
+        let settled = |c: &writes::Check| {
+            c.guard.kind == GuardKind::Value
+                && c.unique.is_none()
+                && !consumes(ctx, w, c)
+                // A delete consumes what it found: a concurrent one makes both requests pass
+                // whatever the attributes say.
+                && ((w.kind != OpKind::DeleteItem && never_changed(c))
+                    || (fresh_create && c.guard.matches_caller))
+        };
+        let (settled_checks, live): (Vec<_>, Vec<_>) = checks.into_iter().partition(|c| settled(c));
+        let settled_note = live.is_empty().then(|| {
+            let attrs: BTreeSet<&str> = settled_checks
+                .iter()
+                .filter(|c| never_changed(c))
+                .flat_map(|c| c.attrs.iter().map(String::as_str))
+                .collect();
+            let list = attrs
+                .iter()
+                .map(|a| format!("`{a}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if !attrs.is_empty() {
+                format!(
+                    ", but no write of the workspace changes {list} once the item exists, so no \
+                     concurrent request can invalidate the decision"
+                )
+            } else {
+                ", matching stored data with the caller's (an owner, a credential), before a new \
+                 item is created under a fresh key that no other request can name"
+                    .to_string()
+            }
+        });
+        let checks = if live.is_empty() {
+            settled_checks
+        } else {
+            live
+        };
         // A decision on the item's data names the finding before whether it was found.
         let Some(first) = checks
             .iter()
@@ -181,14 +261,19 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .split_whitespace()
             .collect::<Vec<_>>()
             .join(" ");
+        let settle = |mut c: Candidate| {
+            if let Some(note) = &settled_note {
+                c.severity = Some(crate::model::Severity::Info);
+                c.message = format!(
+                    "`{guard_text}` is decided on data read from {}{note}: the {} it guards needs no condition for it",
+                    ctx.op(reads[0]).req.table.display(),
+                    w.kind.api_name(),
+                );
+            }
+            c
+        };
         // A create under a key the check did not read: the check was for other items.
         let creates = w.kind.plain() == OpKind::PutItem && w.key_source != writes::KeySource::Read;
-        // The item put holds the value made unique, where its attributes are written out.
-        let holds = |u: &writes::Unique| {
-            w.req.item_whole.is_some()
-                || w.req.item.is_empty()
-                || w.req.item.iter().any(|p| u.attrs.contains(&p.name))
-        };
         if let Some(u) = checks
             .iter()
             .find_map(|c| c.unique.as_ref())
@@ -221,7 +306,7 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         };
         if w.kind == OpKind::DeleteItem {
             let fixes = vec![take_fix(ctx, w, &checks)];
-            let mut c = ctx.candidate(&RULE, w, &reads, message, evidence, fixes);
+            let mut c = settle(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
             // Deleting what a read found (cleanup of queried items), or what has expired,
             // repeats harmlessly.
             let expired = checks.iter().any(|c| c.guard.past_due);
@@ -244,7 +329,9 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             }
             None => vec![super::lost_update::version_put(ctx, w)],
         };
-        out.push(ctx.candidate(&RULE, w, &reads, message, evidence, fixes));
+        out.push(settle(
+            ctx.candidate(&RULE, w, &reads, message, evidence, fixes),
+        ));
     }
 }
 
@@ -400,6 +487,17 @@ fn table_arg(w: &writes::WriteFacts) -> String {
         Some(t) => format!("{t:?}"),
         None => "TABLE".to_string(),
     }
+}
+
+/// A field and an attribute named alike (`user_name`, `userName`, `UserName`).
+fn same_name(field: &str, attr: &str) -> bool {
+    let norm = |s: &str| {
+        s.chars()
+            .filter(|c| c.is_alphanumeric())
+            .flat_map(char::to_lowercase)
+            .collect::<String>()
+    };
+    norm(field) == norm(attr)
 }
 
 /// `AttributeValue::S(email.clone())` as the value it holds, `email`.

@@ -6,6 +6,7 @@ use crate::model::{Confidence, EvidenceStep, Fix, StepKind};
 use crate::rules::RuleMeta;
 use crate::source::facts::{Guard, Op, OpId, Span, Summary, TableRef};
 use crate::source::index::FileText;
+use crate::source::mutated::Mutated;
 use crate::source::writes::WriteFacts;
 
 pub mod batch_write;
@@ -48,6 +49,8 @@ pub struct FlowCtx<'a> {
     /// Other functions call this one: errors it passes on with `?` are theirs to judge.
     pub has_callers: bool,
     pub files: &'a [Arc<FileText>],
+    /// The attributes the workspace changes once an item exists.
+    pub mutated: &'a Mutated,
 }
 
 /// A finding before precedence, de-duplication, routes and suppression are applied.

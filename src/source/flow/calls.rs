@@ -50,6 +50,21 @@ pub(super) const FRESH: &[&str] = &[
     "new_v4", "new_v7", "now_v7", "now", "now_utc", "new_ulid", "generate", "random", "nanoid",
 ];
 
+/// Calls that fill a buffer with random bytes (`getrandom::fill(&mut buf)`,
+/// `rng.fill_bytes(&mut buf)`): the buffer they are given holds a fresh value afterwards.
+const RANDOM_FILL: &[&str] = &[
+    "fill",
+    "getrandom",
+    "fill_bytes",
+    "try_fill_bytes",
+    "try_fill",
+    "fill_random",
+];
+
+/// Methods of a random source whose result is fresh (`rng.gen::<u64>()`,
+/// `Alphanumeric.sample_string(&mut rng, 32)`).
+const RANDOM_METHODS: &[&str] = &["gen", "random", "sample_string", "sample_iter", "next_u64"];
+
 /// Methods that hand back the SDK's output (or a part of it) as it is.
 const RAW_KEEPING: &[&str] = &[
     "unwrap",
@@ -123,7 +138,34 @@ fn storey(e: &Expr) -> bool {
         .any(|w| STORE_WORDS.contains(&w.as_str()))
 }
 
+/// A receiver that is a random source: `rng`, `thread_rng()`, `OsRng`, `rand::rng()`,
+/// `Alphanumeric`.
+fn random_source(e: &Expr) -> bool {
+    let text = text_of(e);
+    words(&text)
+        .iter()
+        .any(|w| matches!(w.as_str(), "rng" | "rand" | "random" | "alphanumeric"))
+}
+
 impl Walker<'_, '_, '_> {
+    /// `fill(&mut buf)`: the locals given by `&mut` now hold random bytes. Whether any was.
+    fn fill_random(&mut self, args: &syn::punctuated::Punctuated<Expr, syn::Token![,]>) -> bool {
+        let mut filled = false;
+        for a in args {
+            let Expr::Reference(r) = strip_paren(a) else {
+                continue;
+            };
+            if r.mutability.is_none() {
+                continue;
+            }
+            if let Some(root) = root_ident(&r.expr) {
+                self.env.insert(root, Val::of(Origin::Fresh));
+                filled = true;
+            }
+        }
+        filled
+    }
+
     pub(super) fn call(&mut self, c: &syn::ExprCall) -> Val {
         if let Expr::Path(p) = &*c.func {
             let segs: Vec<String> = p
@@ -169,6 +211,9 @@ impl Walker<'_, '_, '_> {
                 return v;
             }
             let args: Vec<Val> = c.args.iter().map(|a| self.expr(a)).collect();
+            if RANDOM_FILL.contains(&last) {
+                self.fill_random(&c.args);
+            }
             let by = match segs.len() {
                 1 => Resolve::Free,
                 n => match segs[n - 2].as_str() {
@@ -490,6 +535,12 @@ impl Walker<'_, '_, '_> {
             }
         }
 
+        if RANDOM_FILL.contains(&method.as_str()) && self.fill_random(&m.args) {
+            return Val::default();
+        }
+        if RANDOM_METHODS.contains(&method.as_str()) && random_source(&m.receiver) {
+            return Val::of(Origin::Fresh);
+        }
         if MUTATORS.contains(&method.as_str()) {
             if let Some(r) = &recv.guard_of {
                 let mut value = Val::default();

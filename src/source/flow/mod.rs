@@ -338,6 +338,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             },
             differs_from: None,
             past_due: false,
+            matches_caller: false,
         }
     }
 
@@ -364,6 +365,75 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
         // A value the caller brought, not a constant every request shares.
         theirs.params().next()?;
         Some(theirs)
+    }
+
+    /// `stored.owner_id != user.id`, `hash == password`, `verify(&password, &stored_hash)`,
+    /// `allowed.contains(&uri)`: the condition compares data read with the caller's own, as
+    /// an ownership or credential check does, not a quantity or a state with a constant.
+    fn matches_caller(&self, cond: &Expr) -> bool {
+        // What an operand is made of: read data and nothing of the caller's, or the reverse.
+        let side = |e: &Expr| {
+            let v = self.peek_deep(e);
+            let caller = v.params().next().is_some();
+            (v.has_read(), caller)
+        };
+        let compares = |a: &Expr, b: &Expr| {
+            let (x, y) = (side(a), side(b));
+            (x == (true, false) && y == (false, true)) || (x == (false, true) && y == (true, false))
+        };
+        match strip(cond) {
+            Expr::Unary(u) if matches!(u.op, syn::UnOp::Not(_)) => self.matches_caller(&u.expr),
+            Expr::Binary(b) => match b.op {
+                syn::BinOp::Eq(_) | syn::BinOp::Ne(_) => compares(&b.left, &b.right),
+                syn::BinOp::And(_) | syn::BinOp::Or(_) => {
+                    self.matches_caller(&b.left) && self.matches_caller(&b.right)
+                }
+                _ => false,
+            },
+            Expr::Let(l) => self.matches_caller(&l.expr),
+            Expr::MethodCall(m) if m.args.len() == 1 && comparing(&m.method.to_string()) => {
+                compares(&m.receiver, &m.args[0])
+            }
+            Expr::Call(c) if c.args.len() == 2 => {
+                let name = match &*c.func {
+                    Expr::Path(p) => p.path.segments.last().map(|s| s.ident.to_string()),
+                    _ => None,
+                };
+                name.is_some_and(|n| comparing(&n)) && compares(&c.args[0], &c.args[1])
+            }
+            Expr::Try(t) => self.matches_caller(&t.expr),
+            Expr::MethodCall(m) if RESULT_ADAPTERS.contains(&m.method.to_string().as_str()) => {
+                self.matches_caller(&m.receiver)
+            }
+            _ => false,
+        }
+    }
+
+    /// Every local an operand mentions, looked up and joined (`Some(password.as_str())`,
+    /// `&payload.password`, `user.id.to_string()`).
+    fn peek_deep(&self, e: &Expr) -> Val {
+        let mut v = Val::default();
+        match strip(e) {
+            Expr::MethodCall(m) => {
+                v.join(&self.peek_deep(&m.receiver));
+                for a in &m.args {
+                    v.join(&self.peek_deep(a));
+                }
+            }
+            Expr::Call(c) => {
+                for a in &c.args {
+                    v.join(&self.peek_deep(a));
+                }
+            }
+            Expr::Reference(r) => v.join(&self.peek_deep(&r.expr)),
+            Expr::Unary(u) => v.join(&self.peek_deep(&u.expr)),
+            other => {
+                if let Some(x) = self.peek(other) {
+                    v.join(&x);
+                }
+            }
+        }
+        v
     }
 
     /// The value a condition's operand names (`stored`, `item.balance`), looked up, not
@@ -429,7 +499,8 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                             let text =
                                 format!("let {} = {} else", text_of(&l.pat), text_of(&init.expr));
                             let (kind, polarity) = (pat_kind(&l.pat), pat_polarity(&l.pat));
-                            let g = self.guard(&v, kind, polarity, text, self.span(l), true);
+                            let mut g = self.guard(&v, kind, polarity, text, self.span(l), true);
+                            g.matches_caller = self.matches_caller(&init.expr);
                             self.guards.push(g);
                         }
                     }
@@ -898,6 +969,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             );
             g.differs_from = me.differs_from(&i.cond, when);
             g.past_due = me.past_due(&i.cond, when);
+            g.matches_caller = me.matches_caller(&i.cond);
             g
         };
         if guarded {
@@ -955,8 +1027,33 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             GuardKind::Value
         };
         let text = format!("match {}", text_of(&m.expr));
-        let guard =
-            guarded.then(|| self.guard(&scrut, kind, None, text, self.span(&*m.expr), true));
+        // `match found { Some(u) => u, None => return .. }`: the code after the `match` runs
+        // only when the item was found (or only when it was not), as after `let Some(u) = ..`.
+        let going_on = |a: &&syn::Arm| !expr_diverges(&a.body);
+        let polarity = |arms: &mut dyn Iterator<Item = &syn::Arm>| {
+            let ps: Vec<Option<bool>> = arms.map(|a| pat_polarity(&a.pat)).collect();
+            ps.first()
+                .copied()
+                .flatten()
+                .filter(|p| ps.iter().all(|q| *q == Some(*p)))
+        };
+        let after_polarity = (kind == GuardKind::Exists)
+            .then(|| polarity(&mut m.arms.iter().filter(going_on)))
+            .flatten()
+            .filter(|p| {
+                let left = polarity(&mut m.arms.iter().filter(|a| !going_on(a)));
+                left == Some(!p)
+            });
+        let guard = guarded.then(|| {
+            self.guard(
+                &scrut,
+                kind,
+                after_polarity,
+                text,
+                self.span(&*m.expr),
+                true,
+            )
+        });
         let mut v = Val::default();
         let mut any_diverges = false;
         let mut going_on: Vec<Vec<Guard>> = vec![];
@@ -968,7 +1065,17 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
             self.bind(&arm.pat, scrut.clone());
             let before = self.guards.len();
             if let Some(g) = &guard {
-                self.guards.push(g.clone());
+                // Inside an arm, its pattern says whether the item was found.
+                let polarity = (kind == GuardKind::Exists)
+                    .then(|| pat_polarity(&arm.pat))
+                    .flatten();
+                let g = match polarity {
+                    Some(_) => {
+                        self.guard(&scrut, kind, polarity, g.text.clone(), g.span.clone(), true)
+                    }
+                    None => g.clone(),
+                };
+                self.guards.push(g);
             }
             self.guards.extend(failed.iter().cloned());
             let mut arm_guard = None;

@@ -385,3 +385,28 @@ pub(super) fn is_text(e: &Expr) -> bool {
         _ => false,
     }
 }
+
+/// Methods and functions that compare two values for a match (`verify`, `contains`,
+/// `eq`, `verify_password`, `constant_time_eq`).
+pub(super) fn comparing(name: &str) -> bool {
+    words(name).iter().any(|w| {
+        matches!(
+            w.as_str(),
+            "verify" | "matches" | "eq" | "contains" | "compare" | "equals"
+        )
+    })
+}
+
+/// Methods that pass a `Result` or `Option` on, deciding nothing of their own.
+pub(super) const RESULT_ADAPTERS: &[&str] = &[
+    "is_ok",
+    "is_err",
+    "is_some",
+    "is_none",
+    "unwrap_or",
+    "unwrap_or_default",
+    "map_err",
+    "ok",
+    "unwrap",
+    "expect",
+];

@@ -1,0 +1,139 @@
+//! Which attributes the workspace ever changes once an item exists.
+//!
+//! A decision on an attribute that no write changes after the item is created (its owner,
+//! its creator, the client it was issued to) cannot be invalidated by a concurrent request:
+//! the check-then-act on it is no race. What counts as a change, conservatively: an update's
+//! `SET`/`REMOVE`/`ADD`/`DELETE` paths, and the attributes of a put that may replace an item
+//! (no `attribute_not_exists`, a key not fresh). A write whose attributes cannot be told (a
+//! dynamic update expression, a whole item built elsewhere) changes every attribute of its
+//! table, and one whose table cannot be told changes them in every table.
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::expr;
+use super::facts::{Builder, Cond, OpKind, Summary, TableRef, Text};
+use super::writes::{self, KeySource};
+
+#[derive(Debug, Default)]
+pub struct Mutated {
+    /// Attributes changed, by table name.
+    tables: HashMap<String, BTreeSet<String>>,
+    /// Tables where any attribute may change.
+    whole_tables: BTreeSet<String>,
+    /// Attributes changed in a table that cannot be named: in any table.
+    anywhere: BTreeSet<String>,
+    /// A write to a table that cannot be named changed attributes that cannot be told.
+    everything: bool,
+    /// Attributes some write uses as a key: an update cannot change them.
+    keys: BTreeSet<String>,
+}
+
+/// How attribute names are compared: a Rust field (`owner_id`) and the attribute it is
+/// stored as (`ownerId`) are one.
+fn norm(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl Mutated {
+    /// From every function's own operations (those reached through calls are their
+    /// callee's).
+    pub fn of<'a>(summaries: impl Iterator<Item = &'a Summary>) -> Mutated {
+        let mut m = Mutated::default();
+        for s in summaries {
+            for op in s.ops.iter().filter(|o| o.via.is_empty()) {
+                m.write(&op.req);
+                for member in &op.req.members {
+                    m.write(member);
+                }
+            }
+        }
+        m
+    }
+
+    fn write(&mut self, b: &Builder) {
+        let changed: Option<Vec<String>> = match b.kind.plain() {
+            OpKind::UpdateItem => match &b.update {
+                Some(Text::Literal(_)) | None if b.update_text().is_some() => {
+                    let text = b.update_text().unwrap_or_default();
+                    Some(
+                        expr::parse_update(&text)
+                            .iter()
+                            .map(|a| b.attr_name(a.path()).to_string())
+                            .collect(),
+                    )
+                }
+                _ => None,
+            },
+            OpKind::PutItem => {
+                let creates = writes::key_source(b) == KeySource::Fresh
+                    || matches!(&b.condition, Cond::Given(Text::Literal(t))
+                        if !expr::parse_condition(t).not_exists.is_empty());
+                if creates {
+                    Some(vec![])
+                } else if b.item_whole.is_some() || b.item.is_empty() {
+                    None
+                } else {
+                    Some(b.item.iter().map(|p| p.name.clone()).collect())
+                }
+            }
+            OpKind::DeleteItem | OpKind::TxConditionCheck => Some(vec![]),
+            OpKind::BatchWriteItem => (!b.other.puts).then(Vec::new),
+            _ => return,
+        };
+        for k in &b.key {
+            self.keys.insert(norm(&k.name));
+        }
+        let table = b
+            .table
+            .name()
+            .map(str::to_string)
+            .or_else(|| match &b.table {
+                TableRef::Const(c, None) => Some(c.clone()),
+                _ => None,
+            });
+        match (table, changed) {
+            (Some(t), Some(attrs)) => self
+                .tables
+                .entry(t)
+                .or_default()
+                .extend(attrs.iter().map(|a| norm(a))),
+            (Some(t), None) => {
+                self.whole_tables.insert(t);
+            }
+            (None, Some(attrs)) => self.anywhere.extend(attrs.iter().map(|a| norm(a))),
+            (None, None) => self.everything = true,
+        }
+    }
+
+    /// No write of the workspace changes `attr` of an item of `table` once it exists.
+    pub fn never_changed(&self, table: &TableRef, attr: &str) -> bool {
+        let a = norm(attr);
+        if a.is_empty() || attr == "*" {
+            return false;
+        }
+        let name = table.name().map(str::to_string).or_else(|| match table {
+            TableRef::Const(c, None) => Some(c.clone()),
+            _ => None,
+        });
+        // Named in a change: in this table, in one that cannot be named, or (for a table read
+        // through an expression) in any.
+        let named = self.anywhere.contains(&a)
+            || match &name {
+                Some(t) => self.tables.get(t).is_some_and(|s| s.contains(&a)),
+                None => self.tables.values().any(|s| s.contains(&a)),
+            };
+        if named {
+            return false;
+        }
+        // A key attribute no update can change; others only where no write is opaque.
+        self.keys.contains(&a)
+            || !(self.everything
+                || match &name {
+                    Some(t) => self.whole_tables.contains(t),
+                    None => !self.whole_tables.is_empty(),
+                })
+    }
+}

@@ -45,6 +45,37 @@ pub struct View {
     pub quiet: bool,
 }
 
+/// Where the facts of `racecheck.toml` come from (`racecheck rules --config` shows the format).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ConfigArgs {
+    /// Read the facts from this file instead of the racecheck.toml found in the scanned
+    /// directory or above it (up to the repository root).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_config")]
+    pub config: Option<PathBuf>,
+    /// Read no racecheck.toml: report every finding as if no fact were declared.
+    #[arg(long)]
+    pub no_config: bool,
+}
+
+impl ConfigArgs {
+    fn source(&self) -> crate::config::Source {
+        match (&self.config, self.no_config) {
+            (_, true) => crate::config::Source::Ignore,
+            (Some(f), false) => crate::config::Source::File(f.clone()),
+            (None, false) => crate::config::Source::Discover,
+        }
+    }
+
+    /// The facts for an analysis of `paths`, or the error that names the file and line.
+    fn facts(&self, paths: &[PathBuf]) -> Result<std::sync::Arc<crate::config::Facts>, String> {
+        crate::config::facts_for(paths, &self.source())
+            .map(std::sync::Arc::new)
+            .map_err(|e| {
+                format!("{e}; fix it, or pass --no-config to analyse without the facts it declares")
+            })
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Analyse Rust source: reads from DynamoDB that flow into unconditional writes.
@@ -67,6 +98,8 @@ pub enum Command {
         /// does not depend on it.
         #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
         threads: Option<u16>,
+        #[command(flatten)]
+        config: ConfigArgs,
         #[command(flatten)]
         view: View,
     },
@@ -103,6 +136,8 @@ pub enum Command {
         fail_on: Severity,
         #[arg(long, short)]
         output: Option<PathBuf>,
+        #[command(flatten)]
+        config: ConfigArgs,
         #[command(flatten)]
         view: View,
     },
@@ -141,6 +176,8 @@ pub enum Command {
         /// Also apply fixes that change what clients see (a conflict answered with 409/412).
         #[arg(long)]
         unsafe_fixes: bool,
+        #[command(flatten)]
+        config: ConfigArgs,
     },
     /// Fire synchronized bursts at one endpoint of a running development service and show
     /// lost updates, limit overruns, missing rate limits and 5xx under contention.
@@ -166,8 +203,12 @@ pub enum Command {
         /// A rule id (RC101) or slug (lost-update).
         id: Option<String>,
         /// Print the rule table as Markdown (the README's table).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "config")]
         markdown: bool,
+        /// Print the format of racecheck.toml (the facts the analysis cannot see), with an
+        /// example.
+        #[arg(long, conflicts_with = "id")]
+        config: bool,
     },
     /// Serve the MCP protocol on stdin/stdout (for AI coding assistants).
     Mcp {
@@ -638,6 +679,7 @@ struct FixArgs {
     diff: bool,
     apply: bool,
     unsafe_fixes: bool,
+    config: ConfigArgs,
 }
 
 /// A path as `git apply` wants it: relative to the working directory when under it.
@@ -659,10 +701,15 @@ fn read_source(path: &str) -> Result<String, String> {
     String::from_utf8(bytes).map_err(|_| format!("`{path}` is not UTF-8"))
 }
 
-fn analyze_paths(paths: &[PathBuf], rules: &[String]) -> Report {
+fn analyze_paths(
+    paths: &[PathBuf],
+    rules: &[String],
+    facts: std::sync::Arc<crate::config::Facts>,
+) -> Report {
     let inputs: Vec<Input> = paths.iter().cloned().map(Input::Path).collect();
     let options = Options {
         rules: rules.to_vec(),
+        facts,
         ..Options::default()
     };
     source::analyze(&inputs, &options)
@@ -670,8 +717,15 @@ fn analyze_paths(paths: &[PathBuf], rules: &[String]) -> Report {
 
 fn run_fix(a: FixArgs) -> i32 {
     use crate::fix::apply;
+    let facts = match a.config.facts(&a.paths) {
+        Ok(f) => f,
+        Err(e) => {
+            warn(&e);
+            return EXIT_ERROR;
+        }
+    };
     let spinner = busy("scanning");
-    let report = analyze_paths(&a.paths, &a.rules);
+    let report = analyze_paths(&a.paths, &a.rules, facts);
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
@@ -753,13 +807,22 @@ pub fn run(cli: Cli) -> i32 {
             rules,
             output,
             threads,
+            config,
             view,
         } => {
+            let facts = match config.facts(&paths) {
+                Ok(f) => f,
+                Err(e) => {
+                    warn(&e);
+                    return EXIT_ERROR;
+                }
+            };
             let inputs: Vec<Input> = paths.into_iter().map(Input::Path).collect();
             let spinner = busy("scanning");
             let options = Options {
                 rules,
                 threads: threads.map(usize::from),
+                facts,
                 ..Options::default()
             };
             let report = source::analyze(&inputs, &options);
@@ -779,11 +842,22 @@ pub fn run(cli: Cli) -> i32 {
             format,
             fail_on,
             output,
+            config,
             view,
         } => {
+            let options = match config.facts(std::slice::from_ref(&dir)) {
+                Ok(facts) => Options {
+                    facts,
+                    ..Options::default()
+                },
+                Err(e) => {
+                    warn(&e);
+                    return EXIT_ERROR;
+                }
+            };
             let spinner = busy("auditing");
             let (mut report, facts) =
-                crate::audit::audit_with_ops(&dir, spec.as_deref(), crate::Cancel::default());
+                crate::audit::audit_with_options(&dir, spec.as_deref(), &options);
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
@@ -812,7 +886,15 @@ pub fn run(cli: Cli) -> i32 {
             let report = crate::spec::check(&crate::spec::SpecInput::Path(file));
             finish(report, format, fail_on, output.as_ref(), view)
         }
-        Command::Rules { id, markdown } => match id {
+        Command::Rules {
+            id,
+            markdown,
+            config,
+        } => match id {
+            None if config => {
+                let _ = emit(crate::config::FORMAT, None);
+                EXIT_CLEAN
+            }
             None if markdown => {
                 let _ = emit(&crate::rules::markdown_table(), None);
                 EXIT_CLEAN
@@ -861,12 +943,14 @@ pub fn run(cli: Cli) -> i32 {
             diff,
             apply,
             unsafe_fixes,
+            config,
         } => run_fix(FixArgs {
             paths,
             rules,
             diff,
             apply,
             unsafe_fixes,
+            config,
         }),
         Command::Mcp { allow_hosts } => match crate::mcp::serve_stdio(&allow_hosts) {
             Ok(()) => EXIT_CLEAN,

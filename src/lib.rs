@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod cli;
+pub mod config;
 pub mod fix;
 pub mod mcp;
 pub mod model;

@@ -218,6 +218,25 @@ pub struct Finding {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "Proof")]
     pub proof: Option<Proof>,
+    /// The fact declared in `racecheck.toml` under which this is not a race: the finding is
+    /// then `info`, and counted in `stats.assumed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Assumption")]
+    pub assumed: Option<Assumption>,
+}
+
+/// A fact the user declared (`racecheck.toml`) that a finding is assumed away by: it stays in
+/// the report, at `info`, so the assumption stays visible and can be checked.
+#[derive(Serialize, Deserialize, JsonSchema, Clone, Debug, PartialEq, Eq)]
+#[schemars(transform = portable)]
+pub struct Assumption {
+    /// What the fact says, and why it makes the flow safe.
+    pub fact: String,
+    /// The file that declares it, and the line.
+    pub file: String,
+    pub line: u32,
+    /// The severity the finding has without the fact.
+    pub severity: Severity,
 }
 
 /// How far a finding is proven on the running service.
@@ -352,6 +371,10 @@ pub struct Stats {
     pub dynamodb_operations: u64,
     pub findings: u64,
     pub suppressed: u64,
+    /// Findings (counted in `findings`) that a fact declared in `racecheck.toml` lowered to
+    /// `info`: each carries `assumed`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub assumed: u64,
     /// Findings hidden because a baseline report accepted them.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub baselined: u64,

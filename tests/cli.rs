@@ -550,3 +550,129 @@ fn github_action_run_step_works() {
     assert_eq!(outputs.trim(), "exit-code=0");
     assert!(sarif["runs"][0]["results"].as_array().unwrap().is_empty());
 }
+
+/// `rules --config` prints the format of racecheck.toml: a file that parses, with each key.
+#[test]
+fn rules_config_prints_the_format() {
+    let out = racecheck(&["rules", "--config"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text, racecheck::config::FORMAT);
+    for key in [
+        "single-writer =",
+        "serialized =",
+        "conditional-helpers =",
+        "[[immutable]]",
+        "attributes =",
+    ] {
+        assert!(text.contains(key), "{key}: {text}");
+    }
+    racecheck::config::Facts::parse("racecheck.toml", &text).unwrap();
+}
+
+/// The racecheck.toml in the scanned directory is read: its facts make findings `assumed`
+/// (info, counted in the summary); `--no-config` ignores it, `--config` names another, and a
+/// bad file stops the scan with an error naming its line and key.
+#[test]
+fn scan_reads_racecheck_toml() {
+    let fixture = "tests/fixtures/facts/bots";
+    let out = racecheck(&["scan", "--format", "json", fixture]);
+    let v = json(&out);
+    assert_eq!(v["stats"]["assumed"], 4, "{v}");
+    assert_eq!(v["stats"]["findings"], 5);
+    // Only the finding no fact explains fails the run at high.
+    assert_eq!(out.status.code(), Some(1));
+    let high: Vec<&Value> = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "high")
+        .collect();
+    assert_eq!(high.len(), 1, "{v}");
+    let owner = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["function"] == "crate::rename_bot")
+        .unwrap();
+    assert_eq!(owner["severity"], "info");
+    assert_eq!(owner["assumed"]["severity"], "high");
+    assert_eq!(
+        owner["assumed"]["file"],
+        "tests/fixtures/facts/bots/racecheck.toml"
+    );
+    assert_eq!(owner["assumed"]["line"], 15);
+    let text = racecheck(&["scan", fixture]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("= assumed (high without it), by tests/fixtures/facts/bots/racecheck.toml:15: `owner_id` is declared immutable"),
+        "{text}"
+    );
+    assert!(
+        text.contains("5 findings (4 assumed by racecheck.toml) in"),
+        "{text}"
+    );
+    let sarif: Value =
+        serde_json::from_slice(&racecheck(&["scan", "--format", "sarif", fixture]).stdout).unwrap();
+    assert_eq!(sarif["runs"][0]["properties"]["assumed"], 4);
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(
+        results
+            .iter()
+            .filter(|r| r["properties"]["assumed"]["line"].is_u64())
+            .count(),
+        4
+    );
+
+    let out = racecheck(&["scan", "--no-config", "--format", "json", fixture]);
+    let v = json(&out);
+    assert!(v["stats"].get("assumed").is_none(), "{v}");
+    assert!(v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["severity"] == "high" && f.get("assumed").is_none()));
+
+    // Another directory, the fixture's facts named explicitly.
+    let dir = tempfile::tempdir().unwrap();
+    let code = std::fs::read(format!("{fixture}/src/lib.rs")).unwrap();
+    write(dir.path(), "src/lib.rs", &code);
+    let d = dir.path().to_str().unwrap();
+    let v = json(&racecheck(&["scan", "--format", "json", d]));
+    assert!(v["stats"].get("assumed").is_none(), "no file there: {v}");
+    let config = format!("{fixture}/racecheck.toml");
+    let v = json(&racecheck(&[
+        "scan", "--format", "json", "--config", &config, d,
+    ]));
+    assert_eq!(v["stats"]["assumed"], 4, "{v}");
+
+    // A bad file: exit 2, the file, line and key named, nothing on stdout.
+    write(
+        dir.path(),
+        "racecheck.toml",
+        b"single-writer = [\"ledger\"]\n\n[[immutable]]\ntable = \"bots\"\nattribute = [\"owner_id\"]\n",
+    );
+    let out = racecheck(&["scan", d]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("racecheck.toml:5:1: unknown field `attribute`"),
+        "{err}"
+    );
+    write(
+        dir.path(),
+        "racecheck.toml",
+        b"# facts\nserialized = \"worker\"\n",
+    );
+    let out = racecheck(&["fix", d]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("racecheck.toml:2:14: `serialized`: invalid type"),
+        "{err}"
+    );
+    // `--no-config` scans past it.
+    let out = racecheck(&["scan", "--no-config", d]);
+    assert_eq!(out.status.code(), Some(1));
+}

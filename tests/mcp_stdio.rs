@@ -84,3 +84,72 @@ fn tool_schemas_are_portable() {
     walk(&list["result"]["tools"], "tools", &mut problems);
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// The tools read the racecheck.toml of the path they analyse: its facts make findings
+/// `assumed` (counted in `stats.assumed`); a bad file is that call's error, naming the line,
+/// and the server keeps serving.
+#[test]
+fn tools_read_racecheck_toml() {
+    let mut s = Server::start();
+    initialize(&mut s);
+    let fixture = "tests/fixtures/facts/bots";
+    let r = s.request(
+        "tools/call",
+        json!({"name": "analyze_source", "arguments": {"path": fixture}}),
+    );
+    assert_ne!(r["isError"], json!(true), "{r}");
+    let page = &r["structuredContent"];
+    assert_eq!(page["stats"]["assumed"], 4, "{r}");
+    let assumed: Vec<&Value> = page["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f.get("assumed").is_some())
+        .collect();
+    assert_eq!(assumed.len(), 4, "{r}");
+    assert!(assumed.iter().all(|f| f["severity"] == "info"));
+    let text = r["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("(4 assumed by racecheck.toml"), "{text}");
+    assert!(
+        text.contains("[assumed by tests/fixtures/facts/bots/racecheck.toml:15]"),
+        "{text}"
+    );
+    // Inline code reads no file.
+    let code = std::fs::read_to_string(format!("{fixture}/src/lib.rs")).unwrap();
+    let r = s.request(
+        "tools/call",
+        json!({"name": "analyze_source", "arguments": {"code": code}}),
+    );
+    assert!(
+        r["structuredContent"]["stats"].get("assumed").is_none(),
+        "{r}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("src")).unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), &code).unwrap();
+    std::fs::write(
+        dir.path().join("racecheck.toml"),
+        "serialized = [\"Worker::handle\"]\nsingle-writer = [\"ledger\"]\nsingel-writer = []\n",
+    )
+    .unwrap();
+    let path = dir.path().to_str().unwrap();
+    for tool in ["analyze_source", "suggest_fix"] {
+        let r = s.request(
+            "tools/call",
+            json!({"name": tool, "arguments": {"path": path, "line": 46}}),
+        );
+        assert_eq!(r["isError"], json!(true), "{tool}: {r}");
+        let text = r["content"][0]["text"].as_str().unwrap();
+        assert!(
+            text.contains("racecheck.toml:3:1: unknown field `singel-writer`"),
+            "{tool}: {text}"
+        );
+    }
+    s.ping();
+    let r = s.request(
+        "tools/call",
+        json!({"name": "analyze_source", "arguments": {"path": fixture}}),
+    );
+    assert_eq!(r["structuredContent"]["stats"]["assumed"], 4, "{r}");
+}

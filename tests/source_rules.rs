@@ -379,3 +379,91 @@ fn entry_points_beyond_router_route() {
     assert_eq!(routes_of("::handle"), ["LAMBDA  handle"]);
     assert_eq!(report.stats.routes, 3, "{:?}", report.stats);
 }
+
+/// `racecheck.toml` facts (tests/fixtures/facts/bots): each finding a declared fact explains is
+/// kept at `info`, marked `assumed` with the fact's line and counted apart; without the file
+/// the same findings keep their severity. The `// expect:` lines say which are assumed.
+#[test]
+fn declared_facts_make_findings_assumed() {
+    use racecheck::config::{facts_for, Source};
+    use racecheck::model::Severity;
+    let dir = Path::new("tests/fixtures/facts/bots");
+    let mut want: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    for l in std::fs::read_to_string(dir.join("src/lib.rs"))
+        .unwrap()
+        .lines()
+    {
+        if let Some(rest) = l.trim().strip_prefix("// expect: ") {
+            let (rule, how) = rest.split_once(", ").unwrap();
+            want.insert(
+                rule.to_string() + how,
+                (rule.to_string(), how.starts_with("assumed")),
+            );
+        }
+    }
+    let inputs = [Input::Path(dir.into())];
+    let facts = facts_for(&[dir.into()], &Source::Discover).unwrap();
+    assert_eq!(facts.file, "tests/fixtures/facts/bots/racecheck.toml");
+    let with = analyze(
+        &inputs,
+        &Options {
+            facts: std::sync::Arc::new(facts),
+            ..Options::default()
+        },
+    );
+    let without = analyze(&inputs, &Options::default());
+    assert!(with.errors.is_empty() && without.errors.is_empty());
+    assert_eq!(with.findings.len(), want.len(), "{:#?}", with.findings);
+    assert_eq!(without.findings.len(), want.len());
+    let assumed: Vec<_> = with
+        .findings
+        .iter()
+        .filter(|f| f.assumed.is_some())
+        .collect();
+    assert_eq!(
+        assumed.len(),
+        want.values().filter(|(_, a)| *a).count(),
+        "{:#?}",
+        with.findings
+    );
+    assert_eq!(with.stats.assumed, assumed.len() as u64);
+    assert_eq!(without.stats.assumed, 0);
+    for (f, plain) in with.findings.iter().zip(&without.findings) {
+        assert_eq!((&f.rule, &f.location), (&plain.rule, &plain.location));
+        assert!(
+            plain.assumed.is_none() && plain.severity == Severity::High,
+            "{plain:#?}"
+        );
+        match &f.assumed {
+            Some(a) => {
+                assert_eq!(f.severity, Severity::Info);
+                assert_eq!(a.severity, Severity::High);
+                assert_eq!(a.file, "tests/fixtures/facts/bots/racecheck.toml");
+                // The line declares what the fact is about.
+                let toml = std::fs::read_to_string(dir.join("racecheck.toml")).unwrap();
+                let line = toml.lines().nth(a.line as usize - 1).unwrap();
+                let named = [
+                    "owner_id",
+                    "ledger",
+                    "OrderWorker::handle",
+                    "save_versioned",
+                ];
+                assert!(
+                    named.iter().any(|n| line.contains(n) && a.fact.contains(n)),
+                    "{a:?}: {line}"
+                );
+            }
+            None => assert_eq!(f.severity, Severity::High, "{f:#?}"),
+        }
+        // The same fingerprint: a baseline of one run matches the other.
+        assert_eq!(f.compute_fingerprint(), plain.compute_fingerprint());
+    }
+    // The RC102 decided on `owner_id` is assumed; the one decided on `paused` is not.
+    let rc102: Vec<bool> = with
+        .findings
+        .iter()
+        .filter(|f| f.rule == "RC102")
+        .map(|f| f.assumed.is_some())
+        .collect();
+    assert_eq!(rc102, [true, false]);
+}

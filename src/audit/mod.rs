@@ -185,6 +185,8 @@ pub fn inputs_print(dir: &Path, spec_path: Option<&Path>, report: &Report) -> u6
             })
             .collect();
     files.extend(spec_path.map(Path::to_path_buf).or_else(|| find_spec(dir)));
+    // The facts it was judged under.
+    files.extend(crate::config::find(dir));
     for f in &report.findings {
         files.push(PathBuf::from(&f.location.file));
         files.extend(f.evidence.iter().map(|e| PathBuf::from(&e.file)));
@@ -224,13 +226,22 @@ pub fn audit_with_ops(
     spec_path: Option<&Path>,
     cancel: crate::Cancel,
 ) -> (Report, ServiceFacts) {
-    let started = std::time::Instant::now();
     let options = Options {
         cancel,
         ..Options::default()
     };
+    audit_with_options(dir, spec_path, &options)
+}
+
+/// [`audit_with_ops`] with the source analysis's options (the facts of `racecheck.toml`).
+pub fn audit_with_options(
+    dir: &Path,
+    spec_path: Option<&Path>,
+    options: &Options,
+) -> (Report, ServiceFacts) {
+    let started = std::time::Instant::now();
     let (mut report, handlers) =
-        source::analyze_service(&[Input::Path(dir.to_path_buf())], &options);
+        source::analyze_service(&[Input::Path(dir.to_path_buf())], options);
     let Some(spec_path) = spec_path.map(Path::to_path_buf).or_else(|| find_spec(dir)) else {
         report.errors.push(AnalysisError::new(
             ErrorKind::NotFound,

@@ -43,6 +43,12 @@ fn entry(f: &Finding, what: String) -> Entry {
 
 /// Why a finding's fixes cannot be applied as asked, or the fix to apply.
 fn choose(f: &Finding, unsafe_ok: bool) -> Result<&crate::model::Fix, String> {
+    if let Some(a) = &f.assumed {
+        return Err(format!(
+            "it is assumed safe by the fact at {}:{}; pass --no-config to fix it anyway",
+            a.file, a.line
+        ));
+    }
     let with_edits = || f.fixes.iter().filter(|x| !x.edits.is_empty());
     if let Some(x) = with_edits().find(|x| x.safety == FixSafety::Safe) {
         return Ok(x);

@@ -307,9 +307,34 @@ async fn audited(
     let dir = existing(path).map_err(tool_error)?;
     let spec = spec.map(existing).transpose().map_err(tool_error)?;
     blocking(ct, "the audit", move |cancel| {
-        crate::audit::audit_with_ops(&dir, spec.as_deref(), cancel)
+        let options = Options {
+            cancel,
+            facts: facts_of(&Input::Path(dir.clone()))?,
+            ..Options::default()
+        };
+        Ok::<_, String>(crate::audit::audit_with_options(
+            &dir,
+            spec.as_deref(),
+            &options,
+        ))
     })
-    .await
+    .await?
+    .map_err(tool_error)
+}
+
+/// The facts of the `racecheck.toml` that applies to a path (see [`crate::config::find`]);
+/// inline code has none. A file that cannot be used is the call's error, naming its line.
+fn facts_of(input: &Input) -> Result<std::sync::Arc<crate::config::Facts>, String> {
+    match input {
+        Input::Path(p) => {
+            crate::config::facts_for(std::slice::from_ref(p), &crate::config::Source::Discover)
+                .map(std::sync::Arc::new)
+                .map_err(|e| {
+                    format!("{e}; fix it, or move it away to analyse without the facts it declares")
+                })
+        }
+        Input::Inline { .. } => Ok(Default::default()),
+    }
 }
 
 /// What to analyse: a path that exists, or inline code (named `input.rs`).
@@ -433,7 +458,10 @@ impl Server {
         writing or changing a handler or repository that reads and writes DynamoDB, or when \
         asked whether concurrent requests are safe. Give `path` (a file or crate directory) or \
         `code`. Each finding has the evidence (read, check, write lines) and a fix: a Rust \
-        function that compiles against aws-sdk-dynamodb. `errors` lists anything not analysed. Answers fit in about 20,000 characters: a summary by rule, severity and place, then the \
+        function that compiles against aws-sdk-dynamodb. `errors` lists anything not analysed. \
+        A `racecheck.toml` by the code declares facts it cannot show (immutable attributes, \
+        single-writer tables, serialized handlers, conditional helpers): findings they explain \
+        come back at `info` with `assumed` naming the fact, counted in `stats.assumed`. Answers fit in about 20,000 characters: a summary by rule, severity and place, then the \
         findings that matter most; `next_cursor` pages through the rest, `min_severity`, \
         `rules`, `filter` and `limit` narrow it, `detail` gives fixes in full.",
         output_schema = outline::<Page>(),
@@ -457,12 +485,14 @@ impl Server {
                 rules,
                 threads: None,
                 cancel,
+                facts: facts_of(&input)?,
             };
-            source::analyze(&[input], &options)
+            Ok::<_, String>(source::analyze(&[input], &options))
         })
         .await
         {
-            Ok(r) => r,
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Ok(tool_error(e)),
             Err(e) => return Ok(e),
         };
         let only_errors =
@@ -501,12 +531,14 @@ impl Server {
                 rules: vec![],
                 threads: None,
                 cancel,
+                facts: facts_of(&input)?,
             };
-            source::analyze(&[input], &options)
+            Ok::<_, String>(source::analyze(&[input], &options))
         })
         .await
         {
-            Ok(r) => r,
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => return Ok(tool_error(e)),
             Err(e) => return Ok(e),
         };
         let finding = match pick_finding(&report, &args.which) {

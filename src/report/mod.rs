@@ -163,6 +163,16 @@ pub fn diagnostics(report: &Report, sources: &Sources) -> String {
                 )
             };
         }
+        if let Some(a) = &f.assumed {
+            let _ = writeln!(
+                out,
+                "{pad} = assumed ({} without it), by {}:{}: {}",
+                a.severity.as_str(),
+                a.file,
+                a.line,
+                a.fact
+            );
+        }
         if let Some(p) = &f.proof {
             let _ = writeln!(out, "{pad} = proof: {}: {}", p.status.as_str(), p.detail);
         }
@@ -228,8 +238,13 @@ pub fn summary(report: &Report) -> String {
     };
     let _ = writeln!(
         out,
-        "{} in {what}{}{} in {} ms",
+        "{}{} in {what}{}{} in {} ms",
         plural(s.findings, "finding"),
+        if s.assumed > 0 {
+            format!(" ({} assumed by racecheck.toml)", s.assumed)
+        } else {
+            String::new()
+        },
         match (s.suppressed, s.baselined) {
             (0, 0) => String::new(),
             (n, 0) => format!(", {n} suppressed"),

@@ -273,8 +273,13 @@ fn line(f: &Finding) -> String {
     } else {
         format!(" — fix: {}", fixes.join("; "))
     };
+    let assumed = f
+        .assumed
+        .as_ref()
+        .map(|a| format!(" [assumed by {}:{}]", a.file, a.line))
+        .unwrap_or_default();
     format!(
-        "{}/{} {} {}:{} {}{fix}\n",
+        "{}/{} {} {}:{} {}{assumed}{fix}\n",
         f.rule,
         f.slug,
         f.severity.as_str(),
@@ -296,10 +301,18 @@ pub fn text(page: &Page) -> String {
         .collect();
     let _ = writeln!(
         out,
-        "{} finding(s){}{}; showing {}-{}.",
+        "{} finding(s){}{}{}; showing {}-{}.",
         s.total,
         if severities.is_empty() { "" } else { ": " },
         severities.join(", "),
+        if page.stats.assumed > 0 {
+            format!(
+                " ({} assumed by racecheck.toml: `info`, each with its fact)",
+                page.stats.assumed
+            )
+        } else {
+            String::new()
+        },
         if s.shown == 0 { 0 } else { s.offset + 1 },
         s.offset + s.shown
     );

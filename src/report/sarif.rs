@@ -103,10 +103,27 @@ pub fn render(report: &Report) -> String {
                     })
                 })
                 .collect();
+            let mut properties = json!({
+                "confidence": f.confidence.as_str(),
+                "fixes": f.fixes.iter().map(|x| json!({"title": x.title, "snippet": x.snippet})).collect::<Vec<_>>(),
+            });
+            let mut message = f.message.clone();
+            if let Some(a) = &f.assumed {
+                message.push_str(&format!(
+                    " [assumed by {}:{}: {}]",
+                    a.file, a.line, a.fact
+                ));
+                properties["assumed"] = json!({
+                    "fact": a.fact,
+                    "file": a.file,
+                    "line": a.line,
+                    "severity": a.severity.as_str(),
+                });
+            }
             json!({
                 "ruleId": f.rule,
                 "level": level(f.severity),
-                "message": {"text": f.message},
+                "message": {"text": message},
                 "locations": [{
                     "physicalLocation": {
                         "artifactLocation": artifact(&f.location.file),
@@ -121,10 +138,7 @@ pub fn render(report: &Report) -> String {
                 "relatedLocations": related,
                 "fixes": f.fixes.iter().filter(|x| !x.edits.is_empty()).map(fix).collect::<Vec<_>>(),
                 "partialFingerprints": {"racecheck/v1": f.compute_fingerprint()},
-                "properties": {
-                    "confidence": f.confidence.as_str(),
-                    "fixes": f.fixes.iter().map(|x| json!({"title": x.title, "snippet": x.snippet})).collect::<Vec<_>>(),
-                },
+                "properties": properties,
             })
         })
         .collect();
@@ -157,6 +171,8 @@ pub fn render(report: &Report) -> String {
                 "executionSuccessful": report.errors.is_empty(),
                 "toolExecutionNotifications": notifications,
             }],
+            // Findings that facts declared in racecheck.toml lowered to notes.
+            "properties": {"assumed": report.stats.assumed},
         }]
     });
     serde_json::to_string_pretty(&doc).unwrap_or_default()

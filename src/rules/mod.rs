@@ -82,6 +82,7 @@ impl RuleMeta {
             fixes: vec![],
             fingerprint: String::new(),
             proof: None,
+            assumed: None,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Source analysis: parse the service's Rust code, index it, walk every function's flow once,
 //! compose callees, and run the source rules over the flows.
 
+mod assume;
 pub mod body;
 pub mod expr;
 pub mod facts;
@@ -37,6 +38,9 @@ pub struct Options {
     pub threads: Option<usize>,
     /// Stops the analysis between files and functions; the report then says it was cancelled.
     pub cancel: crate::Cancel,
+    /// Facts the user declared (`racecheck.toml`): findings they explain are reported as
+    /// `assumed`. The default declares none.
+    pub facts: Arc<crate::config::Facts>,
 }
 
 /// A write an Axum handler performs (itself or through the functions it calls).
@@ -365,7 +369,18 @@ fn run(
             "flows walked"
         );
         let routes = routes::compose(&global, &route_locals);
-        let report = check(&global, &summaries, &calls, &routes, &texts, wanted, errors);
+        let report = check(
+            &global,
+            &summaries,
+            &calls,
+            &routes,
+            &texts,
+            Asked {
+                wanted,
+                facts: &options.facts,
+            },
+            errors,
+        );
         let handlers = handlers(&global, &summaries, &routes, &texts);
         tracing::debug!(ms = t.elapsed().as_millis() as u64, "checked");
         (report, handlers)
@@ -429,14 +444,22 @@ fn serialized(
             out.insert(id, ty.clone());
         }
     }
-    // Called only from serialized functions: serialized too (to a fixed point).
+    only_called_from(out, callers)
+}
+
+/// `out`, plus the functions called only from functions in it (to a fixed point), each with
+/// the least of its callers' values.
+fn only_called_from<T: Clone + Ord>(
+    mut out: HashMap<FnId, T>,
+    callers: &HashMap<FnId, Vec<FnId>>,
+) -> HashMap<FnId, T> {
     loop {
-        let more: Vec<(FnId, String)> = callers
+        let more: Vec<(FnId, T)> = callers
             .iter()
             .filter(|(f, cs)| !out.contains_key(f) && !cs.is_empty())
             .filter_map(|(f, cs)| {
-                let tys: Option<Vec<&String>> = cs.iter().map(|c| out.get(c)).collect();
-                Some((*f, tys?.into_iter().min()?.clone()))
+                let vals: Option<Vec<&T>> = cs.iter().map(|c| out.get(c)).collect();
+                Some((*f, vals?.into_iter().min()?.clone()))
             })
             .collect();
         if more.is_empty() {
@@ -444,6 +467,44 @@ fn serialized(
         }
         out.extend(more);
     }
+}
+
+/// Functions declared serialized in `racecheck.toml`, and those only they call: the index of
+/// the declaration in `facts.serialized`.
+fn declared_serialized(
+    global: &Global,
+    facts: &crate::config::Facts,
+    callers: &HashMap<FnId, Vec<FnId>>,
+) -> HashMap<FnId, usize> {
+    if facts.serialized.is_empty() {
+        return HashMap::new();
+    }
+    let declared: HashMap<FnId, usize> = global
+        .metas
+        .iter()
+        .enumerate()
+        .filter_map(|(id, f)| {
+            facts
+                .serialized
+                .iter()
+                .position(|d| crate::config::names_fn(&d.name, &f.qual))
+                .map(|i| (id, i))
+        })
+        .collect();
+    only_called_from(declared, callers)
+}
+
+/// What tells one candidate from another through precedence, de-duplication and merging.
+type CandKey = (
+    FnId,
+    &'static str,
+    Span,
+    Span,
+    Option<(Span, Option<usize>)>,
+);
+
+fn cand_key(id: FnId, c: &Candidate) -> CandKey {
+    (id, c.rule.id, c.at.clone(), c.site.clone(), c.write.clone())
 }
 
 /// A command-line program's `main` (a setup or migration tool) that starts no server, no
@@ -744,15 +805,22 @@ fn levels(g: &Global) -> Vec<Vec<FnId>> {
     out
 }
 
+/// What the caller asked the checks for: the rules (empty: all), and the facts it declared.
+struct Asked<'a> {
+    wanted: &'a HashSet<&'static str>,
+    facts: &'a crate::config::Facts,
+}
+
 fn check(
     global: &Global,
     summaries: &[Option<Arc<Summary>>],
     calls: &HashMap<FnId, Vec<FnId>>,
     routes: &[Route],
     texts: &[Arc<FileText>],
-    wanted: &HashSet<&'static str>,
+    asked: Asked,
     errors: &mut Vec<AnalysisError>,
 ) -> Report {
+    let Asked { wanted, facts } = asked;
     let mut handler_routes: HashMap<&str, Vec<Route>> = HashMap::new();
     for r in routes {
         handler_routes
@@ -788,6 +856,7 @@ fn check(
     };
 
     let serialized = serialized(global, texts, &callers);
+    let declared_serialized = declared_serialized(global, facts, &callers);
     let mutated = mutated::Mutated::of(
         summaries
             .iter()
@@ -796,6 +865,8 @@ fn check(
             .filter_map(|(_, s)| s.as_deref()),
     );
     let mut candidates: Vec<(FnId, Candidate)> = vec![];
+    // Candidates a declared fact explains (see `assume`).
+    let mut assumed: HashMap<CandKey, crate::model::Assumption> = HashMap::new();
     let mut ops = 0u64;
     for (id, summary) in summaries.iter().enumerate() {
         let Some(summary) = summary else { continue };
@@ -816,21 +887,6 @@ fn check(
                 .windows(2)
                 .any(|p| p[0] == "sign" && p[1] == "up")
             || own_routes.is_some_and(|rs| rs.iter().any(|r| r.method == "POST"));
-        let run = || {
-            let writes = writes::derive(summary);
-            let ctx = FlowCtx {
-                function: &f.qual,
-                fn_name: &f.name,
-                summary,
-                writes: &writes,
-                creates,
-                from_maps_ccf: f.returns.iter().any(|t| global.ccf_error_types.contains(t)),
-                has_callers: callers.contains_key(&id),
-                files: texts,
-                mutated: &mutated,
-            };
-            rules::run(&ctx)
-        };
         // Where the flow cannot interleave with itself, its races are at most `info`.
         let alone = if is_one_shot(f, texts) {
             Some(
@@ -847,21 +903,48 @@ fn check(
                 )
             })
         };
+        let declared = declared_serialized
+            .get(&id)
+            .and_then(|i| facts.serialized.get(*i));
+        let run = || {
+            let writes = writes::derive(summary);
+            let ctx = FlowCtx {
+                function: &f.qual,
+                fn_name: &f.name,
+                summary,
+                writes: &writes,
+                creates,
+                from_maps_ccf: f.returns.iter().any(|t| global.ccf_error_types.contains(t)),
+                has_callers: callers.contains_key(&id),
+                files: texts,
+                mutated: &mutated,
+            };
+            let mut out = vec![];
+            for mut c in rules::run(&ctx) {
+                if !(wanted.is_empty() || wanted.contains(c.rule.id)) {
+                    continue;
+                }
+                if let Some(note) = &alone {
+                    if INTERLEAVING.contains(&c.rule.id) {
+                        c.severity = Some(crate::model::Severity::Info);
+                        c.message.push_str(note);
+                    }
+                }
+                let a = assume::assume(facts, declared, summary, &writes, &c);
+                out.push((c, a));
+            }
+            out
+        };
         match isolate(run) {
-            Ok(cands) => candidates.extend(
-                cands
-                    .into_iter()
-                    .filter(|c| wanted.is_empty() || wanted.contains(c.rule.id))
-                    .map(|mut c| {
-                        if let Some(note) = &alone {
-                            if INTERLEAVING.contains(&c.rule.id) {
-                                c.severity = Some(crate::model::Severity::Info);
-                                c.message.push_str(note);
-                            }
-                        }
-                        (id, c)
-                    }),
-            ),
+            Ok(cands) => {
+                for (c, a) in cands {
+                    if let Some(mut a) = a {
+                        a.severity = c.severity.unwrap_or(c.rule.severity);
+                        assumed.insert(cand_key(id, &c), a);
+                    }
+                    candidates.push((id, c));
+                }
+            }
             Err(panic) => errors.push(internal_error(
                 f.span.file.to_string(),
                 &format!("`{}`", f.qual),
@@ -880,11 +963,11 @@ fn check(
             &y.at,
         ))
     });
-    let candidates = precedence(candidates);
+    let candidates = precedence(candidates, &assumed);
     let candidates = one_per_transaction(dedupe(candidates));
     let suppressions = suppress::Suppressions::scan(texts);
     let mut findings = vec![];
-    let mut suppressed = 0u64;
+    let (mut suppressed, mut n_assumed) = (0u64, 0u64);
     for (id, c) in candidates {
         let f = &global.metas[id];
         let write_line = c.write.as_ref().map(|(s, _)| s);
@@ -892,9 +975,21 @@ fn check(
             suppressed += 1;
             continue;
         }
-        let severity = c.severity.unwrap_or(c.rule.severity);
+        let assumed = if assumed.is_empty() {
+            None
+        } else {
+            assumed.remove(&cand_key(id, &c))
+        };
+        let severity = match &assumed {
+            Some(_) => {
+                n_assumed += 1;
+                crate::model::Severity::Info
+            }
+            None => c.severity.unwrap_or(c.rule.severity),
+        };
         findings.push(Finding {
             severity,
+            assumed,
             function: Some(f.qual.clone()),
             routes: routes_of(id),
             evidence: c.evidence,
@@ -912,6 +1007,7 @@ fn check(
             dynamodb_operations: ops,
             findings: findings.len() as u64,
             suppressed,
+            assumed: n_assumed,
             ..Stats::default()
         },
         findings,
@@ -920,13 +1016,24 @@ fn check(
     }
 }
 
-/// A write gets at most one of the rules in `EXCLUSIVE`: the most specific.
-fn precedence(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
-    let rank = |c: &Candidate| EXCLUSIVE.iter().position(|r| *r == c.rule.id);
+/// A write gets at most one of the rules in `EXCLUSIVE`: the most specific of those no
+/// declared fact explains (an assumed one only when all are).
+fn precedence(
+    cands: Vec<(FnId, Candidate)>,
+    assumed: &HashMap<CandKey, crate::model::Assumption>,
+) -> Vec<(FnId, Candidate)> {
+    let rank = |id: FnId, c: &Candidate| {
+        EXCLUSIVE.iter().position(|r| *r == c.rule.id).map(|p| {
+            (
+                !assumed.is_empty() && assumed.contains_key(&cand_key(id, c)),
+                p,
+            )
+        })
+    };
     type Key = (FnId, (Span, Option<usize>), Span);
-    let mut best: HashMap<Key, usize> = HashMap::new();
+    let mut best: HashMap<Key, (bool, usize)> = HashMap::new();
     for (id, c) in &cands {
-        if let (Some(r), Some(w)) = (rank(c), &c.write) {
+        if let (Some(r), Some(w)) = (rank(*id, c), &c.write) {
             let key = (*id, w.clone(), c.site.clone());
             let e = best.entry(key).or_insert(r);
             *e = (*e).min(r);
@@ -934,7 +1041,7 @@ fn precedence(cands: Vec<(FnId, Candidate)>) -> Vec<(FnId, Candidate)> {
     }
     cands
         .into_iter()
-        .filter(|(id, c)| match (rank(c), &c.write) {
+        .filter(|(id, c)| match (rank(*id, c), &c.write) {
             (Some(r), Some(w)) => best.get(&(*id, w.clone(), c.site.clone())) == Some(&r),
             _ => true,
         })

@@ -187,6 +187,8 @@ fixture_tests! {
     shape_uniqueness => "tests/fixtures/shapes/uniqueness.rs",
     shape_swap => "tests/fixtures/shapes/swap.rs",
     shape_settled => "tests/fixtures/shapes/settled.rs",
+    shape_configured => "tests/fixtures/shapes/configured.rs",
+    shape_wrappers => "tests/fixtures/shapes/wrappers.rs",
 }
 
 /// A decision no concurrent request can invalidate is reported at `info`, saying why; the
@@ -215,6 +217,16 @@ fn settled_decisions_are_info() {
         BTreeSet::from(["High".to_string()])
     );
     assert_eq!(severity("add_seat"), BTreeSet::from(["High".to_string()]));
+    // A password check kept in a local (`let ok = stored == password; if !ok`) is a match too.
+    let wrapped = analyze(
+        &[Input::Path("tests/fixtures/shapes/wrappers.rs".into())],
+        &Options::default(),
+    );
+    assert!(wrapped
+        .findings
+        .iter()
+        .filter(|f| f.rule == "RC102")
+        .all(|f| f.severity == racecheck::model::Severity::Info));
     let renamed = report
         .findings
         .iter()

@@ -66,6 +66,9 @@ pub struct Val {
     /// Only whether a read found something (`item.is_some()`, handed back by a helper):
     /// `Some(true)` when `true` means it did. A decision on it is a decision on existence.
     pub presence: Option<bool>,
+    /// Whether stored data matched the caller's (`let ok = verify(&password, &hash)`): see
+    /// `Guard::matches_caller`.
+    pub matched: bool,
 }
 
 impl Val {
@@ -150,6 +153,7 @@ impl Val {
             deletes: self.deletes,
             puts: self.puts,
             presence: self.presence,
+            matched: self.matched,
             ..Val::default()
         }
     }
@@ -441,6 +445,9 @@ pub struct Builder {
     /// A request builder the function takes as parameter `i` (`builder: ScanFluentBuilder`)
     /// and sends: the caller's builder, with what is added here, is the one sent.
     pub from_param: Option<usize>,
+    /// Handed to the callee's closure parameter `n` before it is sent
+    /// (`configure(client.update_item().key(..)).send()`): the caller's closure configures it.
+    pub configured_by: Option<usize>,
 }
 
 impl Builder {
@@ -467,6 +474,7 @@ impl Builder {
             other: Val::default(),
             start,
             from_param: None,
+            configured_by: None,
         }
     }
 

@@ -225,18 +225,36 @@ pub fn same_item(read: &Builder, write: &Builder) -> Option<bool> {
         .any(|o| matches!(o, Origin::Param(_) | Origin::Read(_)) && wk.origins.contains(o));
     // Two fields of one request body (`t.from`, `t.to`) share an origin but name different
     // items: compare the variables the keys are made of.
+    // Only fields of a value are told apart this way: a helper's parameter (`pk`) and the
+    // caller's variable (`challenge_id`) name the same value in two frames.
     if shared && !rk.has_read() && read.key.len() == write.key.len() && !read.key.is_empty() {
-        let vars = |b: &Builder| -> Vec<String> {
-            b.key
-                .iter()
-                .map(|p| crate::fix::param_name(&p.text, &p.name))
-                .collect()
-        };
-        if vars(read) != vars(write) {
+        let field = |p: &Part| last_field(&p.text);
+        let differs = read.key.iter().any(|r| {
+            write.key.iter().any(|w| {
+                r.name == w.name && matches!((field(r), field(w)), (Some(a), Some(b)) if a != b)
+            })
+        });
+        if differs {
             return Some(false);
         }
     }
     Some(shared)
+}
+
+/// The last field a value is taken from (`t.from.clone()` gives `from`), if it is a field.
+fn last_field(text: &str) -> Option<String> {
+    text.split('.')
+        .skip(1)
+        .filter_map(|seg| {
+            let name: String = seg
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            let called = seg[name.len()..].trim_start().starts_with('(');
+            (!name.is_empty() && !called && !name.starts_with(|c: char| c.is_ascii_digit()))
+                .then_some(name)
+        })
+        .last()
 }
 
 /// Attribute names that are keys by convention: `id`, `pk`/`sk`, `PK`, `user_id`, `userId`,
@@ -522,7 +540,11 @@ fn facts_for(s: &Summary, op: &Op, b: &Builder, member: Option<usize>) -> WriteF
             })
     };
     let own = own || by_member(&own_feeds, &own_checks);
-    let others = other_checks.is_empty() || by_member(&[], &other_checks);
+    // Each decision on another item needs a member on that item: decisions on two items are
+    // re-checked by two members.
+    let others = other_checks
+        .iter()
+        .all(|c| by_member(&[], std::slice::from_ref(c)));
     // A write with no decision or data from a read has nothing to re-check.
     let rechecks = own && others && (condition.is_some() || member.is_some());
     let read_key = || {

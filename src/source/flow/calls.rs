@@ -166,6 +166,66 @@ impl Walker<'_, '_, '_> {
         filled
     }
 
+    /// `configure(builder)` where `configure` is a closure parameter (`C: FnOnce(PutItem) ->
+    /// PutItem`): the builder comes back, to be configured by the caller's closure.
+    fn configure_call(&self, name: &str, args: &[Val]) -> Option<Val> {
+        let types = self.param_types.get(name)?;
+        if !types
+            .iter()
+            .any(|t| matches!(t.as_str(), "FnOnce" | "Fn" | "FnMut"))
+        {
+            return None;
+        }
+        let [arg] = args else { return None };
+        let mut b = (**arg.builder.as_ref()?).clone();
+        let Some(Origin::Param(i)) = self.env.get(name)?.origins.iter().next().copied() else {
+            return None;
+        };
+        b.configured_by = Some(i);
+        Some(Val {
+            builder: Some(Box::new(b)),
+            ..Val::default()
+        })
+    }
+
+    /// A wrapper client's method that hands back the SDK's request builder, configured further
+    /// here (`client.put_entity(TABLE, &user)?.condition_expression(..)`,
+    /// `db.get_item(TABLE).key(..)`): the request it starts, with the table and item it was
+    /// given.
+    fn wrapper_request(
+        &mut self,
+        m: &syn::ExprMethodCall,
+        method: &str,
+        recv: &Val,
+    ) -> Option<Builder> {
+        if !WRAPPED_BUILDER_METHODS.contains(&method) {
+            return None;
+        }
+        let Expr::MethodCall(inner) = strip_try(&m.receiver) else {
+            return None;
+        };
+        let kind = wrapper_kind(&inner.method.to_string())?;
+        if inner.args.is_empty() || !looks_like_client(&inner.receiver) {
+            return None;
+        }
+        let mut b = Builder::new(kind, text_of(&inner.receiver), self.span(&*inner.receiver));
+        b.table = self.table_ref(&inner.args[0]);
+        if inner.args.len() > 1 {
+            let val = recv.data();
+            match kind {
+                OpKind::PutItem => {
+                    b.item_whole = Some(Part {
+                        name: "*".into(),
+                        val,
+                        text: text_of(&inner.args[1]),
+                    })
+                }
+                _ => b.key_whole = Some(val),
+            }
+        }
+        Some(b)
+    }
+
     pub(super) fn call(&mut self, c: &syn::ExprCall) -> Val {
         if let Expr::Path(p) = &*c.func {
             let segs: Vec<String> = p
@@ -190,6 +250,7 @@ impl Walker<'_, '_, '_> {
             }
             if FRESH.contains(&last)
                 || (last.starts_with("new") && segs.iter().any(|s| s == "Uuid" || s == "Ulid"))
+                || (fresh_name(last) && !self.env_.global.by_name.contains_key(last))
             {
                 return Val::of(Origin::Fresh);
             }
@@ -211,6 +272,11 @@ impl Walker<'_, '_, '_> {
                 return v;
             }
             let args: Vec<Val> = c.args.iter().map(|a| self.expr(a)).collect();
+            if segs.len() == 1 {
+                if let Some(v) = self.configure_call(last, &args) {
+                    return v;
+                }
+            }
             if RANDOM_FILL.contains(&last) {
                 self.fill_random(&c.args);
             }
@@ -417,7 +483,7 @@ impl Walker<'_, '_, '_> {
         let call_span = self.span(site);
         let remap = |v: &Val| remap_val(v, offset, args);
         let remap_builder = |b: &Builder| -> Builder {
-            let mut out = bind_param_builder(map_builder(b, &remap), args);
+            let mut out = bind_configured(bind_param_builder(map_builder(b, &remap), args), args);
             bind_param_members(&mut out, args);
             out
         };
@@ -483,6 +549,9 @@ impl Walker<'_, '_, '_> {
         if let Some(b) = &recv.builder {
             return self.builder_method(b, m, &method);
         }
+        if let Some(b) = self.wrapper_request(m, &method, &recv) {
+            return self.builder_method(&b, m, &method);
+        }
         // The one argument, evaluated once: a rusoto request, or an argument like any other.
         let mut first_arg: Option<Val> = None;
         if let Some(kind) = rusoto_call(m) {
@@ -524,6 +593,10 @@ impl Walker<'_, '_, '_> {
                 }
             }
             if let Expr::Closure(c) = a {
+                if configures(c).is_some() {
+                    args.push(self.expr(a));
+                    continue;
+                }
                 let mark = self.scope();
                 for input in &c.inputs {
                     self.bind(input, recv.data());
@@ -689,7 +762,171 @@ pub(super) fn map_builder(b: &Builder, f: &impl Fn(&Val) -> Val) -> Builder {
         other: f(&b.other),
         start: b.start.clone(),
         from_param: b.from_param,
+        configured_by: b.configured_by,
     }
+}
+
+/// A builder the callee handed to a closure of the caller's before sending it: what the
+/// closure set (an update, a condition, values) is part of the request.
+fn bind_configured(mut b: Builder, args: &[Val]) -> Builder {
+    let Some(theirs) = b
+        .configured_by
+        .take()
+        .and_then(|i| args.get(i)?.builder.as_deref())
+        .filter(|t| t.client == CONFIGURING)
+    else {
+        return b;
+    };
+    b.key.extend(theirs.key.iter().cloned());
+    b.item.extend(theirs.item.iter().cloned());
+    b.values.extend(theirs.values.iter().cloned());
+    b.names.extend(theirs.names.iter().cloned());
+    if theirs.key_whole.is_some() {
+        b.key_whole = theirs.key_whole.clone();
+    }
+    if theirs.item_whole.is_some() {
+        b.item_whole = theirs.item_whole.clone();
+    }
+    if theirs.values_whole.is_some() {
+        b.values_whole = theirs.values_whole.clone();
+    }
+    if theirs.condition.is_present() {
+        b.condition = theirs.condition.clone();
+    }
+    if theirs.update.is_some() {
+        b.update = theirs.update.clone();
+    }
+    if theirs.index.is_some() {
+        b.index = theirs.index.clone();
+    }
+    if theirs.selects.is_some() {
+        b.selects = theirs.selects.clone();
+    }
+    b.other.join(&theirs.other);
+    b
+}
+
+/// A library function named for a new identifier (`generate_id()`, `new_token()`,
+/// `random_code()`): its result is fresh. The crate's own are read instead.
+fn fresh_name(name: &str) -> bool {
+    let w = words(name);
+    matches!(&w[..], [verb, noun]
+    if matches!(verb.as_str(), "generate" | "gen" | "random" | "new" | "make")
+        && matches!(
+            noun.as_str(),
+            "id" | "uuid" | "ulid" | "token" | "key" | "nonce" | "code" | "secret"
+        ))
+}
+
+/// Builder methods that say the value they are called on is a DynamoDB request.
+const WRAPPED_BUILDER_METHODS: &[&str] = &[
+    "key",
+    "item",
+    "set_key",
+    "set_item",
+    "condition_expression",
+    "update_expression",
+    "expression_attribute_values",
+    "expression_attribute_names",
+    "key_condition_expression",
+    "filter_expression",
+    "consistent_read",
+    "return_values",
+    "index_name",
+    "projection_expression",
+    // Sent as it came (`client.put_entity(TABLE, &user)?.send()`): the wrapper's name and its
+    // table argument say it is a request.
+    "send",
+];
+
+/// The request a wrapper's method starts, by its name: the SDK's own names taking a table
+/// (`get_item(TABLE)`), or a verb and what it stores (`put_entity`, `delete_record`).
+fn wrapper_kind(name: &str) -> Option<OpKind> {
+    if let Some(kind) = OpKind::from_client_method(name) {
+        return Some(kind);
+    }
+    let w = words(name);
+    let [verb, noun] = &w[..] else { return None };
+    if !matches!(
+        noun.as_str(),
+        "entity" | "record" | "item" | "doc" | "document" | "object" | "row" | "model"
+    ) {
+        return None;
+    }
+    Some(match verb.as_str() {
+        "put" | "save" | "insert" => OpKind::PutItem,
+        "get" | "load" | "fetch" => OpKind::GetItem,
+        "update" => OpKind::UpdateItem,
+        "delete" | "remove" => OpKind::DeleteItem,
+        _ => return None,
+    })
+}
+
+/// The client name of the builder a configuring closure is given (`|b| b.update_expression(..)`).
+pub(super) const CONFIGURING: &str = "|configure|";
+
+/// Builder methods a closure that configures a request calls on its argument.
+const CONFIGURE_METHODS: &[&str] = &[
+    "key",
+    "item",
+    "set_key",
+    "set_item",
+    "condition_expression",
+    "set_condition_expression",
+    "update_expression",
+    "set_update_expression",
+    "expression_attribute_values",
+    "expression_attribute_names",
+    "set_expression_attribute_values",
+    "set_expression_attribute_names",
+    "return_values",
+    "consistent_read",
+    "index_name",
+    "key_condition_expression",
+    "filter_expression",
+    "projection_expression",
+    "limit",
+    "scan_index_forward",
+    "exclusive_start_key",
+    "set_exclusive_start_key",
+    "select",
+    "return_values_on_condition_check_failure",
+];
+
+/// `|b| b.condition_expression(..).expression_attribute_values(..)`: a closure whose body is a
+/// chain of request-builder methods on its one argument; the argument's name.
+pub(super) fn configures(c: &syn::ExprClosure) -> Option<String> {
+    let [input] = c.inputs.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    let name = match input {
+        syn::Pat::Ident(i) => i.ident.to_string(),
+        syn::Pat::Type(t) => match &*t.pat {
+            syn::Pat::Ident(i) => i.ident.to_string(),
+            _ => return None,
+        },
+        _ => return None,
+    };
+    let mut e = strip_paren(&c.body);
+    // `|b| { b.update_expression(..) }`
+    if let Expr::Block(b) = e {
+        match &b.block.stmts[..] {
+            [syn::Stmt::Expr(x, None)] => e = strip_paren(x),
+            _ => return None,
+        }
+    }
+    let mut calls = 0;
+    loop {
+        match e {
+            Expr::MethodCall(m) if CONFIGURE_METHODS.contains(&m.method.to_string().as_str()) => {
+                calls += 1;
+                e = strip_paren(&m.receiver);
+            }
+            Expr::Path(p) if p.path.is_ident(&name) => break,
+            _ => return None,
+        }
+    }
+    (calls > 0).then_some(name)
 }
 
 /// A builder the callee took as a parameter and sent: the caller's argument, with what the

@@ -402,6 +402,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 name.is_some_and(|n| comparing(&n)) && compares(&c.args[0], &c.args[1])
             }
             Expr::Try(t) => self.matches_caller(&t.expr),
+            Expr::Path(_) => self.peek(cond).is_some_and(|v| v.matched && v.has_read()),
             Expr::MethodCall(m) if RESULT_ADAPTERS.contains(&m.method.to_string().as_str()) => {
                 self.matches_caller(&m.receiver)
             }
@@ -491,6 +492,8 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                         held.guard_of = Some(text_of(recv));
                         v = held;
                     }
+                    // `let ok = verify(&password, &hash)`, decided on later as `if !ok`.
+                    v.matched = self.matches_caller(&init.expr);
                     self.presence_guard(&init.expr, &v.data(), self.span(l));
                     if let Some((_, diverge)) = &init.diverge {
                         let d = self.expr(diverge);
@@ -755,6 +758,26 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                 v
             }
             Expr::Closure(c) => {
+                // A closure that configures a request it is given: its argument is a builder,
+                // whose settings the callee's request takes on (see `bind_configured`).
+                if let Some(name) = calls::configures(c) {
+                    let mark = self.scope();
+                    let b = Builder::new(
+                        OpKind::UpdateItem,
+                        calls::CONFIGURING.to_string(),
+                        self.span(&*c.body),
+                    );
+                    self.env.insert(
+                        name,
+                        Val {
+                            builder: Some(Box::new(b)),
+                            ..Val::default()
+                        },
+                    );
+                    let v = self.expr(&c.body);
+                    self.unwind(mark);
+                    return v;
+                }
                 for input in &c.inputs {
                     self.bind(input, Val::default());
                 }

@@ -357,7 +357,7 @@ fn checked_fix(ctx: &FlowCtx, spec: &fix::UpdateSpec) -> crate::model::Fix {
 /// is a sketch that names it.
 fn claim_fix(ctx: &FlowCtx, w: &writes::WriteFacts, u: &writes::Unique) -> crate::model::Fix {
     let attr = u.attrs.first().map(String::as_str).unwrap_or("value");
-    let table = table_arg(w);
+    let (table, table_param) = table_arg(w);
     let keys = writes::key_attrs(&w.req);
     let pk = keys.first().map(String::as_str).unwrap_or("pk");
     let value = u.value.as_deref().map(plain_value).unwrap_or(attr);
@@ -369,7 +369,7 @@ fn claim_fix(ctx: &FlowCtx, w: &writes::WriteFacts, u: &writes::Unique) -> crate
 /// Keep the claim when `{attr}` changes (delete the old one, claim the new one, in one
 /// transaction) and when the item is deleted.
 pub async fn {name}(
-    client: &aws_sdk_dynamodb::Client,
+    client: &aws_sdk_dynamodb::Client,{table_param}
     item: aws_sdk_dynamodb::types::Put,
     {attr_ident}: &str,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {{
@@ -417,7 +417,7 @@ pub async fn {name}(
 /// the request goes on with what it took rather than with what it read. The checks' values
 /// are the handler's, so the fix is a sketch that names them.
 fn take_fix(ctx: &FlowCtx, w: &writes::WriteFacts, checks: &[&writes::Check]) -> crate::model::Fix {
-    let table = table_arg(w);
+    let (table, table_param) = table_arg(w);
     let keys = writes::key_attrs(&w.req);
     let pk = keys.first().map(String::as_str).unwrap_or("pk");
     let checked: BTreeSet<&str> = checks
@@ -440,7 +440,7 @@ fn take_fix(ctx: &FlowCtx, w: &writes::WriteFacts, checks: &[&writes::Check]) ->
         r##"/// Deletes the item only while it exists and returns it: of two requests with the same
 /// key one gets the item, the other `None`.
 pub async fn {name}(
-    client: &aws_sdk_dynamodb::Client,
+    client: &aws_sdk_dynamodb::Client,{table_param}
     key: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
 ) -> Result<
     Option<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
@@ -481,11 +481,12 @@ pub async fn {name}(
     )
 }
 
-/// The table a sketch names: the code's literal, else a placeholder to fill in.
-fn table_arg(w: &writes::WriteFacts) -> String {
+/// The table a sketch names: the code's literal, else a `table` parameter (the code names it
+/// at run time), with that parameter's declaration.
+fn table_arg(w: &writes::WriteFacts) -> (String, &'static str) {
     match w.req.table.name() {
-        Some(t) => format!("{t:?}"),
-        None => "TABLE".to_string(),
+        Some(t) => (format!("{t:?}"), ""),
+        None => ("table".to_string(), "\n    table: &str,"),
     }
 }
 

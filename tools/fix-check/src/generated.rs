@@ -163,8 +163,38 @@ pub mod rc102_sign_in_with_link_0_5 {
     }
 }
 
+/// RC102 check-then-act at tests/fixtures/source/RC102.rs:231
+pub mod rc102_register_0_6 {
+    /// Writes the item and claims its `email` in one transaction. The claim is an item keyed
+    /// by the value, created only if absent: of two requests with the same `email`, one fails
+    /// with a cancelled transaction (ConditionalCheckFailed on the claim), answered with 409.
+    /// Keep the claim when `email` changes (delete the old one, claim the new one, in one
+    /// transaction) and when the item is deleted.
+    pub async fn register_claiming_email(
+        client: &aws_sdk_dynamodb::Client,
+        table: &str,
+        item: aws_sdk_dynamodb::types::Put,
+        email: &str,
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
+        let claim = Put::builder()
+            .table_name(table)
+            .item("id", AttributeValue::S(format!("email#{email}")))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", "id")
+            .build()?;
+        client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(item).build())
+            .transact_items(TransactWriteItem::builder().put(claim).build())
+            .send()
+            .await?;
+        Ok(())
+    }
+}
+
 /// RC103 non-atomic-counter at tests/fixtures/source/RC103.rs:31
-pub mod rc103_increment_0_6 {
+pub mod rc103_increment_0_7 {
     /// Changes the number in one atomic update expression.
     pub async fn increment_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -194,7 +224,7 @@ pub mod rc103_increment_0_6 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/source/RC103.rs:57
-pub mod rc103_add_points_0_7 {
+pub mod rc103_add_points_0_8 {
     /// Changes the number in one atomic update expression.
     pub async fn add_points_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -225,7 +255,7 @@ pub mod rc103_add_points_0_7 {
 }
 
 /// RC104 split-multi-item-write at tests/fixtures/source/RC104.rs:31
-pub mod rc104_transfer_0_8 {
+pub mod rc104_transfer_0_9 {
     /// Applies all the writes of the request atomically, or none of them.
     pub async fn transfer_in_one_transaction(
         client: &aws_sdk_dynamodb::Client,
@@ -268,7 +298,7 @@ pub mod rc104_transfer_0_8 {
 }
 
 /// RC105 unhandled-condition-failure at tests/fixtures/source/RC105.rs:10
-pub mod rc105_reserve_seat_0_9 {
+pub mod rc105_reserve_seat_0_10 {
     /// The answer for a failed `update_item`: a failed condition is the client's conflict, not a 500.
     /// Use it as `.send().await.map_err(|e| update_item_error_status(&e))?`.
     pub fn update_item_error_status(
@@ -284,7 +314,7 @@ pub mod rc105_reserve_seat_0_9 {
 }
 
 /// RC106 unconditional-create at tests/fixtures/source/RC106.rs:13
-pub mod rc106_register_user_0_10 {
+pub mod rc106_register_user_0_11 {
     /// Creates the item only if its key is not taken.
     pub async fn register_user_create_once(
         client: &aws_sdk_dynamodb::Client,
@@ -311,7 +341,7 @@ pub mod rc106_register_user_0_10 {
 }
 
 /// RC106 unconditional-create at tests/fixtures/source/RC106.rs:41
-pub mod rc106_claim_handle_0_11 {
+pub mod rc106_claim_handle_0_12 {
     /// Creates the item only if its key is not taken.
     pub async fn claim_handle_create_once(
         client: &aws_sdk_dynamodb::Client,
@@ -338,7 +368,7 @@ pub mod rc106_claim_handle_0_11 {
 }
 
 /// RC107 unconditioned-batch-write at tests/fixtures/source/RC107.rs:32
-pub mod rc107_apply_discount_0_12 {
+pub mod rc107_apply_discount_0_13 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn apply_discount_with_version_check(
@@ -369,7 +399,7 @@ pub mod rc107_apply_discount_0_12 {
 }
 
 /// RC108 unbounded-retry at tests/fixtures/source/RC108.rs:12
-pub mod rc108_bump_version_0_13 {
+pub mod rc108_bump_version_0_14 {
     /// Runs `attempt` until it succeeds, at most `max_attempts` times.
     pub async fn bump_version_with_bounded_retry<T, F, Fut>(
         max_attempts: u32,
@@ -390,7 +420,7 @@ pub mod rc108_bump_version_0_13 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:17
-pub mod rc109_hit_0_14 {
+pub mod rc109_hit_0_15 {
     /// `state.hits`: hold one guard for the read and the write.
     pub fn hit_locked<T>(state: &std::sync::Mutex<T>, change: impl FnOnce(&mut T)) {
         let mut guard = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -399,7 +429,7 @@ pub mod rc109_hit_0_14 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:25
-pub mod rc109_visit_0_15 {
+pub mod rc109_visit_0_16 {
     /// `state.visits`: one atomic read-modify-write instead of `load` then `store`.
     pub fn visit_locked(value: &std::sync::atomic::AtomicI64, delta: i64) -> i64 {
         value.fetch_add(delta, std::sync::atomic::Ordering::SeqCst) + delta
@@ -407,7 +437,7 @@ pub mod rc109_visit_0_15 {
 }
 
 /// RC109 in-memory-rmw at tests/fixtures/source/RC109.rs:33
-pub mod rc109_count_word_0_16 {
+pub mod rc109_count_word_0_17 {
     /// `state.cache`: hold one guard for the read and the write.
     pub fn count_word_locked<T>(state: &std::sync::Mutex<T>, change: impl FnOnce(&mut T)) {
         let mut guard = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -416,7 +446,7 @@ pub mod rc109_count_word_0_16 {
 }
 
 /// RC101 lost-update at tests/fixtures/source/precision.rs:56
-pub mod rc101_shout_name_0_17 {
+pub mod rc101_shout_name_0_18 {
     /// Writes the change only if the item is unchanged since it was read.
     pub async fn shout_name_if_unchanged(
         client: &aws_sdk_dynamodb::Client,
@@ -449,7 +479,7 @@ pub mod rc101_shout_name_0_17 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/source/rusoto.rs:30
-pub mod rc103_add_credits_0_18 {
+pub mod rc103_add_credits_0_19 {
     /// Changes the number in one atomic update expression.
     pub async fn add_credits_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -480,7 +510,7 @@ pub mod rc103_add_credits_0_18 {
 }
 
 /// RC105 unhandled-condition-failure at tests/fixtures/source/rusoto.rs:60
-pub mod rc105_open_wallet_0_19 {
+pub mod rc105_open_wallet_0_20 {
     /// The answer for a failed `transact_write_items`: a failed condition is the client's conflict, not a 500.
     /// Use it as `.send().await.map_err(|e| transact_write_items_error_status(&e))?`.
     pub fn transact_write_items_error_status(
@@ -496,7 +526,7 @@ pub mod rc105_open_wallet_0_19 {
 }
 
 /// RC101 lost-update at tests/fixtures/crate/src/handlers.rs:25
-pub mod rc101_rename_account_0_20 {
+pub mod rc101_rename_account_0_21 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn rename_account_with_version_check(
@@ -528,7 +558,7 @@ pub mod rc101_rename_account_0_20 {
 }
 
 /// RC103 non-atomic-counter at tests/fixtures/crate/src/handlers.rs:38
-pub mod rc103_deposit_0_21 {
+pub mod rc103_deposit_0_22 {
     /// Changes the number in one atomic update expression.
     pub async fn deposit_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -560,7 +590,7 @@ pub mod rc103_deposit_0_21 {
 }
 
 /// RC104 split-multi-item-write at tools/demo-service/src/accounts.rs:162
-pub mod rc104_transfer_0_22 {
+pub mod rc104_transfer_0_23 {
     /// Applies all the writes of the request atomically, or none of them.
     pub async fn transfer_in_one_transaction(
         client: &aws_sdk_dynamodb::Client,
@@ -603,7 +633,7 @@ pub mod rc104_transfer_0_22 {
 }
 
 /// RC103 non-atomic-counter at tools/demo-service/src/counters.rs:67
-pub mod rc103_incr_0_23 {
+pub mod rc103_incr_0_24 {
     /// Changes the number in one atomic update expression.
     pub async fn incr_atomic(
         client: &aws_sdk_dynamodb::Client,
@@ -634,7 +664,7 @@ pub mod rc103_incr_0_23 {
 }
 
 /// RC102 check-then-act at tools/demo-service/src/coupons.rs:86
-pub mod rc102_redeem_0_24 {
+pub mod rc102_redeem_0_25 {
     /// Checks and writes in one request: DynamoDB rejects the write when the check fails.
     pub async fn redeem_checked(
         client: &aws_sdk_dynamodb::Client,
@@ -669,7 +699,7 @@ pub mod rc102_redeem_0_24 {
 }
 
 /// RC101 lost-update at tools/demo-service/src/profiles.rs:98
-pub mod rc101_update_profile_0_25 {
+pub mod rc101_update_profile_0_26 {
     /// Puts `item` (whose `version` must be `expected_version + 1`) only if the stored
     /// version is still `expected_version`.
     pub async fn update_profile_with_version_check(
@@ -700,7 +730,7 @@ pub mod rc101_update_profile_0_25 {
 }
 
 /// RC301 precondition-not-enforced at tests/fixtures/audit/src/main.rs:27
-pub mod rc301_replace_item_0_26 {
+pub mod rc301_replace_item_0_27 {
     /// Puts `item` only if the stored version is still `expected_version`.
     pub async fn replace_item_if_match(
         client: &aws_sdk_dynamodb::Client,
@@ -731,7 +761,7 @@ pub mod rc301_replace_item_0_26 {
 }
 
 /// RC303 idempotency-not-enforced at tests/fixtures/audit/src/main.rs:64
-pub mod rc303_charge_0_27 {
+pub mod rc303_charge_0_28 {
     /// Claims an idempotency key; fails with 409 when it was used before.
     pub async fn charge_claim_key(
         client: &aws_sdk_dynamodb::Client,
@@ -759,6 +789,6 @@ pub mod rc303_charge_0_27 {
 }
 
 /// RC303 idempotency-not-enforced at tests/fixtures/audit/src/main.rs:97
-pub mod rc303_bump_0_28 {
+pub mod rc303_bump_0_29 {
     // update_expression("SET #value = :value") with the value from the request body
 }

@@ -862,7 +862,7 @@ fn check(
             .iter()
             .enumerate()
             .filter(|(id, _)| !global.test_files.contains(&*global.metas[*id].span.file))
-            .filter_map(|(_, s)| s.as_deref()),
+            .filter_map(|(id, s)| Some((s.as_deref()?, callers.contains_key(&id)))),
     );
     let mut candidates: Vec<(FnId, Candidate)> = vec![];
     // Candidates a declared fact explains (see `assume`).

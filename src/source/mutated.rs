@@ -28,6 +28,29 @@ pub struct Mutated {
     keys: BTreeSet<String>,
 }
 
+/// The request's item, or its update, is a parameter of the function, whole: what it
+/// changes shows where the function is called.
+fn from_params(b: &Builder) -> bool {
+    let params_only = |v: &super::facts::Val| {
+        !v.origins.is_empty()
+            && v.origins
+                .iter()
+                .all(|o| matches!(o, super::facts::Origin::Param(_)))
+    };
+    match b.kind.plain() {
+        OpKind::PutItem => b
+            .item_whole
+            .as_ref()
+            .is_some_and(|w| w.val.fields.is_none() && params_only(&w.val)),
+        OpKind::UpdateItem => {
+            matches!(b.update, Some(Text::Dynamic(_)))
+                && b.values.iter().all(|p| params_only(&p.val))
+                && b.values_whole.as_ref().is_none_or(params_only)
+        }
+        _ => false,
+    }
+}
+
 /// How attribute names are compared: a Rust field (`owner_id`) and the attribute it is
 /// stored as (`ownerId`) are one.
 fn norm(name: &str) -> String {
@@ -38,12 +61,17 @@ fn norm(name: &str) -> String {
 }
 
 impl Mutated {
-    /// From every function's own operations (those reached through calls are their
-    /// callee's).
-    pub fn of<'a>(summaries: impl Iterator<Item = &'a Summary>) -> Mutated {
+    /// From every function's operations, its own and those it reaches through calls (with
+    /// the caller's arguments in place). An operation whose item or update comes whole from
+    /// the function's parameters (a generic `put_item(state, item)`) is left to the calls that
+    /// give it one, where the function has callers.
+    pub fn of<'a>(summaries: impl Iterator<Item = (&'a Summary, bool)>) -> Mutated {
         let mut m = Mutated::default();
-        for s in summaries {
-            for op in s.ops.iter().filter(|o| o.via.is_empty()) {
+        for (s, has_callers) in summaries {
+            for op in &s.ops {
+                if has_callers && from_params(&op.req) {
+                    continue;
+                }
                 m.write(&op.req);
                 for member in &op.req.members {
                     m.write(member);
@@ -71,8 +99,17 @@ impl Mutated {
                 let creates = writes::key_source(b) == KeySource::Fresh
                     || matches!(&b.condition, Cond::Given(Text::Literal(t))
                         if !expr::parse_condition(t).not_exists.is_empty());
+                let fields = b
+                    .item_whole
+                    .as_ref()
+                    .and_then(|w| w.val.fields.as_ref())
+                    .map(|f| f.keys().cloned().collect::<Vec<_>>());
                 if creates {
                     Some(vec![])
+                } else if let Some(mut fields) = fields {
+                    // A struct written whole: its fields are what it may change.
+                    fields.extend(b.item.iter().map(|p| p.name.clone()));
+                    Some(fields)
                 } else if b.item_whole.is_some() || b.item.is_empty() {
                     None
                 } else {

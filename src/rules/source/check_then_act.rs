@@ -364,15 +364,16 @@ fn claim_fix(ctx: &FlowCtx, w: &writes::WriteFacts, u: &writes::Unique) -> crate
     let name = fix_fn_name(ctx, &format!("claiming_{}", crate::fix::ident(attr)));
     let snippet = format!(
         r##"/// Writes the item and claims its `{attr}` in one transaction. The claim is an item keyed
-/// by the value, created only if absent: of two requests with the same `{attr}`, one fails
-/// with a cancelled transaction (ConditionalCheckFailed on the claim), answered with 409.
+/// by the value, created only if absent: of two requests with the same `{attr}`, one gets
+/// `Ok(false)` (the transaction is cancelled: ConditionalCheckFailed on the claim), answered
+/// with 409.
 /// Keep the claim when `{attr}` changes (delete the old one, claim the new one, in one
 /// transaction) and when the item is deleted.
 pub async fn {name}(
     client: &aws_sdk_dynamodb::Client,{table_param}
     item: aws_sdk_dynamodb::types::Put,
     {attr_ident}: &str,
-) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {{
+) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {{
     use aws_sdk_dynamodb::types::{{AttributeValue, Put, TransactWriteItem}};
     let claim = Put::builder()
         .table_name({table})
@@ -380,13 +381,24 @@ pub async fn {name}(
         .condition_expression("attribute_not_exists(#pk)")
         .expression_attribute_names("#pk", "{pk}")
         .build()?;
-    client
+    let result = client
         .transact_write_items()
         .transact_items(TransactWriteItem::builder().put(item).build())
         .transact_items(TransactWriteItem::builder().put(claim).build())
         .send()
-        .await?;
-    Ok(())
+        .await;
+    match result {{
+        Ok(_) => Ok(true),
+        // The claim exists: another item holds this `{attr}` (answer 409 Conflict).
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+        {{
+            Ok(false)
+        }}
+        Err(err) => Err(err.into()),
+    }}
 }}
 "##,
         attr_ident = crate::fix::ident(attr),

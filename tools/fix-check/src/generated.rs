@@ -166,8 +166,9 @@ pub mod rc102_sign_in_with_link_0_5 {
 /// RC102 check-then-act at tests/fixtures/source/RC102.rs:231
 pub mod rc102_register_0_6 {
     /// Writes the item and claims its `email` in one transaction. The claim is an item keyed
-    /// by the value, created only if absent: of two requests with the same `email`, one fails
-    /// with a cancelled transaction (ConditionalCheckFailed on the claim), answered with 409.
+    /// by the value, created only if absent: of two requests with the same `email`, one gets
+    /// `Ok(false)` (the transaction is cancelled: ConditionalCheckFailed on the claim), answered
+    /// with 409.
     /// Keep the claim when `email` changes (delete the old one, claim the new one, in one
     /// transaction) and when the item is deleted.
     pub async fn register_claiming_email(
@@ -175,7 +176,7 @@ pub mod rc102_register_0_6 {
         table: &str,
         item: aws_sdk_dynamodb::types::Put,
         email: &str,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<bool, Box<dyn std::error::Error + Send + Sync>> {
         use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
         let claim = Put::builder()
             .table_name(table)
@@ -183,13 +184,24 @@ pub mod rc102_register_0_6 {
             .condition_expression("attribute_not_exists(#pk)")
             .expression_attribute_names("#pk", "id")
             .build()?;
-        client
+        let result = client
             .transact_write_items()
             .transact_items(TransactWriteItem::builder().put(item).build())
             .transact_items(TransactWriteItem::builder().put(claim).build())
             .send()
-            .await?;
-        Ok(())
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            // The claim exists: another item holds this `email` (answer 409 Conflict).
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_transaction_canceled_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 }
 

@@ -60,6 +60,19 @@ fn norm(name: &str) -> String {
         .collect()
 }
 
+/// A field and an attribute named alike (`user_name`, `userName`, `UserName`).
+pub fn same_name(a: &str, b: &str) -> bool {
+    norm(a) == norm(b)
+}
+
+/// The name a table goes by: its literal, a constant's value, or the constant itself.
+fn table_name(t: &TableRef) -> Option<String> {
+    t.name().map(str::to_string).or_else(|| match t {
+        TableRef::Const(c, None) => Some(c.clone()),
+        _ => None,
+    })
+}
+
 impl Mutated {
     /// From every function's operations, its own and those it reaches through calls (with
     /// the caller's arguments in place). An operation whose item or update comes whole from
@@ -83,17 +96,14 @@ impl Mutated {
 
     fn write(&mut self, b: &Builder) {
         let changed: Option<Vec<String>> = match b.kind.plain() {
-            OpKind::UpdateItem => match &b.update {
-                Some(Text::Literal(_)) | None if b.update_text().is_some() => {
-                    let text = b.update_text().unwrap_or_default();
-                    Some(
-                        expr::parse_update(&text)
-                            .iter()
-                            .map(|a| b.attr_name(a.path()).to_string())
-                            .collect(),
-                    )
-                }
-                _ => None,
+            OpKind::UpdateItem => match (&b.update, b.update_text()) {
+                (Some(Text::Dynamic(_)), _) | (_, None) => None,
+                (_, Some(text)) => Some(
+                    expr::parse_update(&text)
+                        .iter()
+                        .map(|a| b.attr_name(a.path()).to_string())
+                        .collect(),
+                ),
             },
             OpKind::PutItem => {
                 let creates = writes::key_source(b) == KeySource::Fresh
@@ -123,15 +133,7 @@ impl Mutated {
         for k in &b.key {
             self.keys.insert(norm(&k.name));
         }
-        let table = b
-            .table
-            .name()
-            .map(str::to_string)
-            .or_else(|| match &b.table {
-                TableRef::Const(c, None) => Some(c.clone()),
-                _ => None,
-            });
-        match (table, changed) {
+        match (table_name(&b.table), changed) {
             (Some(t), Some(attrs)) => self
                 .tables
                 .entry(t)
@@ -151,10 +153,7 @@ impl Mutated {
         if a.is_empty() || attr == "*" {
             return false;
         }
-        let name = table.name().map(str::to_string).or_else(|| match table {
-            TableRef::Const(c, None) => Some(c.clone()),
-            _ => None,
-        });
+        let name = table_name(table);
         // Named in a change: in this table, in one that cannot be named, or (for a table read
         // through an expression) in any.
         let named = self.anywhere.contains(&a)

@@ -5,7 +5,7 @@ use crate::fix::{self, edit, rewrite};
 use crate::model::FixSafety;
 use crate::rules::declare_rule;
 use crate::source::facts::{GuardKind, OpId, OpKind};
-use crate::source::writes;
+use crate::source::{mutated, writes};
 
 declare_rule! {
     /// ## What it does
@@ -125,12 +125,14 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             Some(whole) => match whole.val.fields.as_ref() {
                 Some(fields) => fields
                     .keys()
-                    .any(|f| u.attrs.iter().any(|a| same_name(f, a))),
+                    .any(|f| u.attrs.iter().any(|a| mutated::same_name(f, a))),
                 // Else: the value selected on flows into the item.
                 None => u.vals.params().any(|p| whole.val.params().any(|q| q == p)),
             },
             None => w.req.item.is_empty() || w.req.item.iter().any(|p| u.attrs.contains(&p.name)),
         };
+        let fresh_create =
+            w.kind.plain() == OpKind::PutItem && w.key_source == writes::KeySource::Fresh;
         // A value computed from the item found is a lost update first (RC101/RC103 name it).
         let computed = |c: &writes::Check| w.feeds.iter().any(|f| c.reads.contains(&f.read));
         let checks: Vec<_> = w
@@ -139,17 +141,12 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
             .filter(|c| !skips_same_value(w, c))
             // Something found, then a new item created under a key no other request can name:
             // what was found deciding is no limit or uniqueness the new item could break.
-            .filter(|c| {
-                !(w.kind.plain() == OpKind::PutItem
-                    && w.key_source == writes::KeySource::Fresh
-                    && c.guard.on_existing == Some(true))
-            })
+            .filter(|c| !(fresh_create && c.guard.on_existing == Some(true)))
             // Nothing found, then a new item under a fresh key that does not hold the value
             // looked for (a verification record after a sign-up's check): only the item that
             // holds the value can break the uniqueness.
             .filter(|c| {
-                !(w.kind.plain() == OpKind::PutItem
-                    && w.key_source == writes::KeySource::Fresh
+                !(fresh_create
                     && c.guard.on_existing == Some(false)
                     && c.unique.as_ref().is_some_and(|u| !holds(u)))
             })
@@ -174,8 +171,6 @@ pub fn check(ctx: &FlowCtx, out: &mut Vec<Candidate>) {
         // workspace changes once the item exists (its owner, its creator), or a match of
         // stored data with the caller's (an owner, a credential) before a new item is put
         // under a fresh key. Alone, they are reported at `info`, saying why.
-        let fresh_create =
-            w.kind.plain() == OpKind::PutItem && w.key_source == writes::KeySource::Fresh;
         let never_changed = |c: &writes::Check| {
             !c.attrs.is_empty()
                 && c.attrs.iter().all(|a| {
@@ -500,17 +495,6 @@ fn table_arg(w: &writes::WriteFacts) -> (String, &'static str) {
         Some(t) => (format!("{t:?}"), ""),
         None => ("table".to_string(), "\n    table: &str,"),
     }
-}
-
-/// A field and an attribute named alike (`user_name`, `userName`, `UserName`).
-fn same_name(field: &str, attr: &str) -> bool {
-    let norm = |s: &str| {
-        s.chars()
-            .filter(|c| c.is_alphanumeric())
-            .flat_map(char::to_lowercase)
-            .collect::<String>()
-    };
-    norm(field) == norm(attr)
 }
 
 /// `AttributeValue::S(email.clone())` as the value it holds, `email`.

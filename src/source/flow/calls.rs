@@ -777,10 +777,7 @@ fn bind_configured(mut b: Builder, args: &[Val]) -> Builder {
     else {
         return b;
     };
-    b.key.extend(theirs.key.iter().cloned());
-    b.item.extend(theirs.item.iter().cloned());
-    b.values.extend(theirs.values.iter().cloned());
-    b.names.extend(theirs.names.iter().cloned());
+    absorb(&mut b, theirs.clone());
     if theirs.key_whole.is_some() {
         b.key_whole = theirs.key_whole.clone();
     }
@@ -790,20 +787,29 @@ fn bind_configured(mut b: Builder, args: &[Val]) -> Builder {
     if theirs.values_whole.is_some() {
         b.values_whole = theirs.values_whole.clone();
     }
-    if theirs.condition.is_present() {
-        b.condition = theirs.condition.clone();
-    }
-    if theirs.update.is_some() {
-        b.update = theirs.update.clone();
-    }
     if theirs.index.is_some() {
         b.index = theirs.index.clone();
     }
     if theirs.selects.is_some() {
         b.selects = theirs.selects.clone();
     }
-    b.other.join(&theirs.other);
     b
+}
+
+/// What `extra` adds to `base`, the same request built in two places: its parts, and its
+/// condition and update where it sets them.
+fn absorb(base: &mut Builder, extra: Builder) {
+    base.key.extend(extra.key);
+    base.item.extend(extra.item);
+    base.values.extend(extra.values);
+    base.names.extend(extra.names);
+    if extra.condition.is_present() {
+        base.condition = extra.condition;
+    }
+    if extra.update.is_some() {
+        base.update = extra.update;
+    }
+    base.other.join(&extra.other);
 }
 
 /// A library function named for a new identifier (`generate_id()`, `new_token()`,
@@ -940,19 +946,9 @@ fn bind_param_builder(b: Builder, args: &[Val]) -> Builder {
     }
     let mut out = theirs.clone();
     if !matches!(b.table, TableRef::Unknown) {
-        out.table = b.table;
+        out.table = b.table.clone();
     }
-    out.key.extend(b.key);
-    out.item.extend(b.item);
-    out.values.extend(b.values);
-    out.names.extend(b.names);
-    if b.condition.is_present() {
-        out.condition = b.condition;
-    }
-    if b.update.is_some() {
-        out.update = b.update;
-    }
-    out.other.join(&b.other);
+    absorb(&mut out, b);
     out
 }
 

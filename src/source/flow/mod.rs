@@ -493,7 +493,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                         v = held;
                     }
                     // `let ok = verify(&password, &hash)`, decided on later as `if !ok`.
-                    v.matched = self.matches_caller(&init.expr);
+                    v.matched = v.has_read() && self.matches_caller(&init.expr);
                     self.presence_guard(&init.expr, &v.data(), self.span(l));
                     if let Some((_, diverge)) = &init.diverge {
                         let d = self.expr(diverge);
@@ -503,7 +503,7 @@ impl<'w, 'g, 'a> Walker<'w, 'g, 'a> {
                                 format!("let {} = {} else", text_of(&l.pat), text_of(&init.expr));
                             let (kind, polarity) = (pat_kind(&l.pat), pat_polarity(&l.pat));
                             let mut g = self.guard(&v, kind, polarity, text, self.span(l), true);
-                            g.matches_caller = self.matches_caller(&init.expr);
+                            g.matches_caller = v.matched;
                             self.guards.push(g);
                         }
                     }
